@@ -1,0 +1,43 @@
+# earlywarn — `make run` sets up and runs the main job; `make test` runs every check.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export BENTOML_DO_NOT_TRACK := true
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+
+.PHONY: help venv run test lint typecheck pytest clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# The CPU wheel of torch first, so resolving the project never pulls a multi-GB CUDA build.
+	$(PY) -m pip install -q 'torch==2.13.*'
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(STAMP) ## Create .venv and install the project with its dev tools
+
+run: $(STAMP) ## Generate the default synthetic cohort and validate it
+	$(VENV)/bin/earlywarn data synth --out runs/cohort
+	$(VENV)/bin/earlywarn data validate --features runs/cohort/features.parquet --outcomes runs/cohort/outcomes.csv
+
+lint: $(STAMP) ## ruff lint and format check
+	$(VENV)/bin/ruff check data training serving monitoring tests
+	$(VENV)/bin/ruff format --check data training serving monitoring tests
+
+typecheck: $(STAMP) ## mypy on the packages
+	$(VENV)/bin/mypy
+
+pytest: $(STAMP) ## The test suite only
+	$(PY) -m pytest
+
+test: lint typecheck pytest ## Lint, type-check and run the whole test suite
+
+clean: ## Remove generated runs and caches (keeps .venv)
+	rm -rf runs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Data contract, validation, adapters, synthetic cohort and windows for earlywarn."""

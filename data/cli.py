@@ -1,0 +1,81 @@
+"""`earlywarn data …` commands: parse arguments, call the data stage, print what happened."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, cast
+
+import typer
+
+from data.globem import GlobemImportConfig, import_globem
+from data.synth import DRIFTS, Drift, SynthConfig, synth
+from data.validation import ContractError, load_validated
+from data.windows import WindowConfig, build_windows
+
+app = typer.Typer(help="Data contract tools: synthetic cohorts, validation, imports.", no_args_is_help=True)
+
+
+@app.command("synth")
+def synth_cmd(
+    out: Annotated[Path, typer.Option(help="Folder to write the cohort into")] = Path("runs/cohort"),
+    participants: Annotated[int, typer.Option(min=1)] = 500,
+    days: Annotated[int, typer.Option(min=1)] = 365,
+    seed: int = 0,
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD")] = "2025-01-01",
+    drift: Annotated[str | None, typer.Option(help=f"Drift scenario: {', '.join(DRIFTS)}")] = None,
+    drift_start_day: Annotated[int | None, typer.Option(help="Day index the drift starts (default 2/3 through)")] = None,
+) -> None:
+    """Generate a synthetic cohort with known relapse risk."""
+    if drift is not None and drift not in DRIFTS:
+        raise typer.BadParameter(f"must be one of {', '.join(DRIFTS)}", param_hint="--drift")
+    cfg = SynthConfig(
+        participants=participants,
+        days=days,
+        seed=seed,
+        start=dt.date.fromisoformat(start),
+        drift=cast(Drift | None, drift),
+        drift_start_day=drift_start_day,
+    )
+    r = synth(cfg, out)
+    typer.echo(f"wrote {r.n_rows} participant-days for {r.n_participants} participants, {r.n_events} events -> {r.out_dir}")
+    if r.drift:
+        typer.echo(f"drift scenario '{r.drift}' starts on {r.drift_start}")
+
+
+@app.command("validate")
+def validate_cmd(
+    features: Annotated[Path, typer.Option(help="Daily behaviour table (.csv or .parquet)")],
+    outcomes: Annotated[Path | None, typer.Option(help="Outcomes table: events or dated labels")] = None,
+    lookback: int = 28,
+    horizon: int = 14,
+    min_observed_days: int = 14,
+) -> None:
+    """Check tables against the data contract and count the windows they give."""
+    try:
+        data = load_validated(features, outcomes)
+    except ContractError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(1) from err
+    n_people = data.features["participant_id"].nunique()
+    typer.echo(
+        f"{features}: valid, {len(data.features)} participant-days, {n_people} participants, {len(data.feature_names)} features"
+    )
+    if data.outcomes is not None:
+        ws = build_windows(data.features, data.outcomes, WindowConfig(lookback, horizon, min_observed_days), data.mode)
+        typer.echo(f"{outcomes}: valid ({data.mode} mode), {len(data.outcomes)} rows")
+        typer.echo(f"windows: {len(ws)} ({int(ws.label.sum())} positive); skipped: {ws.skipped}")
+
+
+@app.command("import-globem")
+def import_globem_cmd(
+    path: Annotated[Path, typer.Argument(help="A GLOBEM folder (INS-W_* datasets, or one of them)")],
+    out: Annotated[Path, typer.Option(help="Folder for the contract tables")] = Path("runs/globem"),
+) -> None:
+    """Convert GLOBEM RAPIDS features and weekly depression labels into the data contract."""
+    r = import_globem(GlobemImportConfig(path, out))
+    typer.echo(
+        f"imported {', '.join(r.datasets)}: {r.n_participants} participants, {r.n_rows} days, {r.n_labels} labels -> {out}"
+    )
+    if r.dropped_out_of_range:
+        typer.echo(f"implausible values set to missing: {r.dropped_out_of_range}")

@@ -1,0 +1,81 @@
+"""The data contract: table shapes and the standard feature vocabulary with units and ranges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+PARTICIPANT = "participant_id"
+DATE = "date"
+EVENT = "event"
+LABEL = "label"
+KEY_COLUMNS = (PARTICIPANT, DATE)
+
+Direction = Literal[1, -1, 0]
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One standard daily feature: its unit, valid range and which way is 'worse'."""
+
+    name: str
+    unit: str
+    low: float
+    high: float
+    group: str
+    description: str
+    # +1: higher values usually accompany deterioration; -1: lower values do; 0: no fixed direction.
+    worse: Direction
+
+
+STANDARD_SIGNALS: tuple[Signal, ...] = (
+    Signal("sleep_duration_h", "hours", 0, 24, "sleep", "Total time asleep in the main sleep episode ending on this day", -1),
+    Signal(
+        "sleep_midpoint_h",
+        "hours after midnight",
+        0,
+        24,
+        "sleep",
+        "Clock time halfway between sleep onset and wake (e.g. 3.5 = 03:30)",
+        1,
+    ),
+    Signal("sleep_efficiency", "fraction", 0, 1, "sleep", "Time asleep divided by time in bed", -1),
+    Signal("steps", "steps/day", 0, 100_000, "activity", "Step count over the day", -1),
+    Signal("active_minutes", "min/day", 0, 1440, "activity", "Minutes in active bouts", -1),
+    Signal("sedentary_minutes", "min/day", 0, 1440, "activity", "Minutes in sedentary bouts while the wearable was worn", 1),
+    Signal("screen_time_min", "min/day", 0, 1440, "phone", "Minutes the phone was unlocked", 1),
+    Signal("screen_unlocks", "count/day", 0, 2000, "phone", "Number of unlock episodes", 1),
+    Signal("night_screen_min", "min/night", 0, 360, "phone", "Minutes unlocked between 00:00 and 06:00", 1),
+    Signal("calls_count", "count/day", 0, 500, "social", "Incoming plus outgoing calls", -1),
+    Signal("call_duration_min", "min/day", 0, 1440, "social", "Total duration of incoming plus outgoing calls", -1),
+    Signal("time_at_home_frac", "fraction", 0, 1, "mobility", "Share of located time spent at home", 1),
+    Signal("distance_km", "km/day", 0, 2000, "mobility", "Distance travelled", -1),
+    Signal("location_entropy", "nats", 0, 10, "mobility", "Entropy of time spent across significant places", -1),
+    Signal("places_visited", "count/day", 0, 200, "mobility", "Distinct significant places visited", -1),
+    Signal("resting_hr_bpm", "beats/min", 25, 220, "physiology", "Resting heart rate", 1),
+    Signal("hrv_rmssd_ms", "ms", 1, 300, "physiology", "Heart-rate variability, RMSSD during sleep", -1),
+    Signal("mood_ema", "0-10 scale (10 = best)", 0, 10, "self_report", "Self-reported mood", -1),
+    Signal("anxiety_ema", "0-10 scale (10 = worst)", 0, 10, "self_report", "Self-reported anxiety", 1),
+)
+
+SIGNALS: dict[str, Signal] = {s.name: s for s in STANDARD_SIGNALS}
+STANDARD_FEATURES: tuple[str, ...] = tuple(SIGNALS)
+
+
+def is_standard(feature: str) -> bool:
+    """True when the feature belongs to the standard vocabulary (and so has a checked range)."""
+    return feature in SIGNALS
+
+
+def feature_columns(columns: list[str] | tuple[str, ...], exclude: tuple[str, ...] = ()) -> list[str]:
+    """The feature columns of a daily table: everything but the key columns, in table order."""
+    return [c for c in columns if c not in KEY_COLUMNS and c not in exclude]
+
+
+def vocabulary_markdown() -> str:
+    """The vocabulary as a Markdown table, for the docs and the model card."""
+    rows = ["| feature | unit | valid range | worse when | description |", "|---|---|---|---|---|"]
+    for s in STANDARD_SIGNALS:
+        worse = {1: "higher", -1: "lower", 0: "—"}[s.worse]
+        rows.append(f"| `{s.name}` | {s.unit} | {s.low:g} – {s.high:g} | {worse} | {s.description} |")
+    return "\n".join(rows)

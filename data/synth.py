@@ -1,0 +1,321 @@
+"""Synthetic cohort with known relapse risk: realistic daily signals driven by a latent prodromal process."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from data.contract import DATE, EVENT, PARTICIPANT, SIGNALS, STANDARD_FEATURES
+
+Drift = Literal["device-change", "seasonal", "population"]
+DRIFTS: tuple[str, ...] = ("device-change", "seasonal", "population")
+
+# Population mean, between-person SD and within-person daily SD of each signal.
+_LEVELS: dict[str, tuple[float, float, float]] = {
+    "sleep_duration_h": (7.2, 0.6, 0.7),
+    "sleep_midpoint_h": (4.0, 0.8, 0.6),
+    "sleep_efficiency": (0.88, 0.035, 0.035),
+    "steps": (7500, 2200, 2300),
+    "active_minutes": (45, 14, 14),
+    "sedentary_minutes": (600, 70, 60),
+    "screen_time_min": (220, 60, 45),
+    "screen_unlocks": (80, 22, 14),
+    "night_screen_min": (15, 7, 7),
+    "calls_count": (3.0, 1.2, 1.3),
+    "call_duration_min": (15, 6, 8),
+    "time_at_home_frac": (0.62, 0.09, 0.09),
+    "distance_km": (12, 4, 5),
+    "location_entropy": (1.0, 0.25, 0.25),
+    "places_visited": (4.0, 1.0, 1.2),
+    "resting_hr_bpm": (64, 7, 2.5),
+    "hrv_rmssd_ms": (45, 12, 6),
+    "mood_ema": (6.5, 0.9, 0.9),
+    "anxiety_ema": (3.5, 1.0, 0.9),
+}
+# Weekend shift, in within-person SDs (people sleep longer and later, move differently, stay home).
+_WEEKEND: dict[str, float] = {
+    "sleep_duration_h": 0.7,
+    "sleep_midpoint_h": 1.3,
+    "steps": -0.3,
+    "active_minutes": 0.2,
+    "sedentary_minutes": -0.4,
+    "screen_time_min": 0.5,
+    "night_screen_min": 0.6,
+    "calls_count": 0.3,
+    "time_at_home_frac": 0.6,
+    "distance_km": 0.3,
+    "mood_ema": 0.3,
+    "anxiety_ema": -0.3,
+}
+# Loadings of each signal on three shared daily factors (activity, sleep, affect) so signals co-vary.
+_FACTORS: dict[str, tuple[float, float, float]] = {
+    "steps": (0.75, 0, 0),
+    "active_minutes": (0.7, 0, 0),
+    "sedentary_minutes": (-0.55, 0, 0),
+    "distance_km": (0.6, 0, 0),
+    "places_visited": (0.5, 0, 0),
+    "location_entropy": (0.45, 0, 0),
+    "time_at_home_frac": (-0.6, 0, 0),
+    "sleep_duration_h": (0, 0.6, 0),
+    "sleep_efficiency": (0, 0.55, 0),
+    "sleep_midpoint_h": (0, -0.4, 0),
+    "hrv_rmssd_ms": (0.2, 0.4, 0),
+    "resting_hr_bpm": (-0.2, -0.3, 0),
+    "mood_ema": (0.2, 0.2, 0.7),
+    "anxiety_ema": (0, -0.2, -0.65),
+    "calls_count": (0, 0, 0.35),
+    "call_duration_min": (0, 0, 0.3),
+    "screen_time_min": (-0.2, 0, -0.2),
+    "night_screen_min": (0, -0.35, 0),
+}
+_WEARABLE = (
+    "sleep_duration_h",
+    "sleep_midpoint_h",
+    "sleep_efficiency",
+    "steps",
+    "active_minutes",
+    "sedentary_minutes",
+    "resting_hr_bpm",
+    "hrv_rmssd_ms",
+)
+_EMA = ("mood_ema", "anxiety_ema")
+_GROUPS = sorted({s.group for s in SIGNALS.values()})
+_COUNTS = ("steps", "screen_unlocks", "calls_count", "places_visited")
+# Full-severity prodromal shift, in within-person SDs.
+_PRODROME_EFFECT = 1.6
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """How big a cohort to generate, from which seed, with which drift scenario."""
+
+    participants: int = 500
+    days: int = 365
+    seed: int = 0
+    start: dt.date = dt.date(2025, 1, 1)
+    drift: Drift | None = None
+    drift_start_day: int | None = None  # default: two thirds of the way through
+    chunk_participants: int = 5000  # memory is bounded by this, not by the cohort
+    base_onset_per_day: float = 1 / 170
+    background_hazard: float = 0.0006
+    peak_hazard: float = 0.11
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    """Where the cohort was written and what it holds."""
+
+    out_dir: Path
+    features_path: Path
+    outcomes_path: Path
+    oracle_path: Path
+    participants_path: Path
+    n_participants: int
+    n_rows: int
+    n_events: int
+    drift: str | None
+    drift_start: dt.date | None
+
+
+@dataclass
+class _Chunk:
+    values: np.ndarray  # [n, days, features] float32, NaN = missing
+    hazard: np.ndarray  # [n, days] true daily event hazard
+    events: np.ndarray  # [n, days] bool
+    platform: np.ndarray  # [n] str
+
+
+def _drift_day(cfg: SynthConfig) -> int:
+    return cfg.drift_start_day if cfg.drift_start_day is not None else (2 * cfg.days) // 3
+
+
+def _latent(cfg: SynthConfig, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Simulate severity, hazard and events day by day: healthy -> prodrome (ramp) -> event or resolution -> recovery."""
+    days = cfg.days
+    risk = rng.lognormal(0.0, 0.6, n)
+    onset = cfg.base_onset_per_day * risk / np.exp(0.18)
+    ramp = rng.integers(7, 22, n)  # prodrome length varies by person: 1-3 weeks
+    plateau = 7
+    severity = np.zeros((n, days), np.float32)
+    hazard = np.zeros((n, days), np.float32)
+    events = np.zeros((n, days), bool)
+    phase = np.zeros(n, np.int8)  # 0 healthy, 1 prodrome, 2 recovery
+    day_in = np.zeros(n, np.int32)
+    refractory = np.zeros(n, np.int32)
+    s = np.zeros(n, np.float32)
+    drift_day = _drift_day(cfg)
+    for t in range(days):
+        rate = onset * (4.0 if cfg.drift == "population" and t >= drift_day else 1.0)
+        start = (phase == 0) & (rng.random(n) < rate)
+        phase[start], day_in[start] = 1, 0
+        pro = phase == 1
+        day_in[pro] += 1
+        s[pro] = np.minimum(1.0, day_in[pro] / ramp[pro])
+        rec = phase == 2
+        s[rec] *= 0.86
+        refractory[rec] -= 1
+        healed = rec & (refractory <= 0) & (s < 0.05)
+        phase[healed], s[healed] = 0, 0.0
+        h = cfg.background_hazard + np.where(pro, cfg.peak_hazard * s**3, 0.0)
+        h = np.where(phase == 2, cfg.background_hazard * 0.3, h)  # shortly after an event, a new one is unlikely
+        event = rng.random(n) < h
+        hazard[:, t], events[:, t] = h, event
+        resolved = pro & ~event & (day_in >= ramp + plateau)
+        for mask, refr, floor in ((event, 30, 0.8), (resolved, 10, 0.0)):
+            phase[mask], refractory[mask] = 2, refr
+            s[mask] = np.maximum(s[mask], floor)  # an event itself disrupts behaviour, then recovery follows
+        severity[:, t] = s
+    return severity, hazard, events
+
+
+def _ar1(rng: np.random.Generator, shape: tuple[int, int, int], phi: float) -> np.ndarray:
+    """Unit-variance AR(1) series along axis 1."""
+    eps = rng.standard_normal(shape).astype(np.float32)
+    out = np.empty_like(eps)
+    out[:, 0] = eps[:, 0]
+    scale = np.sqrt(1 - phi**2)
+    for t in range(1, shape[1]):
+        out[:, t] = phi * out[:, t - 1] + scale * eps[:, t]
+    return out
+
+
+def _gaps(rng: np.random.Generator, p_start: np.ndarray, p_end: float) -> np.ndarray:
+    """Runs of missing days from a two-state Markov chain; p_start is [n, days]."""
+    n, days = p_start.shape
+    missing = np.zeros((n, days), bool)
+    state = np.zeros(n, bool)
+    u = rng.random((n, days))
+    for t in range(days):
+        state = np.where(state, u[:, t] >= p_end, u[:, t] < p_start[:, t])
+        missing[:, t] = state
+    return missing
+
+
+def _chunk(cfg: SynthConfig, rng: np.random.Generator, n: int) -> _Chunk:
+    days, feats = cfg.days, STANDARD_FEATURES
+    severity, hazard, events = _latent(cfg, rng, n)
+    dates = pd.date_range(cfg.start, periods=days, freq="D")
+    weekend = np.asarray(dates.dayofweek >= 5, np.float32)
+    factors = _ar1(rng, (n, days, 3), 0.5)
+    idio = _ar1(rng, (n, days, len(feats)), 0.3)
+    # Each person expresses the prodrome in their own subset of signal groups.
+    strong = rng.random((n, len(_GROUPS))) < 0.55
+    strong[np.arange(n), rng.integers(0, len(_GROUPS), n)] = True
+    group_weight = np.where(strong, rng.uniform(0.7, 1.4, strong.shape), rng.uniform(0.0, 0.25, strong.shape))
+    platform = np.where(rng.random(n) < 0.6, "ios", "android")
+    drift_day = _drift_day(cfg)
+    values = np.empty((n, days, len(feats)), np.float32)
+    for j, name in enumerate(feats):
+        mean, between, within = _LEVELS[name]
+        sig = SIGNALS[name]
+        base = mean + between * rng.standard_normal(n)
+        loading = np.asarray(_FACTORS.get(name, (0.0, 0.0, 0.0)), np.float32)
+        unique = np.sqrt(max(1e-3, 1 - float(loading @ loading)))
+        noise = factors @ loading + unique * idio[:, :, j]
+        wk = _WEEKEND.get(name, 0.0) * rng.uniform(0.5, 1.5, n)
+        personal = sig.worse * group_weight[:, _GROUPS.index(sig.group)] * rng.uniform(0.7, 1.3, n)
+        x = (
+            base[:, None]
+            + within * (noise + wk[:, None] * weekend[None, :])
+            + within * _PRODROME_EFFECT * personal[:, None] * severity
+        )
+        if name == "screen_time_min":
+            x = x * np.where(platform == "android", 1.1, 1.0)[:, None]  # platforms measure screen time differently
+        values[:, :, j] = x
+    _apply_drift(cfg, values, dates, drift_day)
+    for j, name in enumerate(feats):
+        sig = SIGNALS[name]
+        col = np.clip(values[:, :, j], sig.low, sig.high)
+        values[:, :, j] = np.round(col) if name in _COUNTS else col
+    # Missingness: wearable non-wear runs, phone gaps, skipped EMAs; all rise as a relapse approaches.
+    wear = np.array([feats.index(f) for f in _WEARABLE])
+    ema = np.array([feats.index(f) for f in _EMA])
+    phone = np.array([j for j in range(len(feats)) if j not in set(wear) | set(ema)])
+    nonwear = _gaps(rng, rng.uniform(0.005, 0.04, n)[:, None] * (1 + 3 * severity), 0.3)
+    phone_gap = _gaps(rng, np.full((n, 1), 0.01) * (1 + 2 * severity), 0.45)
+    adherence = rng.uniform(0.45, 0.95, n)[:, None] * (1 - 0.5 * severity)
+    skipped = rng.random((n, days)) > adherence
+    for cols, mask in ((wear, nonwear), (phone, phone_gap), (ema, skipped)):
+        sub = values[:, :, cols]
+        sub[mask] = np.nan
+        values[:, :, cols] = sub
+    sporadic = rng.random(values.shape) < 0.03
+    values[sporadic] = np.nan
+    return _Chunk(values, hazard, events, platform)
+
+
+def _apply_drift(cfg: SynthConfig, values: np.ndarray, dates: pd.DatetimeIndex, drift_day: int) -> None:
+    """Shift the observed signals (not the latent risk) for the device-change and seasonal scenarios."""
+    col = {name: j for j, name in enumerate(STANDARD_FEATURES)}
+    if cfg.drift == "device-change":
+        # A firmware update recounts steps: every step count from that day on is 40% lower.
+        values[:, drift_day:, col["steps"]] *= 0.6
+    elif cfg.drift == "seasonal":
+        ramp = np.clip((np.arange(len(dates)) - drift_day) / 30.0, 0.0, 1.0).astype(np.float32)
+        values[:, :, col["sleep_duration_h"]] += 0.6 * ramp
+        values[:, :, col["steps"]] *= 1 - 0.25 * ramp
+        values[:, :, col["distance_km"]] *= 1 - 0.3 * ramp
+        values[:, :, col["time_at_home_frac"]] += 0.08 * ramp
+
+
+def synth(cfg: SynthConfig, out_dir: str | Path) -> SynthResult:
+    """Generate the cohort and write features.parquet, outcomes.csv, oracle.parquet and participants.csv."""
+    if cfg.participants < 1 or cfg.days < 1:
+        raise ValueError("participants and days must be positive")
+    if cfg.drift is not None and cfg.drift not in DRIFTS:
+        raise ValueError(f"drift must be one of {DRIFTS}, got {cfg.drift!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {k: out / f for k, f in (("features", "features.parquet"), ("oracle", "oracle.parquet"))}
+    dates = pd.date_range(cfg.start, periods=cfg.days, freq="D").to_numpy()
+    writers: dict[str, pq.ParquetWriter] = {}
+    outcome_parts, people = [], []
+    n_events = 0
+    width = len(str(cfg.participants))
+    try:
+        for first in range(0, cfg.participants, cfg.chunk_participants):
+            n = min(cfg.chunk_participants, cfg.participants - first)
+            rng = np.random.default_rng([cfg.seed, first])
+            chunk = _chunk(cfg, rng, n)
+            ids = np.array([f"P{first + i:0{width}d}" for i in range(n)], dtype=object)
+            pid = np.repeat(ids, cfg.days)
+            day = np.tile(dates, n)
+            feats = pd.DataFrame(chunk.values.reshape(n * cfg.days, -1), columns=list(STANDARD_FEATURES))
+            feats.insert(0, DATE, day)
+            feats.insert(0, PARTICIPANT, pid)
+            oracle = pd.DataFrame({PARTICIPANT: pid, DATE: day, "hazard": chunk.hazard.reshape(-1)})
+            for key, frame in (("features", feats), ("oracle", oracle)):
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if key not in writers:
+                    writers[key] = pq.ParquetWriter(paths[key], table.schema)
+                writers[key].write_table(table)
+            who, when = np.nonzero(chunk.events)
+            n_events += len(who)
+            outcome_parts.append(pd.DataFrame({PARTICIPANT: ids[who], DATE: dates[when], EVENT: "relapse"}))
+            people.append(pd.DataFrame({PARTICIPANT: ids, "platform": chunk.platform}))
+    finally:
+        for w in writers.values():
+            w.close()
+    outcomes = pd.concat(outcome_parts, ignore_index=True).sort_values([PARTICIPANT, DATE])
+    outcomes[DATE] = pd.to_datetime(outcomes[DATE]).dt.strftime("%Y-%m-%d")
+    outcomes.to_csv(out / "outcomes.csv", index=False)
+    pd.concat(people, ignore_index=True).to_csv(out / "participants.csv", index=False)
+    return SynthResult(
+        out_dir=out,
+        features_path=paths["features"],
+        outcomes_path=out / "outcomes.csv",
+        oracle_path=paths["oracle"],
+        participants_path=out / "participants.csv",
+        n_participants=cfg.participants,
+        n_rows=cfg.participants * cfg.days,
+        n_events=n_events,
+        drift=cfg.drift,
+        drift_start=(cfg.start + dt.timedelta(days=_drift_day(cfg))) if cfg.drift else None,
+    )

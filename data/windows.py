@@ -1,0 +1,235 @@
+"""Lookback windows over a dense per-participant day grid, with horizon labels, washout and participant splits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from data.contract import DATE, LABEL, PARTICIPANT, feature_columns
+
+_KEY = np.int64(1 << 32)  # participant index and day number packed into one sortable key
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """Window geometry: lookback L days ending on day t, events counted in (t, t+horizon]."""
+
+    lookback: int = 28
+    horizon: int = 14
+    min_observed_days: int = 14
+    washout_days: int = 28
+    stride: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("lookback", "horizon", "min_observed_days", "stride"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.min_observed_days > self.lookback:
+            raise ValueError("min_observed_days cannot exceed lookback")
+        if self.washout_days < 0:
+            raise ValueError("washout_days cannot be negative")
+
+
+@dataclass
+class Panel:
+    """A dense daily grid: each participant's days from first to last, preceded by lookback-1 empty padding days."""
+
+    participants: np.ndarray  # [P] participant ids
+    offsets: np.ndarray  # [P+1] first row of each participant (padding included)
+    first_day: np.ndarray  # [P] day number (days since 1970-01-01) of each participant's first real row
+    values: np.ndarray  # [rows, F] float32, NaN where not observed
+    features: list[str]
+    pad: int
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.values.shape[0])
+
+    def row_participant(self) -> np.ndarray:
+        return np.repeat(np.arange(len(self.participants)), np.diff(self.offsets))
+
+    def row_day(self) -> np.ndarray:
+        """Day number of every row (padding rows get the days before the first real one)."""
+        owner = self.row_participant()
+        return self.first_day[owner] - self.pad + (np.arange(self.n_rows) - self.offsets[owner])
+
+    def rows_for(self, participant_idx: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Row of each (participant, day), or -1 where the day is outside that participant's grid."""
+        row = self.offsets[participant_idx] + self.pad + (day - self.first_day[participant_idx])
+        inside = (row >= self.offsets[participant_idx] + self.pad) & (row < self.offsets[participant_idx + 1])
+        return np.where(inside, row, -1)
+
+
+def day_number(dates: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 as int64."""
+    return np.asarray(pd.to_datetime(dates), dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
+
+
+def build_panel(features: pd.DataFrame, feature_names: list[str] | None = None, pad: int = 27) -> Panel:
+    """Scatter a validated long table onto a dense day grid (missing days become NaN rows)."""
+    names = feature_names if feature_names is not None else feature_columns(list(features.columns))
+    codes, participants = pd.factorize(features[PARTICIPANT], sort=True)
+    days = day_number(features[DATE])
+    first = np.full(len(participants), np.iinfo(np.int64).max)
+    last = np.full(len(participants), np.iinfo(np.int64).min)
+    np.minimum.at(first, codes, days)
+    np.maximum.at(last, codes, days)
+    lengths = last - first + 1 + pad
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    values = np.full((int(offsets[-1]), len(names)), np.nan, np.float32)
+    rows = offsets[codes] + pad + (days - first[codes])
+    for j, name in enumerate(names):
+        col = features[name].to_numpy(np.float32, na_value=np.nan) if name in features.columns else np.nan
+        values[rows, j] = col
+    return Panel(np.asarray(participants, dtype=object), offsets, first, values, list(names), pad)
+
+
+@dataclass
+class WindowSet:
+    """Windows as (end row, label) pairs over a shared panel; window arrays are sliced only when asked for."""
+
+    panel: Panel
+    cfg: WindowConfig
+    end_row: np.ndarray  # [W] panel row of each window's last day
+    label: np.ndarray  # [W] int8
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.end_row.shape[0])
+
+    @property
+    def participant(self) -> np.ndarray:
+        """Participant index (into panel.participants) of each window."""
+        return np.searchsorted(self.panel.offsets, self.end_row, side="right") - 1
+
+    @property
+    def participant_id(self) -> np.ndarray:
+        return self.panel.participants[self.participant]
+
+    @property
+    def end_day(self) -> np.ndarray:
+        p = self.participant
+        return self.panel.first_day[p] + (self.end_row - self.panel.offsets[p] - self.panel.pad)
+
+    @property
+    def end_date(self) -> np.ndarray:
+        return self.end_day.astype("datetime64[D]")
+
+    def rows(self, idx: np.ndarray | slice | None = None) -> np.ndarray:
+        """[B, L] panel rows of the selected windows, oldest day first."""
+        ends = self.end_row if idx is None else self.end_row[idx]
+        return ends[:, None] - np.arange(self.cfg.lookback - 1, -1, -1)[None, :]
+
+    def values(self, idx: np.ndarray | slice | None = None) -> np.ndarray:
+        """[B, L, F] float32 window values (NaN = missing)."""
+        return self.panel.values[self.rows(idx)]
+
+    def subset(self, mask_or_idx: np.ndarray) -> WindowSet:
+        return replace(self, end_row=self.end_row[mask_or_idx], label=self.label[mask_or_idx])
+
+    def for_participants(self, ids: set[str] | np.ndarray) -> WindowSet:
+        keep = np.isin(self.participant_id, np.asarray(list(ids), dtype=object))
+        return self.subset(keep)
+
+    def frame(self) -> pd.DataFrame:
+        """One row per window: participant, end date, label."""
+        return pd.DataFrame({PARTICIPANT: self.participant_id, DATE: self.end_date, LABEL: self.label})
+
+
+def _observed_days(panel: Panel, lookback: int) -> np.ndarray:
+    """Days with any observed signal in the lookback ending at each row."""
+    observed = (~np.isnan(panel.values)).any(axis=1).astype(np.int32)
+    cum = np.concatenate([[0], np.cumsum(observed)])
+    start = np.maximum(np.arange(panel.n_rows) - lookback + 1, 0)
+    return cum[1:] - cum[start]
+
+
+def build_windows(
+    features: pd.DataFrame,
+    outcomes: pd.DataFrame | None,
+    cfg: WindowConfig,
+    mode: Literal["event", "label"] | None = None,
+    feature_names: list[str] | None = None,
+    panel: Panel | None = None,
+) -> WindowSet:
+    """Turn validated features and outcomes into labelled windows, counting every window skipped and why."""
+    panel = panel or build_panel(features, feature_names, pad=cfg.lookback - 1)
+    if mode is None:
+        mode = "label" if outcomes is not None and LABEL in outcomes.columns else "event"
+    owner = panel.row_participant()
+    real = (np.arange(panel.n_rows) - panel.offsets[owner]) >= panel.pad
+    observed = _observed_days(panel, cfg.lookback)
+    codes = {p: i for i, p in enumerate(panel.participants)}
+    skipped: dict[str, int] = {}
+
+    if mode == "label":
+        assert outcomes is not None
+        pidx = outcomes[PARTICIPANT].map(codes).to_numpy()
+        known = ~pd.isna(pidx)
+        pidx = np.where(known, pidx, 0).astype(np.int64)
+        rows = panel.rows_for(pidx, day_number(outcomes[DATE]))
+        rows[~known] = -1
+        labels = outcomes[LABEL].to_numpy(np.int8)
+        outside = rows < 0
+        skipped["outside_data"] = int(outside.sum())
+        rows, labels = rows[~outside], labels[~outside]
+        few = observed[rows] < cfg.min_observed_days
+        skipped["too_few_observed_days"] = int(few.sum())
+        return WindowSet(panel, cfg, rows[~few].astype(np.int64), labels[~few], skipped)
+
+    candidates = np.flatnonzero(real)
+    local = candidates - panel.offsets[owner[candidates]] - panel.pad
+    candidates = candidates[local % cfg.stride == 0]
+    p = owner[candidates]
+    day = panel.first_day[p] + (candidates - panel.offsets[p] - panel.pad)
+    last_day = panel.first_day + (np.diff(panel.offsets) - panel.pad - 1)
+    label = np.zeros(len(candidates), np.int8)
+    keep = np.ones(len(candidates), bool)
+    if outcomes is not None and len(outcomes):
+        e_p = outcomes[PARTICIPANT].map(codes).to_numpy(np.int64)
+        e_day = day_number(outcomes[DATE])
+        e_key = np.sort(e_p * _KEY + e_day)
+        t_key = p * _KEY + day
+        nxt = np.searchsorted(e_key, t_key, side="right")
+        has_next = nxt < len(e_key)
+        nxt_key = e_key[np.minimum(nxt, len(e_key) - 1)]
+        label = (has_next & (nxt_key // _KEY == p) & (nxt_key - t_key <= cfg.horizon)).astype(np.int8)
+        prev_key = e_key[np.maximum(nxt - 1, 0)]
+        in_washout = (nxt > 0) & (prev_key // _KEY == p) & (t_key - prev_key < cfg.washout_days)
+        skipped["washout"] = int((in_washout & keep).sum())
+        keep &= ~in_washout
+        # Events can be reported after the last day of signals, so follow-up runs to the later of the two.
+        last_event = np.full(len(panel.participants), np.iinfo(np.int64).min)
+        np.maximum.at(last_event, e_p, e_day)
+        last_day = np.maximum(last_day, last_event)
+    incomplete = keep & (label == 0) & (day + cfg.horizon > last_day[p])
+    skipped["incomplete_follow_up"] = int(incomplete.sum())
+    keep &= ~incomplete
+    few = keep & (observed[candidates] < cfg.min_observed_days)
+    skipped["too_few_observed_days"] = int(few.sum())
+    keep &= ~few
+    return WindowSet(panel, cfg, candidates[keep].astype(np.int64), label[keep], skipped)
+
+
+def split_participants(participants: np.ndarray | list[str], fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
+    """Assign whole participants to named splits (no person in two), by a seeded shuffle."""
+    ids = np.array(sorted(set(participants)), dtype=object)
+    if abs(sum(fractions.values()) - 1.0) > 1e-6:
+        raise ValueError(f"split fractions must sum to 1, got {fractions}")
+    order = np.random.default_rng(seed).permutation(len(ids))
+    bounds = np.round(np.cumsum([0.0, *fractions.values()]) * len(ids)).astype(int)
+    return {name: ids[order[bounds[i] : bounds[i + 1]]] for i, name in enumerate(fractions)}
+
+
+def grouped_folds(participants: np.ndarray | list[str], k: int, seed: int) -> list[np.ndarray]:
+    """K disjoint participant groups of near-equal size for grouped cross-validation."""
+    if k < 2:
+        raise ValueError("cross-validation needs at least 2 folds")
+    ids = np.array(sorted(set(participants)), dtype=object)
+    if len(ids) < k:
+        raise ValueError(f"{k} folds need at least {k} participants, have {len(ids)}")
+    order = np.random.default_rng(seed).permutation(len(ids))
+    return [ids[order[i::k]] for i in range(k)]

@@ -1,0 +1,1 @@
+"""Drift and quality monitoring of live relapse-risk predictions."""

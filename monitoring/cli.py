@@ -1,0 +1,14 @@
+"""The one `earlywarn` command line; it lives at the top of the dependency chain so it can reach every stage."""
+
+from __future__ import annotations
+
+import typer
+
+from data.cli import app as data_app
+
+app = typer.Typer(help="earlywarn: relapse-risk scores from behavioural time series.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+def main() -> None:
+    app()

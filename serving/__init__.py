@@ -1,0 +1,1 @@
+"""BentoML risk-score service, API keys and the scoring path."""

@@ -1,0 +1,37 @@
+"""Shared fixtures: a tiny seeded synthetic cohort and an MLflow store under tmp_path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+for _var in ("BENTOML_DO_NOT_TRACK", "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK"):
+    os.environ[_var] = "true"
+
+GLOBEM = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "globem-sample"
+
+
+@pytest.fixture(scope="session")
+def small_cohort(tmp_path_factory: pytest.TempPathFactory):
+    """80 participants x 240 days, seed 7: small enough for seconds, big enough to have events."""
+    from data.synth import SynthConfig, synth
+
+    return synth(SynthConfig(participants=80, days=240, seed=7), tmp_path_factory.mktemp("cohort"))
+
+
+@pytest.fixture
+def mlflow_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point MLflow at a fresh SQLite store and artifact folder under tmp_path."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("EARLYWARN_ARTIFACT_ROOT", str(tmp_path / "mlartifacts"))
+    return uri
+
+
+@pytest.fixture(scope="session")
+def globem_path() -> Path:
+    if not GLOBEM.is_dir():
+        pytest.skip(f"GLOBEM sample not found at {GLOBEM} (it lives in ../shared/datasets, never in this repo)")
+    return GLOBEM

@@ -1,0 +1,74 @@
+"""Windows: labels from the horizon, washout, follow-up, observed-day minimum, participant splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data.validation import validate_features, validate_outcomes
+from data.windows import WindowConfig, build_windows, grouped_folds, split_participants
+
+
+def _daily(pid: str, days: int, start: str = "2025-01-01", missing: tuple[int, ...] = ()) -> pd.DataFrame:
+    dates = pd.date_range(start, periods=days).strftime("%Y-%m-%d")
+    steps = np.arange(days, dtype=float)
+    steps[list(missing)] = np.nan
+    return pd.DataFrame({"participant_id": pid, "date": dates, "steps": steps})
+
+
+def test_event_labels_washout_and_follow_up():
+    feats = validate_features(_daily("a", 60))
+    events = validate_outcomes(pd.DataFrame({"participant_id": ["a"], "date": ["2025-02-10"], "event": ["relapse"]}))
+    cfg = WindowConfig(lookback=7, horizon=5, min_observed_days=7, washout_days=10)
+    ws = build_windows(feats, events, cfg)
+    frame = ws.frame().set_index("date")["label"]
+    event = pd.Timestamp("2025-02-10")
+    # Positive exactly when the event falls in (t, t+5].
+    assert frame.loc[event - pd.Timedelta(days=5)] == 1 and frame.loc[event - pd.Timedelta(days=1)] == 1
+    assert frame.loc[event - pd.Timedelta(days=6)] == 0
+    # No window ends on the event day or in the 10 days after it.
+    for k in range(10):
+        assert event + pd.Timedelta(days=k) not in frame.index
+    assert frame.index.min() == pd.Timestamp("2025-01-07")  # first full lookback
+    # Last days lack a full horizon of follow-up and are skipped, not called negative.
+    assert frame.index.max() == pd.Timestamp("2025-03-01") - pd.Timedelta(days=5)
+    assert ws.skipped["washout"] == 10 and ws.skipped["incomplete_follow_up"] == 5
+    window = ws.values(np.array([0]))[0, :, 0]
+    np.testing.assert_array_equal(window, np.arange(7, dtype=np.float32))
+
+
+def test_min_observed_days_and_gaps():
+    feats = validate_features(_daily("a", 40, missing=tuple(range(10, 20))))
+    ws = build_windows(feats, None, WindowConfig(lookback=14, horizon=3, min_observed_days=10, washout_days=0))
+    observed = (~np.isnan(ws.values())).any(axis=2).sum(axis=1)
+    assert observed.min() >= 10 and ws.skipped["too_few_observed_days"] > 0
+
+
+def test_label_mode_windows_end_on_assessment_dates():
+    feats = validate_features(pd.concat([_daily("a", 40), _daily("b", 40)]))
+    labels = validate_outcomes(
+        pd.DataFrame({"participant_id": ["a", "b", "b"], "date": ["2025-02-01", "2025-02-05", "2025-03-30"], "label": [1, 0, 1]})
+    )
+    ws = build_windows(feats, labels, WindowConfig(lookback=28, horizon=14, min_observed_days=20))
+    assert ws.frame()["date"].dt.strftime("%Y-%m-%d").tolist() == ["2025-02-01", "2025-02-05"]
+    assert ws.label.tolist() == [1, 0] and ws.skipped["outside_data"] == 1
+
+
+def test_windows_share_one_panel_instead_of_copying():
+    feats = validate_features(pd.concat([_daily(f"p{i}", 200) for i in range(20)]))
+    ws = build_windows(feats, None, WindowConfig())
+    # ~3,500 windows of 28 days would be ~100k window-rows if copied; the panel holds ~4.5k rows.
+    assert ws.panel.values.shape[0] < 5_000 < len(ws) * ws.cfg.lookback
+
+
+def test_splits_are_disjoint_and_cover_everyone():
+    ids = [f"p{i}" for i in range(101)]
+    splits = split_participants(ids, {"train": 0.6, "val": 0.2, "test": 0.2}, seed=3)
+    sets = [set(v) for v in splits.values()]
+    assert sum(map(len, sets)) == 101 and set().union(*sets) == set(ids)
+    assert split_participants(ids, {"train": 0.6, "val": 0.2, "test": 0.2}, seed=3)["test"].tolist() == splits["test"].tolist()
+    folds = grouped_folds(ids, 5, seed=1)
+    assert len(folds) == 5 and sum(map(len, folds)) == 101 and not set(folds[0]) & set(folds[1])
+    with pytest.raises(ValueError):
+        WindowConfig(lookback=7, min_observed_days=8)

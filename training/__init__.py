@@ -1,0 +1,1 @@
+"""Relapse-risk models, evaluation, MLflow tracking and registry, Optuna tuning."""
