@@ -23,9 +23,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv and install the project with its dev tools
 
-run: $(STAMP) ## Generate the default synthetic cohort and validate it
+run: $(STAMP) ## Generate the default cohort, validate it, train and register a model (embedded SQLite MLflow)
 	$(VENV)/bin/earlywarn data synth --out runs/cohort
 	$(VENV)/bin/earlywarn data validate --features runs/cohort/features.parquet --outcomes runs/cohort/outcomes.csv
+	$(VENV)/bin/earlywarn train --features runs/cohort/features.parquet --outcomes runs/cohort/outcomes.csv --out runs/train
+	$(VENV)/bin/earlywarn promote || true
 
 lint: $(STAMP) ## ruff lint and format check
 	$(VENV)/bin/ruff check data training serving monitoring tests

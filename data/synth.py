@@ -89,7 +89,7 @@ _EMA = ("mood_ema", "anxiety_ema")
 _GROUPS = sorted({s.group for s in SIGNALS.values()})
 _COUNTS = ("steps", "screen_unlocks", "calls_count", "places_visited")
 # Full-severity prodromal shift, in within-person SDs.
-_PRODROME_EFFECT = 1.6
+_PRODROME_EFFECT = 2.0
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def _latent(cfg: SynthConfig, rng: np.random.Generator, n: int) -> tuple[np.ndar
     days = cfg.days
     risk = rng.lognormal(0.0, 0.6, n)
     onset = cfg.base_onset_per_day * risk / np.exp(0.18)
-    ramp = rng.integers(7, 22, n)  # prodrome length varies by person: 1-3 weeks
+    ramp = rng.integers(10, 22, n)  # prodrome length varies by person: 10 days to 3 weeks
     plateau = 7
     severity = np.zeros((n, days), np.float32)
     hazard = np.zeros((n, days), np.float32)

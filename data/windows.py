@@ -233,3 +233,12 @@ def grouped_folds(participants: np.ndarray | list[str], k: int, seed: int) -> li
         raise ValueError(f"{k} folds need at least {k} participants, have {len(ids)}")
     order = np.random.default_rng(seed).permutation(len(ids))
     return [ids[order[i::k]] for i in range(k)]
+
+
+def latest_windows(features: pd.DataFrame, feature_names: list[str], lookback: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The window ending on each participant's last day: (participant ids, [P, L, F] values, end days)."""
+    panel = build_panel(features, feature_names, pad=lookback - 1)
+    ends = panel.offsets[1:] - 1
+    rows = ends[:, None] - np.arange(lookback - 1, -1, -1)[None, :]
+    last_day = panel.first_day + (np.diff(panel.offsets) - panel.pad - 1)
+    return panel.participants, panel.values[rows], last_day

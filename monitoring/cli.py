@@ -5,9 +5,11 @@ from __future__ import annotations
 import typer
 
 from data.cli import app as data_app
+from training.cli import app as training_app
 
 app = typer.Typer(help="earlywarn: relapse-risk scores from behavioural time series.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(training_app)  # train, promote, tune sit at the top level
 
 
 def main() -> None:

@@ -1,0 +1,107 @@
+"""Training end to end on a tiny cohort: metrics, plots, MLflow run and registry, pyfunc model, promotion gates."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from data.windows import WindowConfig
+from training import tracking
+from training.fit import FitConfig
+from training.promote import PromoteConfig, promote
+from training.train import TrainConfig, train
+
+pytestmark = pytest.mark.slow
+
+FLAT_KEYS = {
+    "auroc",
+    "auroc_ci_low",
+    "auroc_ci_high",
+    "auprc",
+    "auprc_ci_low",
+    "auprc_ci_high",
+    "brier",
+    "ece",
+    "balanced_accuracy",
+    "mcc",
+    "sensitivity",
+    "specificity",
+    "alerts_per_participant_month",
+    "median_lead_time_days",
+    "n_participants",
+    "n_windows",
+    "oracle_auroc",
+}
+
+
+def _cfg(cohort, out: Path, **fit) -> TrainConfig:
+    return TrainConfig(
+        features=cohort.features_path,
+        outcomes=cohort.outcomes_path,
+        out=out,
+        window=WindowConfig(lookback=28, horizon=14),
+        fit=FitConfig(max_epochs=3, progress=False, **fit),
+        bootstrap_reps=50,
+    )
+
+
+def test_train_logs_everything_and_registers_a_challenger(small_cohort, mlflow_uri, tmp_path):
+    result = train(_cfg(small_cohort, tmp_path / "out"))
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert set(metrics) >= FLAT_KEYS and all(isinstance(v, (int, float)) for v in metrics.values())
+    assert metrics["auroc_ci_low"] <= metrics["auroc"] <= metrics["auroc_ci_high"]
+    assert any(k.startswith("subgroup_platform_ios_") for k in metrics) and "baseline_auroc" in metrics
+    for png in ("roc.png", "pr.png", "calibration.png", "trajectories.png"):
+        assert (tmp_path / "out" / png).stat().st_size > 5_000
+    card = (tmp_path / "out" / "model_card.md").read_text()
+    assert "not a diagnosis" in card and "Limitations" in card and f"version {result.model_version}" in card
+
+    client = MlflowClient()
+    run = client.get_run(result.run_id)
+    assert run.data.params["model"] == "gru" and run.data.params["window_lookback"] == "28"
+    assert len(client.get_metric_history(result.run_id, "val_auroc")) >= 2  # per-epoch
+    artifacts = {a.path for a in client.list_artifacts(result.run_id)}
+    assert {"metrics.json", "reference.parquet", "feature_spec.json", "model_card.json", "roc.png", "split.json"} <= artifacts
+    reference = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="reference.parquet"))
+    assert {"risk", "band", "steps", "steps__missing", "days_observed"} <= set(reference.columns)
+    assert "participant_id" not in reference.columns
+
+    assert tracking.version_info("challenger").version == result.model_version
+    model = mlflow.pyfunc.load_model("models:/relapse-risk@challenger")
+    assert model.metadata.signature is not None
+    table = pd.read_parquet(small_cohort.features_path)
+    table = table[table["participant_id"].isin(["P00", "P01"])]
+    table["date"] = table["date"].dt.strftime("%Y-%m-%d")
+    scored = model.predict(table)
+    assert scored["participant_id"].tolist() == ["P00", "P01"]
+    assert scored["risk"].between(0, 1).all() and set(scored["band"]) <= {"low", "elevated", "high"}
+
+
+def test_promotion_gates_and_rollback(small_cohort, mlflow_uri, tmp_path):
+    first = train(_cfg(small_cohort, tmp_path / "a"))
+    assert promote(PromoteConfig(max_ece=0.2)).champion == first.model_version
+    # A network that has barely started learning must not replace a trained one.
+    weak = train(
+        replace(
+            _cfg(small_cohort, tmp_path / "b", lr=1e-6),
+            compare_baseline=False,
+            fit=FitConfig(max_epochs=1, lr=1e-6, progress=False, seed=1),
+        )
+    )
+    refused = promote(PromoteConfig(max_ece=0.2))
+    assert not refused.promoted and tracking.version_info("champion").version == first.model_version
+    assert "auroc" in {g.name for g in refused.failed} and "auroc gate failed" in refused.message
+    assert refused.challenger == weak.model_version
+    third = train(replace(_cfg(small_cohort, tmp_path / "c"), compare_baseline=False))
+    ok = promote(PromoteConfig(max_ece=0.2, auroc_tolerance=0.5, max_subgroup_drop=0.5))
+    assert ok.promoted and tracking.version_info("champion").version == third.model_version
+    back = promote(PromoteConfig(rollback=True))
+    assert back.promoted and tracking.version_info("champion").version == first.model_version
+    strict = promote(PromoteConfig(max_ece=0.0001, auroc_tolerance=0.5, max_subgroup_drop=0.5))
+    assert not strict.promoted and [g.name for g in strict.failed] == ["ece"]

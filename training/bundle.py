@@ -1,0 +1,112 @@
+"""The model bundle: architecture, weights, preprocessing, calibration and bands, saved as JSON plus verified weights."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from data.windows import WindowConfig
+from training.calibration import Bands, Calibrator
+from training.nets import ModelKind, build_net
+from training.preprocess import Preprocessor
+
+SPEC_FILE, WEIGHTS_FILE, MANIFEST_FILE = "model.json", "weights.pt", "manifest.json"
+
+
+class BundleError(RuntimeError):
+    """A model bundle is missing, corrupt, tampered with or incompatible; never serve it."""
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class ModelBundle:
+    """Everything needed to turn raw windows into calibrated, banded risk — and nothing that needs unpickling."""
+
+    kind: ModelKind
+    hparams: dict[str, Any]
+    preprocessor: Preprocessor
+    calibrator: Calibrator
+    bands: Bands
+    window: WindowConfig
+    net: torch.nn.Module
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.preprocessor.features)
+
+    @torch.inference_mode()
+    def logits(self, values: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        """[B, L, F] raw windows (features in bundle order) -> [B] raw logits."""
+        self.net.eval()
+        out = np.empty(len(values), np.float32)
+        for i in range(0, len(values), batch_size):
+            x = torch.from_numpy(self.preprocessor.transform(values[i : i + batch_size]))
+            out[i : i + batch_size] = self.net(x).numpy()
+        return out
+
+    def risk(self, values: np.ndarray) -> np.ndarray:
+        return self.calibrator(self.logits(values))
+
+    def save(self, directory: str | Path) -> Path:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        spec = {
+            "format": 1,
+            "kind": self.kind,
+            "hparams": self.hparams,
+            "preprocessor": self.preprocessor.to_dict(),
+            "calibrator": self.calibrator.to_dict(),
+            "bands": self.bands.to_dict(),
+            "window": vars(self.window),
+            "meta": self.meta,
+        }
+        (d / SPEC_FILE).write_text(json.dumps(spec, indent=2, default=str))
+        torch.save(self.net.state_dict(), d / WEIGHTS_FILE)
+        manifest = {name: sha256(d / name) for name in (SPEC_FILE, WEIGHTS_FILE)}
+        (d / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+        return d
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ModelBundle:
+        """Load after checking every file against the recorded sha256; weights load with weights_only (no pickle)."""
+        d = Path(directory)
+        try:
+            manifest = json.loads((d / MANIFEST_FILE).read_text())
+            for name in (SPEC_FILE, WEIGHTS_FILE):
+                if sha256(d / name) != manifest[name]:
+                    raise BundleError(f"{d / name}: sha256 does not match the manifest; refusing to load a tampered model")
+            spec = json.loads((d / SPEC_FILE).read_text())
+            if spec.get("format") != 1:
+                raise BundleError(f"{d}: unsupported bundle format {spec.get('format')!r}")
+            pre = Preprocessor.from_dict(spec["preprocessor"])
+            net = build_net(spec["kind"], len(pre.features), spec["hparams"])
+            net.load_state_dict(torch.load(d / WEIGHTS_FILE, map_location="cpu", weights_only=True))
+            net.eval()
+            return cls(
+                kind=spec["kind"],
+                hparams=spec["hparams"],
+                preprocessor=pre,
+                calibrator=Calibrator.from_dict(spec["calibrator"]),
+                bands=Bands(**spec["bands"]),
+                window=WindowConfig(**spec["window"]),
+                net=net,
+                meta=spec.get("meta", {}),
+            )
+        except BundleError:
+            raise
+        except (OSError, KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as err:
+            raise BundleError(f"{d}: not a usable earlywarn model bundle ({type(err).__name__}: {err})") from err

@@ -1,0 +1,209 @@
+"""`earlywarn train | promote | tune`: parse arguments, build the stage's config, call it, print the outcome."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer()
+
+# Stage modules import torch, Lightning and MLflow; importing them inside each command keeps `earlywarn --help` instant.
+
+
+def _train_config(
+    features: Path | None,
+    outcomes: Path | None,
+    attributes: Path | None,
+    lookback: int,
+    horizon: int,
+    min_observed_days: int,
+    washout_days: int,
+    cv_folds: int,
+    model: str,
+    seed: int,
+    out: Path,
+    max_epochs: int,
+    batch_size: int,
+    devices: str,
+    strategy: str,
+    accelerator: str,
+    num_nodes: int,
+    calibration: str,
+    alert_budget: float,
+    compare_baseline: bool,
+):
+    from data.windows import WindowConfig
+    from training.fit import FitConfig
+    from training.train import TrainConfig
+
+    if model not in ("gru", "baseline"):
+        raise typer.BadParameter("choose gru or baseline", param_hint="--model")
+    if calibration not in ("platt", "isotonic"):
+        raise typer.BadParameter("choose platt or isotonic", param_hint="--calibration")
+    fit = FitConfig(
+        kind=model,  # type: ignore[arg-type]
+        seed=seed,
+        max_epochs=max_epochs,
+        batch_size=batch_size,
+        devices=int(devices) if devices.isdigit() else devices,
+        strategy=strategy,
+        accelerator=accelerator,
+        num_nodes=num_nodes,
+    )
+    return TrainConfig(
+        features=features,
+        outcomes=outcomes,
+        attributes=attributes,
+        window=WindowConfig(lookback, horizon, min_observed_days, washout_days),
+        fit=fit,
+        cv_folds=cv_folds,
+        calibration=calibration,  # type: ignore[arg-type]
+        alert_budget=alert_budget,
+        compare_baseline=compare_baseline,
+        out=out,
+    )
+
+
+Features = Annotated[Path | None, typer.Option(help="Daily behaviour table; omit for the default synthetic cohort")]
+Outcomes = Annotated[Path | None, typer.Option(help="Events or dated labels")]
+Attributes = Annotated[
+    Path | None, typer.Option(help="Participant attributes for subgroup metrics (default: participants.csv beside features)")
+]
+
+
+@app.command("train")
+def train_cmd(
+    features: Features = None,
+    outcomes: Outcomes = None,
+    attributes: Attributes = None,
+    lookback: int = 28,
+    horizon: int = 14,
+    min_observed_days: int = 14,
+    washout_days: int = 28,
+    cv_folds: Annotated[int, typer.Option(help="Grouped K-fold cross-validation (0 = one participant split)")] = 0,
+    model: Annotated[str, typer.Option(help="gru or baseline")] = "gru",
+    seed: int = 0,
+    out: Path = Path("runs/train"),
+    max_epochs: int = 12,
+    batch_size: int = 512,
+    devices: Annotated[str, typer.Option(help="Lightning devices (e.g. 2, or auto)")] = "1",
+    strategy: Annotated[str, typer.Option(help="Lightning strategy (auto, ddp, ...)")] = "auto",
+    accelerator: str = "cpu",
+    num_nodes: int = 1,
+    calibration: str = "platt",
+    alert_budget: Annotated[float, typer.Option(help="Share of validation windows in the high band")] = 0.05,
+    baseline: Annotated[bool, typer.Option(help="Also train the logistic baseline for comparison")] = True,
+) -> None:
+    """Train a relapse-risk model, evaluate it on held-out participants, log to MLflow, register it as challenger."""
+    from training.train import train
+
+    cfg = _train_config(
+        features,
+        outcomes,
+        attributes,
+        lookback,
+        horizon,
+        min_observed_days,
+        washout_days,
+        cv_folds,
+        model,
+        seed,
+        out,
+        max_epochs,
+        batch_size,
+        devices,
+        strategy,
+        accelerator,
+        num_nodes,
+        calibration,
+        alert_budget,
+        baseline,
+    )
+    result = train(cfg)
+    if not result.is_global_zero:
+        return
+    m = result.metrics
+    typer.echo(
+        f"AUROC {m['auroc']:.3f} ({m['auroc_ci_low']:.3f}–{m['auroc_ci_high']:.3f}), AUPRC {m['auprc']:.3f}, ECE {m['ece']:.3f}"
+    )
+    if "oracle_auroc" in m:
+        typer.echo(f"oracle AUROC on the same windows {m['oracle_auroc']:.3f} (ratio {m['auroc'] / m['oracle_auroc']:.3f})")
+    if "baseline_auroc" in m:
+        typer.echo(f"baseline AUROC {m['baseline_auroc']:.3f}")
+    typer.echo(
+        f"metrics, plots and model card in {result.out_dir}; MLflow run {result.run_id}; "
+        f"registered version {result.model_version} (challenger)"
+    )
+
+
+@app.command("promote")
+def promote_cmd(
+    rollback: Annotated[bool, typer.Option(help="Restore the previous champion instead")] = False,
+    auroc_tolerance: float = 0.01,
+    max_ece: float = 0.05,
+    max_subgroup_drop: float = 0.05,
+) -> None:
+    """Move alias `champion` to the challenger if it passes the gates; say which gate failed otherwise."""
+    from training.promote import PromoteConfig, comparison_table, promote
+
+    result = promote(PromoteConfig(auroc_tolerance, max_ece, max_subgroup_drop, rollback=rollback))
+    if result.comparison:
+        typer.echo(comparison_table(result))
+    for g in result.gates:
+        typer.echo(f"gate {g.name}: {'pass' if g.passed else 'FAIL'} — {g.detail}")
+    typer.echo(result.message)
+    if not result.promoted:
+        raise typer.Exit(1)
+
+
+@app.command("tune")
+def tune_cmd(
+    trials: int = 10,
+    storage: Annotated[str | None, typer.Option(help="Optuna storage URL (default: journal file under runs/optuna)")] = None,
+    study: str = "relapse-risk",
+    timeout: Annotated[float | None, typer.Option(help="Stop starting trials after this many seconds")] = None,
+    features: Features = None,
+    outcomes: Outcomes = None,
+    model: str = "gru",
+    seed: int = 0,
+    max_epochs: int = 12,
+    out: Path = Path("runs/tune"),
+    retrain_best: bool = True,
+) -> None:
+    """Search hyperparameters with pruning; each trial a nested MLflow run; the best retrained and registered as challenger."""
+    from training.tune import TuneConfig, tune
+
+    base = _train_config(
+        features,
+        outcomes,
+        None,
+        28,
+        14,
+        14,
+        28,
+        0,
+        model,
+        seed,
+        out,
+        max_epochs,
+        512,
+        "1",
+        "auto",
+        "cpu",
+        1,
+        "platt",
+        0.05,
+        False,
+    )
+    result = tune(TuneConfig(base, trials, storage, study, timeout, retrain_best))
+    typer.echo(
+        f"study {result.study}: {result.n_trials} trials, best val AUROC {result.best_value:.4f} "
+        f"with {json.dumps(result.best_params)}"
+    )
+    if result.final is not None:
+        typer.echo(
+            f"best retrained: version {result.final.model_version} (challenger), test AUROC {result.final.metrics['auroc']:.3f}"
+        )

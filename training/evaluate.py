@@ -1,0 +1,129 @@
+"""Evaluation of calibrated risks on held-out windows: discrimination, calibration, alerts, lead time, intervals, subgroups."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    average_precision_score,
+    balanced_accuracy_score,
+    brier_score_loss,
+    confusion_matrix,
+    matthews_corrcoef,
+    roc_auc_score,
+)
+
+from data.contract import DATE, PARTICIPANT
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+    """ECE over equal-count bins (equal-width bins are almost empty above a low prevalence)."""
+    order = np.argsort(p)
+    chunks = np.array_split(order, bins)
+    return float(sum(len(c) * abs(p[c].mean() - y[c].mean()) for c in chunks if len(c)) / len(p))
+
+
+def _safe_auc(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None) -> float:
+    return float(roc_auc_score(y, p, sample_weight=w)) if len(np.unique(y)) == 2 else float("nan")
+
+
+def bootstrap_intervals(
+    y: np.ndarray, p: np.ndarray, groups: np.ndarray, reps: int = 200, seed: int = 0
+) -> dict[str, tuple[float, float]]:
+    """95% intervals for AUROC and AUPRC, resampling participants (not windows) with replacement."""
+    codes, uniq = pd.factorize(groups)
+    rng = np.random.default_rng(seed)
+    stats: dict[str, list[float]] = {"auroc": [], "auprc": []}
+    for _ in range(reps):
+        weight = np.bincount(rng.integers(0, len(uniq), len(uniq)), minlength=len(uniq))[codes].astype(float)
+        keep = weight > 0
+        if len(np.unique(y[keep])) < 2:
+            continue
+        stats["auroc"].append(_safe_auc(y[keep], p[keep], weight[keep]))
+        stats["auprc"].append(float(average_precision_score(y[keep], p[keep], sample_weight=weight[keep])))
+    return {k: (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))) if v else (np.nan, np.nan) for k, v in stats.items()}
+
+
+def alert_onsets(frame: pd.DataFrame, high: np.ndarray) -> np.ndarray:
+    """An alert is a high-band window whose participant was not high on the previous day (a run of high days is one alert)."""
+    order = np.lexsort((frame[DATE].to_numpy(), frame[PARTICIPANT].to_numpy()))
+    pid, day = frame[PARTICIPANT].to_numpy()[order], frame[DATE].to_numpy().astype("datetime64[D]").astype(np.int64)[order]
+    h = high[order]
+    prev_same = np.r_[False, (pid[1:] == pid[:-1]) & (day[1:] - day[:-1] == 1)]
+    prev_high = np.r_[False, h[:-1]]
+    onset = np.zeros(len(h), bool)
+    onset[order] = h & ~(prev_same & prev_high)
+    return onset
+
+
+def median_lead_time(frame: pd.DataFrame, high: np.ndarray, events: pd.DataFrame | None, horizon: int) -> float:
+    """Median days from the first high alert within the horizon before an event to the event (events with an alert only)."""
+    if events is None or events.empty:
+        return float("nan")
+    alerts = frame.loc[high, [PARTICIPANT, DATE]]
+    if alerts.empty:
+        return float("nan")
+    merged = events[[PARTICIPANT, DATE]].rename(columns={DATE: "event_date"}).merge(alerts, on=PARTICIPANT)
+    lead = (merged["event_date"] - merged[DATE]).dt.days
+    merged = merged[(lead >= 1) & (lead <= horizon)].assign(lead=lead)
+    if merged.empty:
+        return float("nan")
+    return float(merged.groupby([PARTICIPANT, "event_date"])["lead"].max().median())
+
+
+def evaluate(
+    frame: pd.DataFrame,
+    risk: np.ndarray,
+    high_threshold: float | np.ndarray,
+    horizon: int,
+    events: pd.DataFrame | None = None,
+    attributes: pd.DataFrame | None = None,
+    oracle_auroc: float | None = None,
+    bootstrap_reps: int = 200,
+    seed: int = 0,
+) -> dict[str, float]:
+    """A flat dict of numbers for metrics.json; `frame` has participant_id, date, label per window."""
+    y = frame["label"].to_numpy().astype(int)
+    p = np.asarray(risk, float)
+    high = p >= high_threshold
+    m: dict[str, float] = {
+        "n_participants": float(frame[PARTICIPANT].nunique()),
+        "n_windows": float(len(y)),
+        "prevalence": float(y.mean()),
+        "auroc": _safe_auc(y, p),
+        "auprc": float(average_precision_score(y, p)) if y.any() else float("nan"),
+        "brier": float(brier_score_loss(y, p)),
+        "ece": expected_calibration_error(y, p),
+        "high_threshold": float(np.mean(high_threshold)),
+        "high_share": float(high.mean()),
+    }
+    tn, fp, fn, tp = confusion_matrix(y, high, labels=[0, 1]).ravel()
+    m["sensitivity"] = float(tp / (tp + fn)) if tp + fn else float("nan")
+    m["specificity"] = float(tn / (tn + fp)) if tn + fp else float("nan")
+    m["balanced_accuracy"] = float(balanced_accuracy_score(y, high)) if len(np.unique(y)) == 2 else float("nan")
+    m["mcc"] = float(matthews_corrcoef(y, high))
+    span = frame.groupby(PARTICIPANT)[DATE].agg(["min", "max"])
+    months = float(((span["max"] - span["min"]).dt.days + 1).sum()) / 30.0
+    m["alerts_per_participant_month"] = float(alert_onsets(frame, high).sum() / months) if months else float("nan")
+    m["median_lead_time_days"] = median_lead_time(frame, high, events, horizon)
+    ci = bootstrap_intervals(y, p, frame[PARTICIPANT].to_numpy(), bootstrap_reps, seed)
+    for k, (lo, hi) in ci.items():
+        m[f"{k}_ci_low"], m[f"{k}_ci_high"] = lo, hi
+    if oracle_auroc is not None:
+        m["oracle_auroc"] = float(oracle_auroc)
+    if attributes is not None:
+        m.update(subgroup_metrics(frame, y, p, attributes))
+    return m
+
+
+def subgroup_metrics(frame: pd.DataFrame, y: np.ndarray, p: np.ndarray, attributes: pd.DataFrame) -> dict[str, float]:
+    """AUROC, ECE and size per value of each participant attribute, as flat keys subgroup_<attr>_<value>_<metric>."""
+    out: dict[str, float] = {}
+    joined = frame[[PARTICIPANT]].merge(attributes, on=PARTICIPANT, how="left")
+    for attr in [c for c in attributes.columns if c != PARTICIPANT]:
+        for value, idx in joined.groupby(attr).indices.items():
+            key = f"subgroup_{attr}_{value}"
+            out[f"{key}_n_windows"] = float(len(idx))
+            out[f"{key}_auroc"] = _safe_auc(y[idx], p[idx])
+            out[f"{key}_ece"] = expected_calibration_error(y[idx], p[idx])
+    return out

@@ -1,0 +1,90 @@
+"""Fit one network with Lightning: seeded, early-stopped and checkpointed on the one monitored metric."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from pytorch_lightning.loggers import Logger
+
+from data.windows import WindowSet
+from training.datamodule import RelapseDataModule
+from training.module import MONITOR, MONITOR_MODE, RelapseRiskModule
+from training.nets import ModelKind, build_net
+from training.preprocess import Preprocessor
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """How to train: architecture, optimiser and Lightning hardware settings (passed straight through)."""
+
+    kind: ModelKind = "gru"
+    hparams: dict[str, Any] = field(default_factory=dict)
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 512
+    max_epochs: int = 12
+    patience: int = 3
+    seed: int = 0
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+    progress: bool = True
+
+
+@dataclass
+class FitOutcome:
+    """The best network (by the monitored metric), its preprocessor, and whether this process is rank zero."""
+
+    net: torch.nn.Module
+    preprocessor: Preprocessor
+    best_score: float
+    epochs: int
+    is_global_zero: bool
+
+
+def fit_net(
+    cfg: FitConfig,
+    train: WindowSet,
+    val: WindowSet,
+    logger: Logger | None = None,
+    callbacks: list[Callback] | None = None,
+) -> FitOutcome:
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    dm = RelapseDataModule(train, val, batch_size=cfg.batch_size)
+    net = build_net(cfg.kind, dm.n_features, cfg.hparams)
+    module = RelapseRiskModule(net, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    with tempfile.TemporaryDirectory(prefix="earlywarn-ckpt-") as ckpt_dir:
+        checkpoint = ModelCheckpoint(dirpath=ckpt_dir, monitor=MONITOR, mode=MONITOR_MODE, save_top_k=1, save_weights_only=True)
+        trainer = pl.Trainer(
+            accelerator=cfg.accelerator,
+            devices=cfg.devices,
+            strategy=cfg.strategy,
+            num_nodes=cfg.num_nodes,
+            max_epochs=cfg.max_epochs,
+            logger=logger if logger is not None else False,
+            callbacks=[checkpoint, EarlyStopping(MONITOR, mode=MONITOR_MODE, patience=cfg.patience), *(callbacks or [])],
+            enable_progress_bar=cfg.progress,
+            enable_model_summary=False,
+            deterministic=True,
+            num_sanity_val_steps=0,
+        )
+        trainer.fit(module, datamodule=dm)
+        best = checkpoint.best_model_path
+        if trainer.is_global_zero and best and Path(best).exists():
+            state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+            module.load_state_dict(state)
+        score = checkpoint.best_model_score
+    return FitOutcome(
+        net=module.net.cpu().eval(),
+        preprocessor=dm.preprocessor,
+        best_score=float(score) if score is not None else float("nan"),
+        epochs=int(trainer.current_epoch),
+        is_global_zero=trainer.is_global_zero,
+    )

@@ -1,0 +1,87 @@
+"""Evaluation plots saved as PNG: ROC, precision-recall, calibration, risk trajectories around events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import precision_recall_curve, roc_curve
+
+from data.contract import DATE, PARTICIPANT
+
+
+def save_plots(
+    frame: pd.DataFrame,
+    risk: np.ndarray,
+    thresholds: dict[str, float],
+    out_dir: Path,
+    events: pd.DataFrame | None = None,
+    title: str = "",
+) -> list[Path]:
+    """Write roc.png, pr.png, calibration.png and (with events) trajectories.png; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    y = frame["label"].to_numpy().astype(int)
+    paths = []
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    fpr, tpr, _ = roc_curve(y, risk)
+    ax.plot(fpr, tpr, label="model")
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="chance")
+    ax.set(xlabel="False positive rate", ylabel="True positive rate (sensitivity)", title=f"ROC {title}".strip())
+    ax.legend(loc="lower right")
+    paths.append(_save(fig, out_dir / "roc.png"))
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    prec, rec, _ = precision_recall_curve(y, risk)
+    ax.plot(rec, prec, label="model")
+    ax.axhline(y.mean(), ls="--", color="grey", label=f"prevalence {y.mean():.3f}")
+    ax.set(xlabel="Recall (sensitivity)", ylabel="Precision (PPV)", title=f"Precision-recall {title}".strip())
+    ax.legend(loc="upper right")
+    paths.append(_save(fig, out_dir / "pr.png"))
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    obs, pred = calibration_curve(y, risk, n_bins=10, strategy="quantile")
+    ax.plot(pred, obs, "o-", label="model (deciles of risk)")
+    top = float(max(pred.max(), obs.max()) * 1.05)
+    ax.plot([0, top], [0, top], "--", color="grey", label="perfect calibration")
+    ax.set(xlabel="Predicted risk", ylabel="Observed event rate", title=f"Calibration {title}".strip())
+    ax.legend(loc="upper left")
+    paths.append(_save(fig, out_dir / "calibration.png"))
+
+    if events is not None and not events.empty:
+        paths.append(_trajectories(frame, risk, thresholds, events, out_dir / "trajectories.png"))
+    return paths
+
+
+def _trajectories(frame: pd.DataFrame, risk: np.ndarray, thresholds: dict[str, float], events: pd.DataFrame, path: Path) -> Path:
+    scored = frame.assign(risk=risk)
+    people = [p for p in events[PARTICIPANT].unique() if p in set(scored[PARTICIPANT])][:4]
+    fig, axes = plt.subplots(max(len(people), 1), 1, figsize=(8, 2.2 * max(len(people), 1)), squeeze=False)
+    for ax, person in zip(axes[:, 0], people, strict=False):
+        s = scored[scored[PARTICIPANT] == person].sort_values(DATE)
+        ax.plot(s[DATE], s["risk"], lw=1, label="risk")
+        for name, value in thresholds.items():
+            ax.axhline(value, ls=":", color={"high": "red", "elevated": "orange"}.get(name, "grey"), label=f"{name} band")
+        for d in events.loc[events[PARTICIPANT] == person, DATE]:
+            ax.axvline(d, color="black", lw=1.5, label="event")
+        ax.set_ylabel("risk")
+        ax.set_title("A held-out participant (pseudonymous)", fontsize=9)
+        handles, labels = ax.get_legend_handles_labels()
+        uniq = dict(zip(labels, handles, strict=True))
+        ax.legend(uniq.values(), uniq.keys(), fontsize=7, loc="upper left")
+    fig.suptitle("Risk trajectories around events")
+    fig.autofmt_xdate()
+    return _save(fig, path)
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

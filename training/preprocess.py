@@ -1,0 +1,69 @@
+"""Model inputs from raw windows: scaled level, deviation from the person's baseline (raw and in own SDs), mask, recency."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+CHANNELS = ("level", "deviation", "personal_z", "observed", "since_seen")
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    """Per-feature centre and scale fitted on the training split only; serving applies the very same numbers."""
+
+    features: tuple[str, ...]
+    center: tuple[float, ...]
+    scale: tuple[float, ...]
+    lookback: int
+    recent_days: int = 7
+
+    @classmethod
+    def fit(cls, rows: np.ndarray, features: list[str], lookback: int, recent_days: int = 7) -> Preprocessor:
+        """Fit on [N, F] daily rows of training participants (NaN = missing)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            center = np.nanmedian(rows, axis=0)
+            q75, q25 = np.nanpercentile(rows, [75, 25], axis=0)
+            std = np.nanstd(rows, axis=0)
+        scale = np.where((q75 - q25) > 0, (q75 - q25) / 1.349, std)
+        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+        center = np.where(np.isfinite(center), center, 0.0)
+        return cls(tuple(features), tuple(map(float, center)), tuple(map(float, scale)), lookback, recent_days)
+
+    @property
+    def n_inputs(self) -> int:
+        return len(CHANNELS) * len(self.features)
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        """[B, L, F] raw values -> [B, L, 5F] float32 inputs with no NaN."""
+        center = np.asarray(self.center, np.float32)
+        scale = np.asarray(self.scale, np.float32)
+        observed = ~np.isnan(values)
+        # Scaled values are clipped so an extreme but legal reading cannot dominate (or overflow) the network.
+        level = np.clip((values - center) / scale, -10, 10)
+        earlier = level[:, : -self.recent_days] if values.shape[1] > self.recent_days else level
+        with warnings.catch_warnings():
+            # A signal never seen in the earlier days has no baseline; its deviation is then 0.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            baseline = np.nanmean(earlier, axis=1, keepdims=True)
+            spread = np.nanstd(earlier, axis=1, keepdims=True)
+        deviation = np.nan_to_num(level - baseline, nan=0.0)
+        # The same change means more for a person whose signal is usually steady.
+        personal_z = np.clip(np.nan_to_num(deviation / np.maximum(np.nan_to_num(spread, nan=1.0), 0.1)), -5, 5)
+        steps = np.arange(values.shape[1], dtype=np.float32)[None, :, None]
+        last_seen = np.maximum.accumulate(np.where(observed, steps, -1.0), axis=1)
+        since_seen = np.where(last_seen < 0, steps + 1, steps - last_seen) / values.shape[1]
+        out = np.concatenate(
+            [np.nan_to_num(level, nan=0.0), deviation, personal_z, observed.astype(np.float32), since_seen], axis=2
+        )
+        return out.astype(np.float32, copy=False)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Preprocessor:
+        return cls(tuple(d["features"]), tuple(d["center"]), tuple(d["scale"]), int(d["lookback"]), int(d["recent_days"]))

@@ -1,0 +1,186 @@
+"""Promotion gates: move `champion` to the challenger only if it holds up on the same held-out participants; rollback."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from sklearn.metrics import roc_auc_score
+
+from data.contract import PARTICIPANT
+from data.validation import load_validated
+from data.windows import WindowConfig, WindowSet, build_panel, build_windows
+from training import tracking
+from training.bundle import ModelBundle
+from training.evaluate import expected_calibration_error, subgroup_metrics
+from training.fit import FitConfig
+from training.train import TrainConfig, heldout_digest, split_windows
+
+
+@dataclass(frozen=True)
+class PromoteConfig:
+    """Gate limits, and whether to roll back instead of promoting."""
+
+    auroc_tolerance: float = 0.01  # challenger AUROC may trail the champion's by at most this
+    max_ece: float = 0.05
+    max_subgroup_drop: float = 0.05  # no subgroup's AUROC may fall by more than this
+    min_subgroup_windows: int = 50
+    rollback: bool = False
+    experiment: str = tracking.EXPERIMENT
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class PromoteResult:
+    """What happened: the champion afterwards, each gate's verdict and the side-by-side metrics."""
+
+    promoted: bool
+    champion: str | None
+    previous_champion: str | None
+    challenger: str | None = None
+    gates: list[Gate] = field(default_factory=list)
+    comparison: dict[str, dict[str, float]] = field(default_factory=dict)
+    message: str = ""
+
+    @property
+    def failed(self) -> list[Gate]:
+        return [g for g in self.gates if not g.passed]
+
+
+def heldout_windows(run_id: str) -> tuple[WindowSet, pd.DataFrame, pd.DataFrame | None]:
+    """Rebuild the challenger's held-out windows from its logged data paths and split seed (checked by digest)."""
+    run = MlflowClient().get_run(run_id)
+    p = run.data.params
+    features, outcomes = Path(p["features_path"]), Path(p["outcomes_path"])
+    for path in (features, outcomes):
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: the challenger's training data is gone, so the gates cannot be checked")
+    window = WindowConfig(
+        **{k: int(p[f"window_{k}"]) for k in ("lookback", "horizon", "min_observed_days", "washout_days", "stride")}
+    )
+    split = json.loads(Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="split.json")).read_text())
+    data = load_validated(features, outcomes)
+    windows = build_windows(data.features, data.outcomes, window, data.mode)
+    cfg = TrainConfig(window=window, fit=FitConfig(seed=int(split["seed"])), cv_folds=int(split["cv_folds"]))
+    test = split_windows(windows, cfg)[-1]["test"]
+    if heldout_digest(test.panel.participants[np.unique(test.participant)]) != split["heldout_sha256"]:
+        raise RuntimeError("the re-derived held-out participants differ from the challenger's; the data changed since training")
+    attributes_path = features.parent / "participants.csv"
+    attributes = pd.read_csv(attributes_path, dtype={PARTICIPANT: str}) if attributes_path.exists() else None
+    return test, data.features, attributes
+
+
+def score_on(bundle: ModelBundle, held_out: WindowSet, features: pd.DataFrame) -> np.ndarray:
+    """Risk from a bundle on the held-out windows, using the bundle's own features and lookback."""
+    if bundle.features == held_out.panel.features and bundle.window.lookback == held_out.cfg.lookback:
+        return bundle.risk(held_out.values())
+    people = set(held_out.participant_id)
+    panel = build_panel(features[features[PARTICIPANT].isin(people)], bundle.features, pad=bundle.window.lookback - 1)
+    codes = pd.Series(np.arange(len(panel.participants)), index=panel.participants)
+    rows = panel.rows_for(codes[held_out.participant_id].to_numpy(), held_out.end_day)
+    values = panel.values[rows[:, None] - np.arange(bundle.window.lookback - 1, -1, -1)[None, :]]
+    return bundle.risk(values)
+
+
+def _metrics(held_out: WindowSet, risk: np.ndarray, attributes: pd.DataFrame | None) -> dict[str, float]:
+    y = held_out.label.astype(int)
+    m = {"auroc": float(roc_auc_score(y, risk)), "ece": expected_calibration_error(y, risk)}
+    if attributes is not None:
+        m.update(subgroup_metrics(held_out.frame(), y, risk, attributes))
+    return m
+
+
+def gates(cfg: PromoteConfig, challenger: dict[str, float], champion: dict[str, float] | None) -> list[Gate]:
+    out = []
+    if champion is None:
+        out.append(Gate("auroc", True, f"no champion yet; challenger AUROC {challenger['auroc']:.3f}"))
+    else:
+        ok = challenger["auroc"] >= champion["auroc"] - cfg.auroc_tolerance
+        out.append(
+            Gate(
+                "auroc",
+                ok,
+                f"challenger {challenger['auroc']:.3f} vs champion {champion['auroc']:.3f} (tolerance {cfg.auroc_tolerance})",
+            )
+        )
+    out.append(Gate("ece", challenger["ece"] <= cfg.max_ece, f"challenger ECE {challenger['ece']:.3f} (limit {cfg.max_ece})"))
+    collapsed = []
+    for key, value in challenger.items():
+        if not (key.startswith("subgroup_") and key.endswith("_auroc")):
+            continue
+        n = challenger.get(key.replace("_auroc", "_n_windows"), 0)
+        if n < cfg.min_subgroup_windows or not np.isfinite(value):
+            continue
+        reference = champion.get(key) if champion else None
+        floor = (reference - cfg.max_subgroup_drop) if reference is not None and np.isfinite(reference) else 0.5
+        if value < floor:
+            collapsed.append(f"{key[len('subgroup_') : -len('_auroc')]} {value:.3f} < {floor:.3f}")
+    out.append(Gate("subgroups", not collapsed, "; ".join(collapsed) or "no subgroup AUROC collapsed"))
+    return out
+
+
+def promote(cfg: PromoteConfig) -> PromoteResult:
+    """Check the challenger against the champion and move aliases; or, with rollback, restore the previous champion."""
+    tracking.configure(cfg.experiment)
+    history = tracking.champion_history()
+    current = tracking.version_info(tracking.CHAMPION)
+    if cfg.rollback:
+        if current is None or len(history) < 2:
+            return PromoteResult(False, current.version if current else None, None, message="no earlier champion to roll back to")
+        previous = history[-2]
+        tracking.set_champion(previous, history[:-1])
+        return PromoteResult(
+            True, previous, current.version, message=f"rolled back: champion is version {previous} again (was {current.version})"
+        )
+    challenger = tracking.version_info(tracking.CHALLENGER)
+    if challenger is None:
+        return PromoteResult(
+            False, current.version if current else None, None, message="no challenger registered; run `earlywarn train` first"
+        )
+    if current is not None and current.version == challenger.version:
+        return PromoteResult(
+            False, current.version, current.version, challenger.version, message="the challenger is already champion"
+        )
+    held_out, features, attributes = heldout_windows(challenger.run_id)
+    chall = _metrics(held_out, score_on(tracking.load_bundle(challenger.version), held_out, features), attributes)
+    champ = (
+        _metrics(held_out, score_on(tracking.load_bundle(current.version), held_out, features), attributes) if current else None
+    )
+    verdicts = gates(cfg, chall, champ)
+    comparison = {"challenger": chall} | ({"champion": champ} if champ else {})
+    result = PromoteResult(
+        False,
+        current.version if current else None,
+        current.version if current else None,
+        challenger.version,
+        verdicts,
+        comparison,
+    )
+    if all(g.passed for g in verdicts):
+        tracking.set_champion(challenger.version, [*history, challenger.version])
+        result.promoted, result.champion = True, challenger.version
+        result.message = f"promoted version {challenger.version} to champion"
+    else:
+        result.message = "not promoted: " + "; ".join(f"{g.name} gate failed ({g.detail})" for g in result.failed)
+    return result
+
+
+def comparison_table(result: PromoteResult) -> str:
+    """A side-by-side table of the compared versions' held-out metrics."""
+    rows = sorted(set().union(*(m.keys() for m in result.comparison.values()))) if result.comparison else []
+    cols = list(result.comparison)
+    lines = [f"{'metric':<40}" + "".join(f"{c:>14}" for c in cols)]
+    for r in rows:
+        lines.append(f"{r:<40}" + "".join(f"{result.comparison[c].get(r, float('nan')):>14.3f}" for c in cols))
+    return "\n".join(lines)
