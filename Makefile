@@ -8,7 +8,7 @@ export BENTOML_DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: help venv run test lint typecheck pytest clean
+.PHONY: help venv run bench test lint typecheck pytest clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -23,11 +23,15 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv and install the project with its dev tools
 
-run: $(STAMP) ## Generate the default cohort, validate it, train and register a model (embedded SQLite MLflow)
+run: $(STAMP) ## Default cohort -> validate -> (train + promote if no champion) -> package -> serve on 127.0.0.1:3000
 	$(VENV)/bin/earlywarn data synth --out runs/cohort
 	$(VENV)/bin/earlywarn data validate --features runs/cohort/features.parquet --outcomes runs/cohort/outcomes.csv
-	$(VENV)/bin/earlywarn train --features runs/cohort/features.parquet --outcomes runs/cohort/outcomes.csv --out runs/train
-	$(VENV)/bin/earlywarn promote || true
+	$(VENV)/bin/earlywarn serve --build --ensure-champion --demo --port 3000
+
+bench: $(STAMP) ## Load-test the real service (Locust) next to in-process scoring; needs the champion from `make run`
+	$(PY) -m pip install -q -e '.[bench]'
+	@test -f runs/cohort/features.parquet || $(VENV)/bin/earlywarn data synth --out runs/cohort
+	$(PY) -m serving.bench
 
 lint: $(STAMP) ## ruff lint and format check
 	$(VENV)/bin/ruff check data training serving monitoring tests

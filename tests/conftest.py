@@ -35,3 +35,37 @@ def globem_path() -> Path:
     if not GLOBEM.is_dir():
         pytest.skip(f"GLOBEM sample not found at {GLOBEM} (it lives in ../shared/datasets, never in this repo)")
     return GLOBEM
+
+
+@pytest.fixture(scope="session")
+def served_model(small_cohort, tmp_path_factory):
+    """A model trained on the small cohort, promoted and imported into a BentoML store; returns the environment to serve it."""
+    root = tmp_path_factory.mktemp("served")
+    env = {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "EARLYWARN_ARTIFACT_ROOT": str(root / "artifacts"),
+        "BENTOML_HOME": str(root / "bentoml"),
+    }
+    mp = pytest.MonkeyPatch()
+    for k, v in env.items():
+        mp.setenv(k, v)
+    from data.windows import WindowConfig
+    from serving.packaging import import_model
+    from training.fit import FitConfig
+    from training.promote import PromoteConfig, promote
+    from training.train import TrainConfig, train
+
+    cfg = TrainConfig(
+        features=small_cohort.features_path,
+        outcomes=small_cohort.outcomes_path,
+        out=root / "train",
+        window=WindowConfig(),
+        fit=FitConfig(max_epochs=3, progress=False),
+        bootstrap_reps=20,
+        compare_baseline=False,
+    )
+    train(cfg)
+    assert promote(PromoteConfig(max_ece=1.0, max_subgroup_drop=1.0)).promoted
+    imported = import_model()
+    mp.undo()
+    return env | {"EARLYWARN_MODEL_TAG": imported.tag, "_root": str(root)}

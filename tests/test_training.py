@@ -64,7 +64,7 @@ def test_train_logs_everything_and_registers_a_challenger(small_cohort, mlflow_u
 
     client = MlflowClient()
     run = client.get_run(result.run_id)
-    assert run.data.params["model"] == "gru" and run.data.params["window_lookback"] == "28"
+    assert run.data.params["model"] == "tcn" and run.data.params["window_lookback"] == "28"
     assert len(client.get_metric_history(result.run_id, "val_auroc")) >= 2  # per-epoch
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
     assert {"metrics.json", "reference.parquet", "feature_spec.json", "model_card.json", "roc.png", "split.json"} <= artifacts

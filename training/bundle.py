@@ -61,6 +61,22 @@ class ModelBundle:
     def risk(self, values: np.ndarray) -> np.ndarray:
         return self.calibrator(self.logits(values))
 
+    def risk_and_attributions(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated risk and each signal's input-x-gradient contribution to the logit ([B], [B, F]), in one pass.
+
+        Input x gradient needs the gradient of the very forward pass that gives the score, so computing both
+        together costs one forward and one backward (an attribution library would run its own forward again).
+        """
+        self.net.eval()
+        x = torch.from_numpy(self.preprocessor.transform(values)).requires_grad_(True)
+        with torch.enable_grad():
+            logits = self.net(x)
+            (grad,) = torch.autograd.grad(logits.sum(), x)
+        contrib = (x.detach() * grad).numpy()
+        n_f = len(self.features)
+        per_signal = contrib.reshape(contrib.shape[0], contrib.shape[1], -1, n_f).sum(axis=(1, 2))
+        return self.calibrator(logits.detach().numpy()), per_signal
+
     def save(self, directory: str | Path) -> Path:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)

@@ -39,8 +39,8 @@ def _train_config(
     from training.fit import FitConfig
     from training.train import TrainConfig
 
-    if model not in ("gru", "baseline"):
-        raise typer.BadParameter("choose gru or baseline", param_hint="--model")
+    if model not in ("tcn", "gru", "baseline"):
+        raise typer.BadParameter("choose tcn, gru or baseline", param_hint="--model")
     if calibration not in ("platt", "isotonic"):
         raise typer.BadParameter("choose platt or isotonic", param_hint="--calibration")
     fit = FitConfig(
@@ -84,7 +84,7 @@ def train_cmd(
     min_observed_days: int = 14,
     washout_days: int = 28,
     cv_folds: Annotated[int, typer.Option(help="Grouped K-fold cross-validation (0 = one participant split)")] = 0,
-    model: Annotated[str, typer.Option(help="gru or baseline")] = "gru",
+    model: Annotated[str, typer.Option(help="tcn (default), gru or baseline")] = "tcn",
     seed: int = 0,
     out: Path = Path("runs/train"),
     max_epochs: int = 12,
@@ -167,7 +167,7 @@ def tune_cmd(
     timeout: Annotated[float | None, typer.Option(help="Stop starting trials after this many seconds")] = None,
     features: Features = None,
     outcomes: Outcomes = None,
-    model: str = "gru",
+    model: str = "tcn",
     seed: int = 0,
     max_epochs: int = 12,
     out: Path = Path("runs/tune"),

@@ -23,7 +23,7 @@ from training.preprocess import Preprocessor
 class FitConfig:
     """How to train: architecture, optimiser and Lightning hardware settings (passed straight through)."""
 
-    kind: ModelKind = "gru"
+    kind: ModelKind = "tcn"
     hparams: dict[str, Any] = field(default_factory=dict)
     lr: float = 2e-3
     weight_decay: float = 1e-4

@@ -33,6 +33,7 @@ def tracking_uri() -> str:
 def configure(experiment: str = EXPERIMENT) -> str:
     """Point MLflow at the store and make sure the experiment exists; returns its id."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)

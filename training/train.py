@@ -241,6 +241,7 @@ def _report(
     )
     model_info = {
         "architecture": {
+            "tcn": "causal dilated temporal convolutions with attention pooling over daily inputs",
             "gru": "GRU with attention pooling over daily inputs",
             "baseline": "logistic regression on window summaries",
         }[cfg.fit.kind],

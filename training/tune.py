@@ -66,7 +66,7 @@ def storage_for(url: str | None) -> optuna.storages.BaseStorage | str:
 
 def _suggest(trial: optuna.Trial | optuna.trial.FixedTrial, base: TrainConfig) -> TrainConfig:
     fit = base.fit
-    if fit.kind == "gru":
+    if fit.kind in ("tcn", "gru"):
         hparams = {
             "hidden": trial.suggest_categorical("hidden", [16, 32, 64]),
             "dropout": trial.suggest_float("dropout", 0.1, 0.5),

@@ -1,0 +1,140 @@
+"""The prediction log and outcome store (SQLAlchemy; SQLite by default, PostgreSQL by URL): serving writes, others read."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+metadata = sa.MetaData()
+
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("record_id", sa.String(36), primary_key=True),  # uuid; replays insert each record at most once
+    sa.Column("request_id", sa.String(36), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("partner", sa.String(64), nullable=False),
+    sa.Column("participant_key", sa.String(64), nullable=False),
+    sa.Column("model_version", sa.String(32), nullable=False),
+    sa.Column("window_end", sa.Date, nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("risk", sa.Float),
+    sa.Column("band", sa.String(16)),
+    sa.Column("days_observed", sa.Integer, nullable=False),
+    sa.Column("summary", sa.JSON, nullable=False),  # model-input summary for drift monitoring: per-signal mean and missing share
+    sa.Index("ix_predictions_partner_participant", "partner", "participant_key"),
+)
+
+outcomes = sa.Table(
+    "outcomes",
+    metadata,
+    sa.Column("record_id", sa.String(36), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("partner", sa.String(64), nullable=False),
+    sa.Column("participant_key", sa.String(64), nullable=False),
+    sa.Column("date", sa.Date, nullable=False),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Index("ix_outcomes_partner_participant", "partner", "participant_key"),
+)
+
+TABLES = {"predictions": predictions, "outcomes": outcomes}
+
+
+def engine_for(url: str) -> Engine:
+    """An engine with settings that suit a busy service: WAL and a busy timeout on SQLite, pre-ping on servers."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(conn: Any, _: Any) -> None:
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args={"connect_timeout": 5})
+
+
+def create_schema(engine: Engine) -> None:
+    metadata.create_all(engine)
+
+
+def _coerce(table: sa.Table, record: dict[str, Any]) -> dict[str, Any]:
+    """Records arrive as JSON from the spool: turn ISO strings back into dates and times."""
+    out = dict(record)
+    for col in table.columns:
+        v = out.get(col.name)
+        if isinstance(v, str) and isinstance(col.type, sa.DateTime):
+            out[col.name] = dt.datetime.fromisoformat(v)
+        elif isinstance(v, str) and isinstance(col.type, sa.Date):
+            out[col.name] = dt.date.fromisoformat(v)
+    return out
+
+
+def insert_ignoring_duplicates(engine: Engine, table_name: str, records: Iterable[dict[str, Any]]) -> int:
+    """Insert records whose record_id is not stored yet; returns how many were new. Safe to repeat (exactly once)."""
+    table = TABLES[table_name]
+    rows = [_coerce(table, r) for r in records]
+    if not rows:
+        return 0
+    stmt: sa.Executable
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(table).on_conflict_do_nothing(index_elements=["record_id"])
+    elif engine.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=["record_id"])
+    else:  # pragma: no cover - other databases are not supported
+        raise ValueError(f"unsupported database {engine.dialect.name}")
+    with engine.begin() as conn:
+        result = conn.execute(stmt, rows)
+    return int(result.rowcount or 0)
+
+
+def scored_participants(engine: Engine, partner: str, keys: list[str]) -> set[str]:
+    """Which of these participant keys this partner has had scored."""
+    if not keys:
+        return set()
+    q = (
+        sa.select(predictions.c.participant_key)
+        .where(predictions.c.partner == partner, predictions.c.participant_key.in_(keys))
+        .distinct()
+    )
+    with engine.connect() as conn:
+        return {r[0] for r in conn.execute(q)}
+
+
+def read_predictions(engine: Engine, since: dt.datetime | None = None, partner: str | None = None) -> pd.DataFrame:
+    """Logged predictions (optionally since a time, for one partner), summaries expanded into columns."""
+    q = sa.select(predictions)
+    if since is not None:
+        q = q.where(predictions.c.created_at >= since)
+    if partner is not None:
+        q = q.where(predictions.c.partner == partner)
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(q).mappings().all())
+    if frame.empty:
+        return frame
+    summary = pd.json_normalize(frame.pop("summary").tolist())
+    return pd.concat([frame.reset_index(drop=True), summary], axis=1)
+
+
+def read_outcomes(engine: Engine, partner: str | None = None) -> pd.DataFrame:
+    q = sa.select(outcomes)
+    if partner is not None:
+        q = q.where(outcomes.c.partner == partner)
+    with engine.connect() as conn:
+        return pd.DataFrame(conn.execute(q).mappings().all())
+
+
+def count(engine: Engine, table_name: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(TABLES[table_name])).scalar_one())

@@ -1,0 +1,62 @@
+"""Micro-batching: requests that arrive while the model is busy are scored together in its next pass.
+
+No request waits on a timer: the batcher takes whatever queued up during the previous pass. Under load this turns
+many single-participant forward and backward passes into one, and one thread owns the model, so concurrent requests
+never fight over the CPU cores inside torch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+import torch
+
+Job = TypeVar("Job")
+Result = TypeVar("Result")
+
+
+class MicroBatcher(Generic[Job, Result]):
+    """Feeds lists of jobs to `run(jobs) -> results` (same order) on one dedicated thread."""
+
+    def __init__(
+        self, run: Callable[[list[Job]], list[Result]], size: Callable[[Job], int], max_items: int = 1000, threads: int = 1
+    ):
+        self.run, self.size, self.max_items = run, size, max_items
+        self.queue: asyncio.Queue[tuple[Job, asyncio.Future[Result]]] | None = None
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorer")
+        self.task: asyncio.Task[None] | None = None
+        # One intra-op thread: idle OpenMP workers spin and steal the core that the event loop needs.
+        self.pool.submit(torch.set_num_threads, threads).result()
+
+    async def submit(self, job: Job) -> Result:
+        if self.queue is None:
+            self.queue = asyncio.Queue()
+            self.task = asyncio.get_running_loop().create_task(self._loop())
+        fut: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        await self.queue.put((job, fut))
+        return await fut
+
+    async def _loop(self) -> None:
+        assert self.queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self.queue.get()]
+            items = self.size(batch[0][0])
+            while not self.queue.empty() and items < self.max_items:
+                nxt = self.queue.get_nowait()
+                batch.append(nxt)
+                items += self.size(nxt[0])
+            jobs = [j for j, _ in batch]
+            try:
+                results = await loop.run_in_executor(self.pool, self.run, jobs)
+            except Exception as err:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(err)
+                continue
+            for (_, fut), res in zip(batch, results, strict=True):
+                if not fut.done():
+                    fut.set_result(res)

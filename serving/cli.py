@@ -1,0 +1,136 @@
+"""`earlywarn serve` and `earlywarn keys …`: package and start the service, manage partner API keys."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from serving.config import ServeConfig, bentoml_home
+
+app = typer.Typer()
+keys_app = typer.Typer(help="Partner API keys.", no_args_is_help=True)
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = Path("runs/example-request.json")
+
+
+def _service_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        BENTOML_HOME=str(bentoml_home()), BENTOML_DO_NOT_TRACK="true", MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true"
+    )
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def write_example_request(features_path: Path, out: Path = EXAMPLE, days: int = 28) -> Path:
+    """A request body with one synthetic participant's last days, for the printed example."""
+    import pandas as pd
+
+    table = pd.read_parquet(features_path)
+    person = table[table["participant_id"] == table["participant_id"].iloc[0]].tail(days)
+    rows = [
+        {"date": d.strftime("%Y-%m-%d")} | {k: (None if pd.isna(v) else round(float(v), 3)) for k, v in r.items()}
+        for d, r in zip(person["date"], person.drop(columns=["participant_id", "date"]).to_dict("records"), strict=True)
+    ]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"participants": [{"participant_id": "demo-participant-1", "days": rows}]}))
+    return out
+
+
+@app.command("serve")
+def serve_cmd(
+    port: int = 3000,
+    host: Annotated[str, typer.Option(help="Bind address (loopback by default)")] = "127.0.0.1",
+    build: Annotated[
+        bool, typer.Option(help="Import the champion from MLflow into the BentoML store and build the bento first")
+    ] = False,
+    ensure_champion: Annotated[
+        bool, typer.Option(help="Train and promote on the default cohort when no champion exists")
+    ] = False,
+    demo: Annotated[bool, typer.Option(help="Create a demo partner key and print an example request")] = False,
+) -> None:
+    """Start the risk-score API from the packaged champion."""
+    from serving.packaging import build_bento, import_model, latest_model
+
+    os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
+    if ensure_champion:
+        from training import tracking
+
+        tracking.configure()
+        if tracking.version_info(tracking.CHAMPION) is None:
+            from training.promote import PromoteConfig, promote
+            from training.train import TrainConfig, train
+
+            typer.echo("no champion yet: training on the default synthetic cohort")
+            train(TrainConfig())
+            typer.echo(promote(PromoteConfig()).message)
+    if build:
+        imported = import_model()
+        typer.echo(f"packaged MLflow version {imported.mlflow_version} as {imported.tag}; bento {build_bento()}")
+    elif latest_model() is None:
+        typer.echo("no model in the BentoML store; run `earlywarn serve --build` first", err=True)
+        raise typer.Exit(1)
+    if demo:
+        from data.prediction_log import engine_for
+        from serving.keys import create_key
+
+        key = create_key(engine_for(ServeConfig.from_env().db_url), "demo")
+        body = write_example_request(Path("runs/cohort/features.parquet"))
+        typer.echo("\nExample request (demo partner key):")
+        typer.echo(
+            f"  curl -s -X POST http://{host}:{port}/v1/risk-scores -H 'Authorization: Bearer {key.token}' "
+            f"-H 'Content-Type: application/json' -d @{body}\n"
+            f"  OpenAPI: http://{host}:{port}/v1/docs   model card: http://{host}:{port}/v1/model\n"
+        )
+    cmd = [
+        str(Path(sys.executable).with_name("bentoml")),
+        "serve",
+        "serving.service:RiskService",
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+    os.chdir(ROOT)
+    os.execve(cmd[0], cmd, _service_env())
+
+
+@keys_app.command("create")
+def keys_create(partner: Annotated[str, typer.Option(help="Partner name (letters, digits, - and _)")]) -> None:
+    """Create a key; it is printed once, alone on the last line, and stored only as a hash."""
+    from data.prediction_log import engine_for
+    from serving.keys import create_key
+
+    key = create_key(engine_for(ServeConfig.from_env().db_url), partner)
+    typer.echo(f"created key {key.key_id} for partner {key.partner}; store it now, it cannot be shown again:")
+    typer.echo(key.token)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str | None, typer.Option()] = None, partner: Annotated[str | None, typer.Option()] = None
+) -> None:
+    """Revoke one key (--key-id) or every key of a partner (--partner)."""
+    from data.prediction_log import engine_for
+    from serving.keys import revoke
+
+    n = revoke(engine_for(ServeConfig.from_env().db_url), key_id, partner)
+    typer.echo(f"revoked {n} key(s)")
+    if n == 0:
+        raise typer.Exit(1)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Key ids, partners and revocation times (never the keys)."""
+    from data.prediction_log import engine_for
+    from serving.keys import list_keys
+
+    for k in list_keys(engine_for(ServeConfig.from_env().db_url)):
+        state = "revoked" if k["revoked_at"] else "active"
+        typer.echo(f"{k['key_id']}  {k['partner']:<20} created {k['created_at']:%Y-%m-%d %H:%M}  {state}")

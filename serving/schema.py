@@ -1,0 +1,108 @@
+"""Request and response schemas of the /v1 API, built from the served model's features and the contract's ranges."""
+
+# Models are built at run time from the served model's features, which static typing cannot follow.
+# mypy: disable-error-code="valid-type,arg-type,call-overload,misc,maybe-unrecognized-str-typeform"
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from data.contract import SIGNALS
+
+MAX_PARTICIPANTS = 1000
+MAX_DAYS = 90
+MAX_ID_LENGTH = 128
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+
+class Limits(BaseModel):
+    max_participants: int = MAX_PARTICIPANTS
+    max_days: int = MAX_DAYS
+
+
+def _feature_field(name: str) -> Any:
+    sig = SIGNALS.get(name)
+    desc = (
+        f"{sig.description} ({sig.unit}); null or absent = not observed"
+        if sig
+        else "Custom feature; null or absent = not observed"
+    )
+    bounds = {"ge": sig.low, "le": sig.high} if sig else {}
+    return (Annotated[float | None, Field(description=desc, **bounds)], None)
+
+
+def score_request_model(features: list[str]) -> type[BaseModel]:
+    """The POST /v1/risk-scores body for a model with these features (unknown features are rejected)."""
+    day = create_model(
+        "Day",
+        __config__=STRICT,
+        date=(dt.date, Field(description="ISO day, YYYY-MM-DD; strictly increasing within a participant")),
+        **{f: _feature_field(f) for f in features},
+    )
+    participant = create_model(
+        "Participant",
+        __config__=STRICT,
+        participant_id=(Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"\S")], ...),
+        days=(Annotated[list[day], Field(min_length=1, max_length=MAX_DAYS)], ...),
+    )
+    return create_model(
+        "RiskScoreRequest",
+        __config__=STRICT,
+        participants=(Annotated[list[participant], Field(min_length=1, max_length=MAX_PARTICIPANTS)], ...),
+    )
+
+
+class Outcome(BaseModel):
+    model_config = STRICT
+    participant_id: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"\S")]
+    date: dt.date
+    event: Annotated[
+        str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_\-]*$", description="e.g. relapse, hospitalisation")
+    ]
+
+
+class OutcomeRequest(BaseModel):
+    model_config = STRICT
+    outcomes: Annotated[list[Outcome], Field(min_length=1, max_length=10_000)]
+
+
+def loc_path(loc: tuple[int | str, ...]) -> str:
+    """('participants', 3, 'days', 5, 'steps') -> 'participants[3].days[5].steps'."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def validation_errors(err: ValidationError, limit: int = 50) -> list[dict[str, str]]:
+    """Pydantic errors as {field, message}, without echoing input values."""
+    out = []
+    for e in err.errors(include_input=False, include_url=False)[:limit]:
+        loc = tuple(p for p in e["loc"] if p not in ("function-after",))
+        message = "unknown field: not a feature of the served model" if e["type"] == "extra_forbidden" else e["msg"]
+        out.append({"field": loc_path(loc) or "body", "message": message})
+    return out
+
+
+def day_order_errors(participants: list[Any]) -> list[dict[str, str]]:
+    """Dates must be strictly increasing within a participant; participant ids unique within a request."""
+    errors: list[dict[str, str]] = []
+    seen: dict[str, int] = {}
+    for i, p in enumerate(participants):
+        if p.participant_id in seen:
+            errors.append(
+                {"field": f"participants[{i}].participant_id", "message": f"duplicate of participants[{seen[p.participant_id]}]"}
+            )
+        seen.setdefault(p.participant_id, i)
+        days = p.days
+        for j in range(1, len(days)):
+            if days[j].date <= days[j - 1].date:
+                what = "duplicated" if days[j].date == days[j - 1].date else "out of order"
+                errors.append(
+                    {"field": f"participants[{i}].days[{j}].date", "message": f"date {what}: dates must be strictly increasing"}
+                )
+                break
+    return errors

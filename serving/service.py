@@ -1,0 +1,332 @@
+"""The BentoML service: a thin async /v1 API over the scoring functions, the key store and the spooled prediction log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import bentoml
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from data import prediction_log
+from data.pseudonym import Pseudonymizer
+from data.spool import Spool
+from serving.batcher import MicroBatcher
+from serving.config import ServeConfig
+from serving.keys import KeyVerifier
+from serving.schema import (
+    MAX_DAYS,
+    MAX_ID_LENGTH,
+    MAX_PARTICIPANTS,
+    OutcomeRequest,
+    day_order_errors,
+    score_request_model,
+    validation_errors,
+)
+from serving.scoring import assemble, score
+from training.bundle import ModelBundle
+
+log = logging.getLogger("earlywarn.serving")
+CONFIG = ServeConfig.from_env()
+
+app = FastAPI(
+    title="earlywarn risk-score API",
+    version="1",
+    description="Calibrated relapse-risk scores for care teams. Decision support, not a diagnosis.",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+    servers=[{"url": "/v1"}],  # the app is mounted under /v1 in the BentoML server
+)
+
+SCORED = bentoml.metrics.Counter(
+    name="earlywarn_participants_scored_total",
+    documentation="Participants answered, by status and band",
+    labelnames=["status", "band"],
+)
+SPOOL_BACKLOG = bentoml.metrics.Gauge(
+    name="earlywarn_spool_backlog_bytes", documentation="Prediction-log bytes not yet in the store"
+)
+
+
+@dataclass
+class ScoreJob:
+    """One validated request waiting for the model."""
+
+    rows: list[tuple[str, list[tuple[dt.date, list[float | None]]]]]
+    partner: str
+    request_id: str
+    explain: bool
+
+
+class APIError(Exception):
+    def __init__(self, status: int, error: str, detail: Any = None, headers: dict[str, str] | None = None):
+        self.status, self.error, self.detail, self.headers = status, error, detail, headers
+
+
+@app.exception_handler(APIError)
+async def _api_error(_: Request, exc: APIError) -> JSONResponse:
+    body: dict[str, Any] = {"error": exc.error}
+    if exc.detail is not None:
+        body["detail"] = exc.detail
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+
+
+@app.exception_handler(Exception)
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    # Never a stack trace to the caller; the type alone goes to the log (no request content).
+    log.error("unexpected %s while handling a request", type(exc).__name__)
+    return JSONResponse({"error": "internal_error"}, status_code=500)
+
+
+def max_body_bytes(features: list[str]) -> int:
+    """Room for the largest legal request in compact JSON: 1,000 participants x 90 days, every signal present
+    with a 24-character number, plus slack for ids; anything larger cannot be legal and is refused unparsed."""
+    per_day = 48 + sum(len(f) + 4 + 24 for f in features)
+    return MAX_PARTICIPANTS * (256 + MAX_ID_LENGTH + MAX_DAYS * per_day)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed the limit (before any parsing)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise APIError(413, "body_too_large", f"limit is {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise APIError(413, "body_too_large", f"limit is {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body.strip():
+        raise APIError(422, "validation_error", [{"field": "body", "message": "empty body"}])
+    return body
+
+
+def parse(model: Any, body: bytes) -> Any:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as err:
+        if any(e["type"] == "json_invalid" for e in err.errors()):
+            raise APIError(400, "malformed_json", "the body is not valid JSON") from None
+        raise APIError(422, "validation_error", validation_errors(err)) from None
+
+
+def _install_openapi(schemas: dict[str, Any]) -> None:
+    """Publish the request bodies (read by hand to enforce the size limit) in the OpenAPI document."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        doc = base()
+        comps = doc.setdefault("components", {}).setdefault("schemas", {})
+        for name, schema in schemas.items():
+            defs = schema.pop("$defs", {})
+            comps.update(defs)
+            comps[name] = schema
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _body(name: str) -> dict[str, Any]:
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
+    }
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    "400": {"description": "Malformed JSON"},
+    "401": {"description": "Missing or invalid API key"},
+    "413": {"description": "Body larger than the largest legal request"},
+    "422": {"description": "The body breaks the schema; `detail` names each field and index"},
+    "503": {"description": "The prediction could not be stored durably, so it was not returned"},
+}
+
+
+@bentoml.service(name="earlywarn", workers=1, traffic={"timeout": 120}, logging={"access": {"enabled": False}})
+@bentoml.asgi_app(app, path="/v1")
+class RiskService:
+    """Serves the packaged champion; needs no MLflow at run time."""
+
+    model_ref = bentoml.models.BentoModel(CONFIG.model_tag)
+
+    def __init__(self) -> None:
+        self.cfg = CONFIG
+        self.bundle = ModelBundle.load(self.model_ref.path)
+        self.version = str(self.model_ref.info.labels.get("mlflow_version", self.model_ref.tag.version))
+        self.request_model = score_request_model(self.bundle.features)
+        self.limit = max_body_bytes(self.bundle.features)
+        self.pseudonym = Pseudonymizer.from_env(self.cfg.demo)
+        self.engine = prediction_log.engine_for(self.cfg.db_url)
+        try:
+            prediction_log.create_schema(self.engine)
+        except sa.exc.SQLAlchemyError:
+            log.warning("prediction store unreachable at start; records will spool until it is back")
+        self.keys = KeyVerifier(self.engine)
+        self.spool = Spool(
+            self.cfg.spool_dir, lambda t, r: prediction_log.insert_ignoring_duplicates(self.engine, t, r), fsync=self.cfg.fsync
+        )
+        self.spool.start()
+        self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self.batcher: MicroBatcher[ScoreJob, list[dict[str, Any]] | APIError] = MicroBatcher(
+            self._score_jobs, lambda j: len(j.rows)
+        )
+        _install_openapi(
+            {
+                "RiskScoreRequest": self.request_model.model_json_schema(ref_template="#/components/schemas/{model}"),
+                "OutcomeRequest": OutcomeRequest.model_json_schema(ref_template="#/components/schemas/{model}"),
+            }
+        )
+        log.info("serving model version %s with %d features (pid %d)", self.version, len(self.bundle.features), os.getpid())
+
+    def __del__(self) -> None:
+        spool = getattr(self, "spool", None)
+        if spool is not None:
+            spool.close()
+
+    def _partner(self, request: Request) -> str:
+        partner = self.keys.partner_for(request.headers.get("authorization"))
+        if partner is None:
+            raise APIError(
+                401, "unauthorized", "send a valid API key as 'Authorization: Bearer <key>'", {"WWW-Authenticate": "Bearer"}
+            )
+        return partner
+
+    def _remember(self, partner: str, keys: list[str]) -> None:
+        for k in keys:
+            self._recent[(partner, k)] = None
+        while len(self._recent) > 200_000:
+            self._recent.popitem(last=False)
+
+    def _store(self, table: str, records: list[dict[str, Any]]) -> None:
+        try:
+            self.spool.append(table, records)
+        except OSError as err:
+            log.error("could not spool %d %s records (%s)", len(records), table, type(err).__name__)
+            raise APIError(503, "not_stored", "the record could not be stored durably; nothing was kept, retry later") from None
+
+    def _score_jobs(self, jobs: list[ScoreJob]) -> list[list[dict[str, Any]] | APIError]:
+        """Score several requests in one pass; each gets its results, or the error that kept them from being stored."""
+        rows = [row for job in jobs for row in job.rows]
+        results, summaries = score(self.bundle, assemble(rows, len(self.bundle.features)), explain=any(j.explain for j in jobs))
+        now = dt.datetime.now(dt.UTC).isoformat()
+        out: list[list[dict[str, Any]] | APIError] = []
+        records, start = [], 0
+        for job in jobs:
+            mine = results[start : start + len(job.rows)]
+            sums = summaries[start : start + len(job.rows)]
+            start += len(job.rows)
+            keys = [self.pseudonym(job.partner, r["participant_id"]) for r in mine]
+            for r, s, key in zip(mine, sums, keys, strict=True):
+                if not job.explain:
+                    r.pop("drivers", None)
+                records.append(
+                    {
+                        "record_id": str(uuid.uuid4()),
+                        "request_id": job.request_id,
+                        "created_at": now,
+                        "partner": job.partner,
+                        "participant_key": key,
+                        "model_version": self.version,
+                        "window_end": r["window_end"],
+                        "status": r["status"],
+                        "risk": r.get("risk"),
+                        "band": r.get("band"),
+                        "days_observed": r["data_quality"]["days_observed"],
+                        "summary": s,
+                    }
+                )
+            self._remember(job.partner, keys)
+            out.append(mine)
+        try:
+            self._store("predictions", records)
+        except APIError as err:
+            return [err] * len(jobs)
+        return out
+
+    @app.post("/risk-scores", openapi_extra=_body("RiskScoreRequest"), responses=_ERRORS)
+    async def risk_scores(self, request: Request, explain: bool = True) -> JSONResponse:
+        """Score 1-1,000 participants (up to 90 days each): calibrated risk, band, escalation flag, drivers, data quality."""
+        partner = self._partner(request)
+        req = parse(self.request_model, await read_body(request, self.limit))
+        if errors := day_order_errors(req.participants):
+            raise APIError(422, "validation_error", errors)
+        request_id = str(uuid.uuid4())
+        feats = self.bundle.features
+        rows = [(p.participant_id, [(d.date, [getattr(d, f) for f in feats]) for d in p.days]) for p in req.participants]
+        results = await self.batcher.submit(ScoreJob(rows, partner, request_id, explain))
+        if isinstance(results, APIError):
+            raise results
+        for r in results:
+            SCORED.labels(status=r["status"], band=r.get("band", "none")).inc()
+        return JSONResponse({"model_version": self.version, "request_id": request_id, "results": results})
+
+    @app.post("/outcomes", status_code=202, openapi_extra=_body("OutcomeRequest"), responses=_ERRORS)
+    async def report_outcomes(self, request: Request) -> JSONResponse:
+        """Report observed events for participants this partner has had scored; stored for monitoring and retraining."""
+        partner = self._partner(request)
+        req = parse(OutcomeRequest, await read_body(request, 16 << 20))
+        keys = [self.pseudonym(partner, o.participant_id) for o in req.outcomes]
+        unknown = {k for k in keys if (partner, k) not in self._recent}
+        if unknown:
+            try:
+                unknown -= await run_in_threadpool(prediction_log.scored_participants, self.engine, partner, sorted(unknown))
+            except sa.exc.SQLAlchemyError:
+                raise APIError(503, "store_unavailable", "cannot check these participants right now; retry later") from None
+        if unknown:
+            errors = [
+                {"field": f"outcomes[{i}].participant_id", "message": "this partner has never had this participant scored"}
+                for i, k in enumerate(keys)
+                if k in unknown
+            ]
+            raise APIError(422, "validation_error", errors[:50])
+        now = dt.datetime.now(dt.UTC).isoformat()
+        records = [
+            {
+                "record_id": str(uuid.uuid4()),
+                "created_at": now,
+                "partner": partner,
+                "participant_key": k,
+                "date": o.date.isoformat(),
+                "event": o.event,
+            }
+            for o, k in zip(req.outcomes, keys, strict=True)
+        ]
+        await run_in_threadpool(self._store, "outcomes", records)
+        return JSONResponse({"stored": len(records)}, status_code=202)
+
+    @app.get("/model")
+    async def model_card(self) -> JSONResponse:
+        """The served model's card: version, training date, data, metrics with intervals, bands, intended use, limits."""
+        card = dict(self.bundle.meta.get("model_card", {}))
+        card["version"] = self.version
+        card["trained_at"] = self.bundle.meta.get("trained_at")
+        card["band_thresholds"] = {"elevated": self.bundle.bands.elevated, "high": self.bundle.bands.high}
+        card["window"] = {"lookback_days": self.bundle.window.lookback, "min_observed_days": self.bundle.window.min_observed_days}
+        card["features"] = self.bundle.features
+        return JSONResponse(card)
+
+    @app.get("/status")
+    async def status(self) -> JSONResponse:
+        """Readiness detail: model version, whether the prediction store answers, and the spooled backlog."""
+        backlog = self.spool.backlog_bytes()
+        SPOOL_BACKLOG.set(backlog)
+        return JSONResponse(
+            {
+                "model_version": self.version,
+                "store_errors": self.spool.stats.failures,
+                "last_store_error": self.spool.stats.last_error,
+                "spool_backlog_bytes": backlog,
+            }
+        )

@@ -1,0 +1,280 @@
+"""The real BentoML server over HTTP: scoring, auth, partner isolation, every bad-input class, the model card."""
+
+from __future__ import annotations
+
+import json
+import math
+import tarfile
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from data import prediction_log
+from serving.keys import create_key
+from serving.launcher import Server
+from serving.service import max_body_bytes
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(served_model, small_cohort, tmp_path_factory):
+    root = tmp_path_factory.mktemp("server")
+    db = f"sqlite:///{root / 'log.db'}"
+    env = {k: v for k, v in served_model.items() if not k.startswith("_")} | {
+        "EARLYWARN_DB_URL": db,
+        "EARLYWARN_SPOOL_DIR": str(root / "spool"),
+    }
+    engine = prediction_log.engine_for(db)
+    keys = {p: create_key(engine, p).token for p in ("acme", "beta", "gone")}
+    srv = Server(env, root / "server.log").start()
+    table = pd.read_parquet(small_cohort.features_path)
+    yield srv, keys, engine, table
+    srv.stop()
+
+
+def _days(table: pd.DataFrame, pid: str, n: int = 28) -> list[dict]:
+    person = table[table["participant_id"] == pid].tail(n)
+    return [
+        {"date": d.strftime("%Y-%m-%d")} | {k: (None if pd.isna(v) else float(v)) for k, v in r.items()}
+        for d, r in zip(person["date"], person.drop(columns=["participant_id", "date"]).to_dict("records"), strict=True)
+    ]
+
+
+def _post(srv: Server, path: str, key: str | None, body, **kw) -> httpx.Response:
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {key}"} if key else {})
+    content = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return httpx.post(srv.url + path, content=content, headers=headers, timeout=60, **kw)
+
+
+def test_scores_many_participants_in_one_call(server):
+    srv, keys, engine, table = server
+    ids = sorted(table["participant_id"].unique())[:20]
+    r = _post(
+        srv,
+        "/v1/risk-scores",
+        keys["acme"],
+        {"participants": [{"participant_id": f"ext-{p}", "days": _days(table, p)} for p in ids]},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model_version"] == "1" and len(body["request_id"]) == 36 and len(body["results"]) == 20
+    for res in body["results"]:
+        assert res["status"] == "scored" and 0 <= res["risk"] <= 1 and res["band"] in ("low", "elevated", "high")
+        assert res["escalate"] == (res["band"] == "high")
+        assert res["data_quality"]["days_observed"] >= 14 and set(res["data_quality"]["missing_share"]) >= {"steps", "mood_ema"}
+        assert 1 <= len(res["drivers"]) <= 3 and {"signal", "direction", "deviation_sd"} <= set(res["drivers"][0])
+    deadline = time.time() + 10
+    while prediction_log.count(engine, "predictions") < 20 and time.time() < deadline:
+        time.sleep(0.2)
+    stored = pd.read_sql(sa.text("select * from predictions"), engine.connect())
+    assert len(stored) >= 20 and not stored["participant_key"].str.contains("ext-").any()
+    assert set(stored["partner"]) == {"acme"} and stored["model_version"].eq("1").all()
+
+
+def test_too_little_data_is_not_guessed(server):
+    srv, keys, _, table = server
+    days = _days(table, "P00")[-5:]
+    res = _post(srv, "/v1/risk-scores", keys["acme"], {"participants": [{"participant_id": "short", "days": days}]}).json()[
+        "results"
+    ][0]
+    assert res["status"] == "insufficient_data" and "at least 14" in res["reason"] and "risk" not in res
+
+
+def test_extreme_but_legal_values_give_finite_risks(server):
+    srv, keys, _, _ = server
+    from data.contract import STANDARD_SIGNALS
+
+    for pick in ("low", "high"):
+        day = {s.name: float(getattr(s, pick)) for s in STANDARD_SIGNALS}
+        days = [{"date": f"2025-02-{d:02d}"} | day for d in range(1, 29)]
+        res = _post(
+            srv, "/v1/risk-scores", keys["acme"], {"participants": [{"participant_id": f"extreme-{pick}", "days": days}]}
+        ).json()
+        assert math.isfinite(res["results"][0]["risk"])
+
+
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [(None, 401), ("Bearer nonsense", 401), ("Bearer ew_000000000000_wrong", 401), ("Basic abc", 401)],
+)
+def test_auth_failures(server, header, status):
+    srv, _, _, _ = server
+    r = httpx.post(srv.url + "/v1/risk-scores", content=b"{}", headers={"Authorization": header} if header else {}, timeout=30)
+    assert r.status_code == status and r.json()["error"] == "unauthorized" and r.headers["www-authenticate"] == "Bearer"
+
+
+def test_revoked_key_is_refused(server):
+    srv, keys, engine, table = server
+    from serving.keys import revoke
+
+    body = {"participants": [{"participant_id": "r1", "days": _days(table, "P01")}]}
+    assert _post(srv, "/v1/risk-scores", keys["gone"], body).status_code == 200
+    revoke(engine, partner="gone")
+    assert _post(srv, "/v1/risk-scores", keys["gone"], body).status_code == 401
+
+
+def test_partners_cannot_touch_each_others_participants(server):
+    srv, keys, _, table = server
+    assert (
+        _post(
+            srv, "/v1/risk-scores", keys["acme"], {"participants": [{"participant_id": "shared-id", "days": _days(table, "P02")}]}
+        ).status_code
+        == 200
+    )
+    outcome = {"outcomes": [{"participant_id": "shared-id", "date": "2025-09-01", "event": "relapse"}]}
+    refused = _post(srv, "/v1/outcomes", keys["beta"], outcome)
+    assert refused.status_code == 422 and refused.json()["detail"][0]["field"] == "outcomes[0].participant_id"
+    accepted = _post(srv, "/v1/outcomes", keys["acme"], outcome)
+    assert accepted.status_code == 202 and accepted.json() == {"stored": 1}
+
+
+BAD_BODIES = [
+    (
+        {"participants": [{"participant_id": "a", "days": [{"date": "2025-01-01", "coffee_cups": 3}]}]},
+        "participants[0].days[0].coffee_cups",
+        "unknown field",
+    ),
+    (
+        {"participants": [{"participant_id": "a", "days": [{"date": "2025-01-01", "steps": "many"}]}]},
+        "participants[0].days[0].steps",
+        "valid number",
+    ),
+    (
+        {"participants": [{"participant_id": "a", "days": [{"date": "2025-01-01", "steps": True}]}]},
+        "participants[0].days[0].steps",
+        "valid number",
+    ),
+    ({"participants": [{"participant_id": "a", "days": [{"date": "01/02/2025"}]}]}, "participants[0].days[0].date", "date"),
+    (
+        {"participants": [{"participant_id": "a", "days": [{"date": "2025-01-02"}, {"date": "2025-01-01"}]}]},
+        "participants[0].days[1].date",
+        "out of order",
+    ),
+    (
+        {"participants": [{"participant_id": "a", "days": [{"date": "2025-01-02"}, {"date": "2025-01-02"}]}]},
+        "participants[0].days[1].date",
+        "duplicated",
+    ),
+    (
+        {"participants": [{"participant_id": "a", "days": [{"date": "2025-01-01", "sleep_duration_h": 25}]}]},
+        "participants[0].days[0].sleep_duration_h",
+        "less than or equal to 24",
+    ),
+    (
+        {"participants": [{"participant_id": "a", "days": [{"date": "2025-01-01", "steps": -1}]}]},
+        "participants[0].days[0].steps",
+        "greater than or equal to 0",
+    ),
+    ({"participants": [{"participant_id": "a", "days": []}]}, "participants[0].days", "at least 1"),
+    ({"participants": []}, "participants", "at least 1"),
+    (
+        {"participants": [{"participant_id": "", "days": [{"date": "2025-01-01"}]}]},
+        "participants[0].participant_id",
+        "at least 1",
+    ),
+    ({"participants": [{"participant_id": "a", "days": [{"date": "2025-01-01"}]}], "extra": 1}, "extra", "unknown field"),
+    ({"people": []}, "participants", "required"),
+    ([1, 2], "body", "object"),
+]
+
+
+@pytest.mark.parametrize(("body", "field", "message"), BAD_BODIES)
+def test_bad_input_names_field_and_index(server, body, field, message):
+    srv, keys, _, _ = server
+    r = _post(srv, "/v1/risk-scores", keys["acme"], body)
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert any(d["field"] == field and message in d["message"] for d in detail), detail
+
+
+def test_nan_infinity_empty_and_malformed(server):
+    srv, keys, _, _ = server
+    for token in ("NaN", "Infinity", "-Infinity", "1e999"):
+        raw = '{"participants":[{"participant_id":"a","days":[{"date":"2025-01-01","steps":TOKEN}]}]}'.replace("TOKEN", token)
+        r = _post(srv, "/v1/risk-scores", keys["acme"], raw)
+        assert r.status_code in (400, 422) and "Traceback" not in r.text, (token, r.text)
+        if r.status_code == 422:
+            assert r.json()["detail"][0]["field"] == "participants[0].days[0].steps"
+    assert _post(srv, "/v1/risk-scores", keys["acme"], b"").json()["detail"][0]["message"] == "empty body"
+    assert _post(srv, "/v1/risk-scores", keys["acme"], b"{not json").status_code == 400
+
+
+def test_limits_on_participants_days_and_body_size(server):
+    srv, keys, _, _ = server
+    day = {"date": "2025-01-01"}
+    too_many = {"participants": [{"participant_id": f"p{i}", "days": [day]} for i in range(1001)]}
+    r = _post(srv, "/v1/risk-scores", keys["acme"], too_many)
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "participants"
+    long = {
+        "participants": [
+            {"participant_id": "a", "days": [{"date": f"2025-{m:02d}-{d:02d}"} for m in range(1, 5) for d in range(1, 28)]}
+        ]
+    }
+    r = _post(srv, "/v1/risk-scores", keys["acme"], long)
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "participants[0].days"
+    from data.contract import STANDARD_FEATURES
+
+    limit = max_body_bytes(list(STANDARD_FEATURES))
+    started = time.perf_counter()
+    r = httpx.post(
+        srv.url + "/v1/risk-scores", content=b" " * (limit + 1), headers={"Authorization": f"Bearer {keys['acme']}"}, timeout=60
+    )
+    assert r.status_code == 413 and r.json()["error"] == "body_too_large"
+    assert time.perf_counter() - started < 10  # refused without parsing (a parse of this size takes far longer)
+
+    def chunks():
+        for _ in range(limit // (1 << 20) + 2):
+            yield b" " * (1 << 20)
+
+    r = httpx.post(srv.url + "/v1/risk-scores", content=chunks(), headers={"Authorization": f"Bearer {keys['acme']}"}, timeout=60)
+    assert r.status_code == 413  # no content-length: refused while streaming
+    assert httpx.get(srv.url + "/readyz", timeout=10).status_code == 200
+
+
+def test_largest_legal_request_fits_the_body_limit():
+    from data.contract import STANDARD_SIGNALS
+
+    day = {"date": "2025-01-01"} | {s.name: -123456.78901234567 for s in STANDARD_SIGNALS}
+    one = json.dumps({"participant_id": "p" * 36, "days": [day] * 90}, separators=(",", ":"))
+    assert len(one) * 1000 < max_body_bytes([s.name for s in STANDARD_SIGNALS])
+
+
+def test_model_card_openapi_and_metrics(server):
+    srv, _, _, _ = server
+    card = httpx.get(srv.url + "/v1/model", timeout=30).json()
+    assert card["version"] == "1" and "not a diagnosis" in card["intended_use"] and card["limitations"]
+    assert {"elevated", "high"} <= set(card["band_thresholds"]) and "auroc" in card["performance"]
+    spec = httpx.get(srv.url + "/v1/openapi.json", timeout=30).json()
+    assert {"/risk-scores", "/outcomes", "/model"} <= set(spec["paths"]) and "RiskScoreRequest" in spec["components"]["schemas"]
+    metrics = httpx.get(srv.url + "/metrics", timeout=30).text
+    assert "earlywarn_participants_scored_total" in metrics
+
+
+def test_logs_hold_no_raw_ids_or_keys(server):
+    srv, keys, _, _ = server
+    text = srv.log_text()
+    assert "ext-P0" not in text and "shared-id" not in text and keys["acme"] not in text
+
+
+def test_bento_builds(served_model, tmp_path, monkeypatch):
+    for k, v in served_model.items():
+        if not k.startswith("_"):
+            monkeypatch.setenv(k, v)
+    import bentoml
+
+    from serving.packaging import build_bento
+
+    tag = build_bento()
+    assert tag.startswith("earlywarn:")
+    bento_yaml = Path(served_model["BENTOML_HOME"], "bentos", *tag.split(":"), "bento.yaml").read_text()
+    assert served_model["EARLYWARN_MODEL_TAG"] in bento_yaml
+    # The exported archive carries the model itself, so a deployment needs no MLflow.
+    archive = bentoml.export_bento(tag, str(tmp_path / "earlywarn.bento"))
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+    assert any("models/relapse-risk" in n and n.endswith("weights.pt") for n in names), names[:20]

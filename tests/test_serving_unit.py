@@ -1,0 +1,138 @@
+"""Scoring, schema, keys, pseudonyms and the spool as plain functions (no server)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from data import prediction_log
+from data.pseudonym import DEMO_KEY, Pseudonymizer, SecretError
+from data.spool import Spool
+from serving.keys import KeyVerifier, create_key, revoke
+from serving.schema import day_order_errors, loc_path, score_request_model
+from serving.scoring import HISTORY_DAYS, assemble
+
+D0 = dt.date(2025, 3, 1)
+
+
+def test_assemble_places_days_on_a_grid_ending_at_the_last_day():
+    rows = [
+        ("a", [(D0, [1.0, None]), (D0 + dt.timedelta(days=2), [3.0, 4.0])]),
+        ("b", [(D0 - dt.timedelta(days=200), [9.0, 9.0]), (D0, [5.0, 6.0])]),
+    ]
+    batch = assemble(rows, 2)
+    assert batch.end_dates == [D0 + dt.timedelta(days=2), D0]
+    h = batch.history
+    assert h.shape == (2, HISTORY_DAYS, 2)
+    assert h[0, -1].tolist() == [3.0, 4.0] and np.isnan(h[0, -2]).all() and h[0, -3, 0] == 1.0 and np.isnan(h[0, -3, 1])
+    assert np.count_nonzero(~np.isnan(h[1])) == 2  # the day 200 days earlier is outside the 90-day history
+
+
+def test_schema_paths_and_day_order():
+    assert loc_path(("participants", 3, "days", 5, "steps")) == "participants[3].days[5].steps"
+    model = score_request_model(["steps"])
+    req = model.model_validate_json(
+        json.dumps(
+            {
+                "participants": [
+                    {"participant_id": "x", "days": [{"date": "2025-01-02"}, {"date": "2025-01-02"}]},
+                    {"participant_id": "y", "days": [{"date": "2025-01-02"}, {"date": "2025-01-01"}]},
+                    {"participant_id": "x", "days": [{"date": "2025-01-01"}]},
+                ]
+            }
+        )
+    )
+    errors = {e["field"]: e["message"] for e in day_order_errors(req.participants)}
+    assert "duplicated" in errors["participants[0].days[1].date"] and "out of order" in errors["participants[1].days[1].date"]
+    assert "duplicate of participants[0]" in errors["participants[2].participant_id"]
+
+
+def test_keys_are_hashed_revocable_and_partner_bound(tmp_path):
+    engine = prediction_log.engine_for(f"sqlite:///{tmp_path / 'k.db'}")
+    key = create_key(engine, "acme")
+    verifier = KeyVerifier(engine)
+    assert verifier.partner_for(f"Bearer {key.token}") == "acme"
+    stored = engine.connect().execute(sa.text("select secret_sha256 from api_keys")).scalar_one()
+    assert key.token.split("_", 2)[2] not in stored
+    for bad in (
+        None,
+        "",
+        "Bearer",
+        f"Basic {key.token}",
+        f"Bearer {key.token}x",
+        f"Bearer ew_{key.key_id}_nope",
+        "Bearer ew_ffffffffffff_x",
+    ):
+        assert verifier.partner_for(bad) is None
+    assert revoke(engine, key_id=key.key_id) == 1
+    assert verifier.partner_for(f"Bearer {key.token}") is None
+
+
+def test_pseudonyms_are_keyed_stable_and_partner_specific(monkeypatch):
+    p = Pseudonymizer(b"k" * 32)
+    assert p("a", "123") == p("a", "123") != p("b", "123") and "123" not in p("a", "123")
+    assert Pseudonymizer(b"other-key-xxxxxxxx")("a", "123") != p("a", "123")
+    monkeypatch.delenv("EARLYWARN_HMAC_KEY", raising=False)
+    monkeypatch.delenv("EARLYWARN_HMAC_KEY_FILE", raising=False)
+    with pytest.raises(SecretError):
+        Pseudonymizer.from_env(demo=False)
+    monkeypatch.setenv("EARLYWARN_HMAC_KEY", DEMO_KEY)
+    with pytest.raises(SecretError, match="demo"):
+        Pseudonymizer.from_env(demo=False)
+    assert Pseudonymizer.from_env(demo=True).key == DEMO_KEY.encode()
+
+
+def _record(i: int) -> dict:
+    return {
+        "record_id": f"r{i:05d}",
+        "created_at": "2025-01-01T00:00:00+00:00",
+        "partner": "p",
+        "participant_key": f"k{i}",
+        "date": "2025-01-01",
+        "event": "relapse",
+    }
+
+
+def test_spool_survives_a_store_outage_and_delivers_exactly_once(tmp_path):
+    engine = prediction_log.engine_for(f"sqlite:///{tmp_path / 'log.db'}")
+    prediction_log.create_schema(engine)
+    up = {"ok": True}
+
+    def writer(table, records):
+        if not up["ok"]:
+            raise sa.exc.OperationalError("insert", {}, Exception("store down"))
+        return prediction_log.insert_ignoring_duplicates(engine, table, records)
+
+    spool = Spool(tmp_path / "spool", writer, batch=7)
+    spool.append("outcomes", [_record(i) for i in range(10)])
+    assert spool.flush() == 10
+    up["ok"] = False
+    spool.append("outcomes", [_record(i) for i in range(10, 25)])
+    with pytest.raises(sa.exc.OperationalError):
+        spool.flush()
+    assert spool.backlog_bytes() > 0 and prediction_log.count(engine, "outcomes") == 10
+    up["ok"] = True
+    spool.flush()
+    # Replaying everything from the start (as after a crash that lost the offset) adds nothing twice.
+    spool._write_offset(spool.path, 0)
+    spool.flush()
+    assert prediction_log.count(engine, "outcomes") == 25 and spool.backlog_bytes() == 0
+    spool.close()
+
+
+def test_orphaned_spool_files_are_replayed_by_the_next_process(tmp_path):
+    engine = prediction_log.engine_for(f"sqlite:///{tmp_path / 'log.db'}")
+    prediction_log.create_schema(engine)
+    (tmp_path / "spool").mkdir()
+    orphan = tmp_path / "spool" / "spool-99999-dead.jsonl"
+    orphan.write_text(
+        "".join(json.dumps({"t": "outcomes", "r": _record(i)}) + "\n" for i in range(5)) + '{"t": "outc'
+    )  # torn last line
+    spool = Spool(tmp_path / "spool", lambda t, r: prediction_log.insert_ignoring_duplicates(engine, t, r))
+    spool.flush()
+    assert prediction_log.count(engine, "outcomes") == 5 and not orphan.exists()
+    spool.close()
