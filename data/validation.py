@@ -212,9 +212,9 @@ def validate_outcomes(df: pd.DataFrame, known_participants: set[str] | None = No
             detail = [f"{p!r} has no rows in the features table" for p in out[PARTICIPANT].iloc[rows[:MAX_PROBLEMS_SHOWN]]]
             errs.add("outcome for an unknown participant", PARTICIPANT, rows, detail)
     if not errs.problems:
-        dup = out.duplicated(subset=[PARTICIPANT, DATE, mode], keep="first").to_numpy()
-        if mode == "label":
-            dup = out.duplicated(subset=[PARTICIPANT, DATE], keep="first").to_numpy()
+        # Two events of the same kind on one day, or two labels for one day, cannot both be right.
+        key = [PARTICIPANT, DATE] if mode == "label" else [PARTICIPANT, DATE, mode]
+        dup = out.duplicated(subset=key, keep="first").to_numpy()
         if dup.any():
             errs.add("duplicate outcome for the same participant and day", None, np.flatnonzero(dup))
     errs.raise_if_any()

@@ -32,24 +32,15 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env | extra
 
 
+def _train_cmd(cohort, *args: str) -> list[str]:
+    """`earlywarn train` on a cohort's tables, with extra arguments."""
+    return [EARLYWARN, "train", "--features", str(cohort.features_path), "--outcomes", str(cohort.outcomes_path), *args]
+
+
 def test_ddp_two_cpu_processes(small_cohort, tmp_path):
-    cmd = [
-        EARLYWARN,
-        "train",
-        "--features",
-        str(small_cohort.features_path),
-        "--outcomes",
-        str(small_cohort.outcomes_path),
-        "--devices",
-        "2",
-        "--strategy",
-        "ddp",
-        "--max-epochs",
-        "2",
-        "--no-baseline",
-        "--out",
-        str(tmp_path / "out"),
-    ]
+    cmd = _train_cmd(
+        small_cohort, "--devices", "2", "--strategy", "ddp", "--max-epochs", "2", "--no-baseline", "--out", str(tmp_path / "out")
+    )
     done = subprocess.run(cmd, env=_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "registered version 1" in done.stdout
@@ -193,19 +184,7 @@ def test_training_against_an_mlflow_server_on_postgresql(small_cohort, tmp_path)
                 except OSError:
                     time.sleep(0.5)
             env = _env(tmp_path, MLFLOW_TRACKING_URI=uri)
-            cmd = [
-                EARLYWARN,
-                "train",
-                "--features",
-                str(small_cohort.features_path),
-                "--outcomes",
-                str(small_cohort.outcomes_path),
-                "--max-epochs",
-                "2",
-                "--no-baseline",
-                "--out",
-                str(tmp_path / "out"),
-            ]
+            cmd = _train_cmd(small_cohort, "--max-epochs", "2", "--no-baseline", "--out", str(tmp_path / "out"))
             done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
             assert done.returncode == 0, done.stderr[-3000:]
             client = MlflowClient(tracking_uri=uri, registry_uri=uri)
