@@ -28,10 +28,11 @@ run: $(STAMP) ## Default cohort -> validate -> (train + promote if no champion) 
 	$(VENV)/bin/earlywarn data validate --features runs/cohort/features.parquet --outcomes runs/cohort/outcomes.csv
 	$(VENV)/bin/earlywarn serve --build --ensure-champion --demo --port 3000
 
-bench: $(STAMP) ## Load-test the real service (Locust) next to in-process scoring; needs the champion from `make run`
+bench: $(STAMP) ## Load-test the service (Locust), in-process scoring, a monitor run over 100k predictions; needs `make run` first
 	$(PY) -m pip install -q -e '.[bench]'
 	@test -f runs/cohort/features.parquet || $(VENV)/bin/earlywarn data synth --out runs/cohort
 	$(PY) -m serving.bench
+	$(PY) -m monitoring.bench 100000
 
 lint: $(STAMP) ## ruff lint and format check
 	$(VENV)/bin/ruff check data training serving monitoring tests

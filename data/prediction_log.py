@@ -112,25 +112,34 @@ def scored_participants(engine: Engine, partner: str, keys: list[str]) -> set[st
         return {r[0] for r in conn.execute(q)}
 
 
-def read_predictions(engine: Engine, since: dt.datetime | None = None, partner: str | None = None) -> pd.DataFrame:
-    """Logged predictions (optionally since a time, for one partner), summaries expanded into columns."""
+def read_predictions(
+    engine: Engine,
+    since: dt.datetime | None = None,
+    partner: str | Iterable[str] | None = None,
+    window_end: tuple[dt.date, dt.date] | None = None,
+) -> pd.DataFrame:
+    """Logged predictions (logged since a time, for some partners, with window ends in [first, last]),
+    summaries expanded into columns."""
     q = sa.select(predictions)
     if since is not None:
         q = q.where(predictions.c.created_at >= since)
     if partner is not None:
-        q = q.where(predictions.c.partner == partner)
+        q = q.where(predictions.c.partner.in_([partner] if isinstance(partner, str) else list(partner)))
+    if window_end is not None:
+        q = q.where(predictions.c.window_end.between(*window_end))
     with engine.connect() as conn:
         frame = pd.DataFrame(conn.execute(q).mappings().all())
     if frame.empty:
         return frame
-    summary = pd.json_normalize(frame.pop("summary").tolist())
+    summary = pd.DataFrame.from_records(frame.pop("summary").tolist())
+    summary = summary.drop(columns=[c for c in summary.columns if c in frame.columns])
     return pd.concat([frame.reset_index(drop=True), summary], axis=1)
 
 
-def read_outcomes(engine: Engine, partner: str | None = None) -> pd.DataFrame:
+def read_outcomes(engine: Engine, partner: str | Iterable[str] | None = None) -> pd.DataFrame:
     q = sa.select(outcomes)
     if partner is not None:
-        q = q.where(outcomes.c.partner == partner)
+        q = q.where(outcomes.c.partner.in_([partner] if isinstance(partner, str) else list(partner)))
     with engine.connect() as conn:
         return pd.DataFrame(conn.execute(q).mappings().all())
 
@@ -138,3 +147,11 @@ def read_outcomes(engine: Engine, partner: str | None = None) -> pd.DataFrame:
 def count(engine: Engine, table_name: str) -> int:
     with engine.connect() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(TABLES[table_name])).scalar_one())
+
+
+def count_for(engine: Engine, table_name: str, partners: Iterable[str]) -> int:
+    """Records these partners have stored in a table."""
+    table = TABLES[table_name]
+    q = sa.select(sa.func.count()).select_from(table).where(table.c.partner.in_(list(partners)))
+    with engine.connect() as conn:
+        return int(conn.execute(q).scalar_one())

@@ -11,12 +11,19 @@ import pandas as pd
 MISSING_SUFFIX = "__missing"
 
 
+# Signal means and missing shares cover the window's last week: a week is weekday-neutral (a daily monitoring job
+# would otherwise see weekends as drift), and consecutive daily requests overlap far less than whole windows do,
+# so a change in the input stream shows within days rather than after a full lookback.
+RECENT_DAYS = 7
+
+
 def _arrays(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    observed = ~np.isnan(values)
+    recent = values[:, -RECENT_DAYS:, :]
+    observed = ~np.isnan(recent)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        means = np.nanmean(values, axis=1)
-    return means, 1.0 - observed.mean(axis=1), observed.any(axis=2).sum(axis=1)
+        means = np.nanmean(recent, axis=1)
+    return means, 1.0 - observed.mean(axis=1), (~np.isnan(values)).any(axis=2).sum(axis=1)
 
 
 def summary_columns(features: list[str]) -> list[str]:
@@ -24,7 +31,7 @@ def summary_columns(features: list[str]) -> list[str]:
 
 
 def window_summary(values: np.ndarray, features: list[str]) -> pd.DataFrame:
-    """[B, L, F] windows -> one row each: per-signal mean over observed days, per-signal missing share, days observed."""
+    """[B, L, F] windows -> one row each: per-signal mean and missing share over the last week, days observed in the window."""
     means, missing, days = _arrays(values)
     cols: dict[str, np.ndarray] = {f: means[:, j].astype(np.float32) for j, f in enumerate(features)}
     cols.update({f + MISSING_SUFFIX: missing[:, j].astype(np.float32) for j, f in enumerate(features)})

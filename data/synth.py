@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -14,8 +15,11 @@ import pyarrow.parquet as pq
 
 from data.contract import DATE, EVENT, PARTICIPANT, SIGNALS, STANDARD_FEATURES
 
-Drift = Literal["device-change", "seasonal", "population"]
-DRIFTS: tuple[str, ...] = ("device-change", "seasonal", "population")
+# device-change: one signal is recounted; seasonal: several drift slowly; population: true risk rises;
+# signature-change: relapses stop showing in the signals that used to announce them (inputs look the same,
+# outcomes diverge from what the model predicts: the model goes stale without any input drift).
+Drift = Literal["device-change", "seasonal", "population", "signature-change"]
+DRIFTS: tuple[str, ...] = ("device-change", "seasonal", "population", "signature-change")
 
 # Population mean, between-person SD and within-person daily SD of each signal.
 _LEVELS: dict[str, tuple[float, float, float]] = {
@@ -88,6 +92,7 @@ _WEARABLE = (
 _EMA = ("mood_ema", "anxiety_ema")
 _GROUPS = sorted({s.group for s in SIGNALS.values()})
 _COUNTS = ("steps", "screen_unlocks", "calls_count", "places_visited")
+COHORT_META = "cohort.json"  # the config that generated the cohort and the day its drift starts
 # Full-severity prodromal shift, in within-person SDs.
 _PRODROME_EFFECT = 2.0
 
@@ -201,6 +206,12 @@ def _gaps(rng: np.random.Generator, p_start: np.ndarray, p_end: float) -> np.nda
 def _chunk(cfg: SynthConfig, rng: np.random.Generator, n: int) -> _Chunk:
     days, feats = cfg.days, STANDARD_FEATURES
     severity, hazard, events = _latent(cfg, rng, n)
+    drift_day = _drift_day(cfg)
+    if cfg.drift == "signature-change":
+        # Behaviour follows someone else's course from the drift day on: the same mix of prodromes in the
+        # population, but no longer the prodrome of the person whose events are recorded.
+        severity = severity.copy()
+        severity[:, drift_day:] = severity[rng.permutation(n), drift_day:]
     dates = pd.date_range(cfg.start, periods=days, freq="D")
     weekend = np.asarray(dates.dayofweek >= 5, np.float32)
     factors = _ar1(rng, (n, days, 3), 0.5)
@@ -210,7 +221,6 @@ def _chunk(cfg: SynthConfig, rng: np.random.Generator, n: int) -> _Chunk:
     strong[np.arange(n), rng.integers(0, len(_GROUPS), n)] = True
     group_weight = np.where(strong, rng.uniform(0.7, 1.4, strong.shape), rng.uniform(0.0, 0.25, strong.shape))
     platform = np.where(rng.random(n) < 0.6, "ios", "android")
-    drift_day = _drift_day(cfg)
     values = np.empty((n, days, len(feats)), np.float32)
     for j, name in enumerate(feats):
         mean, between, within = _LEVELS[name]
@@ -266,7 +276,7 @@ def _apply_drift(cfg: SynthConfig, values: np.ndarray, dates: pd.DatetimeIndex, 
 
 
 def synth(cfg: SynthConfig, out_dir: str | Path) -> SynthResult:
-    """Generate the cohort and write features.parquet, outcomes.csv, oracle.parquet and participants.csv."""
+    """Generate the cohort and write features.parquet, outcomes.csv, oracle.parquet, participants.csv and cohort.json."""
     if cfg.participants < 1 or cfg.days < 1:
         raise ValueError("participants and days must be positive")
     if cfg.drift is not None and cfg.drift not in DRIFTS:
@@ -307,6 +317,10 @@ def synth(cfg: SynthConfig, out_dir: str | Path) -> SynthResult:
     outcomes[DATE] = pd.to_datetime(outcomes[DATE]).dt.strftime("%Y-%m-%d")
     outcomes.to_csv(out / "outcomes.csv", index=False)
     pd.concat(people, ignore_index=True).to_csv(out / "participants.csv", index=False)
+    drift_start = (cfg.start + dt.timedelta(days=_drift_day(cfg))) if cfg.drift else None
+    meta = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in asdict(cfg).items()}
+    meta |= {"drift_start": drift_start.isoformat() if drift_start else None, "events": n_events}
+    (out / COHORT_META).write_text(json.dumps(meta, indent=2))
     return SynthResult(
         out_dir=out,
         features_path=paths["features"],
@@ -317,5 +331,5 @@ def synth(cfg: SynthConfig, out_dir: str | Path) -> SynthResult:
         n_rows=cfg.participants * cfg.days,
         n_events=n_events,
         drift=cfg.drift,
-        drift_start=(cfg.start + dt.timedelta(days=_drift_day(cfg))) if cfg.drift else None,
+        drift_start=drift_start,
     )

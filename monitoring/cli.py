@@ -6,7 +6,7 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -33,45 +33,125 @@ def _duration(text: str) -> dt.timedelta:
     return dt.timedelta(**{units[text[-1]]: int(text[:-1])})
 
 
+def _print_run(run: Any) -> None:
+    for scope in run.scopes:
+        typer.echo(
+            f"[{scope.scope}] {scope.n_current} scored predictions from {scope.n_participants} participants: {scope.verdict}"
+        )
+        for note in scope.notes:
+            typer.echo(f"  note: {note}")
+        for alert in scope.alerts:
+            typer.echo(f"  ALERT {alert.kind}: {alert.message}")
+        if scope.report_html:
+            typer.echo(f"  report: {scope.report_html}")
+
+
 @monitor_app.command("run")
 def monitor_run(
     since: Annotated[str, typer.Option(help="How far back to read the prediction log (e.g. 7d, 24h)")] = "7d",
-    partner: Annotated[str | None, typer.Option(help="Only this partner's predictions")] = None,
+    partner: Annotated[
+        list[str] | None, typer.Option(help="Only these partners (repeatable); default: all, each alone too")
+    ] = None,
+    by: Annotated[str, typer.Option(help="Select by when predictions were logged, or by the day their window ends")] = "logged",
     reference: Annotated[Path | None, typer.Option(help="Reference sample (default: the champion's, from MLflow)")] = None,
     thresholds: Annotated[Path | None, typer.Option(help="TOML file with a [thresholds] table")] = None,
     webhook: Annotated[str | None, typer.Option(help="POST alerts as JSON to this URL")] = None,
 ) -> None:
-    """Compare live predictions with the reference; write reports and a workspace snapshot; exit 1 on alerts."""
+    """Compare live predictions with the reference, overall and per partner; write reports and snapshots; exit 1 on alerts."""
     from monitoring.monitor import MonitorConfig, Thresholds, monitor
     from serving.config import ServeConfig
 
+    if by not in ("logged", "window-end"):
+        raise typer.BadParameter("use logged or window-end", param_hint="--by")
     cfg = MonitorConfig(
         db_url=ServeConfig.from_env().db_url,
         since=_duration(since),
-        partner=partner,
+        partners=tuple(partner) if partner else None,
+        time_basis="logged" if by == "logged" else "window_end",
         reference=reference,
         thresholds=Thresholds.load(thresholds),
         webhook=webhook,
     )
-    result = monitor(cfg)
-    typer.echo(f"{result.n_current} scored predictions: {result.verdict}")
-    for note in result.notes:
-        typer.echo(f"note: {note}")
-    for alert in result.alerts:
-        typer.echo(f"ALERT {alert.kind}: {alert.message}")
-    if result.report_html:
-        typer.echo(f"report: {result.report_html}")
-    if result.alerts:
+    run = monitor(cfg)
+    _print_run(run)
+    if run.alerts:
         raise typer.Exit(1)
 
 
+@monitor_app.command("simulate")
+def monitor_simulate(
+    cohort: Annotated[Path, typer.Option(help="Cohort folder from `earlywarn data synth` (with --drift for a scenario)")],
+    url: Annotated[str, typer.Option(help="The running service")] = "http://127.0.0.1:3000",
+    first_day: Annotated[
+        str | None, typer.Option(help="First simulated day, YYYY-MM-DD (default: 5 days before the drift)")
+    ] = None,
+    days: Annotated[int, typer.Option(min=1)] = 30,
+    partners: Annotated[str, typer.Option(help="Comma-separated partner names the cohort is dealt to")] = ",".join(
+        ("clinic-north", "app-south")
+    ),
+    monitor_every: Annotated[int, typer.Option(min=1, help="Run the monitor every N simulated days")] = 1,
+    since: Annotated[str, typer.Option(help="Each monitor run judges this many latest days")] = "1d",
+    thresholds: Annotated[Path | None, typer.Option(help="TOML file with a [thresholds] table")] = None,
+    out: Annotated[Path, typer.Option(help="Reports, alerts, workspace and simulation.json go here")] = Path("runs/simulate"),
+) -> None:
+    """Replay a synthetic cohort against a running service day by day and run the monitor after each day."""
+    from monitoring.monitor import Thresholds
+    from monitoring.simulate import SimulateConfig, simulate
+    from serving.config import ServeConfig
+
+    cfg = SimulateConfig(
+        url=url,
+        db_url=ServeConfig.from_env().db_url,
+        cohort=cohort,
+        first_day=dt.date.fromisoformat(first_day) if first_day else None,
+        days=days,
+        partners=tuple(p.strip() for p in partners.split(",") if p.strip()),
+        monitor_every=monitor_every,
+        since=_duration(since),
+        thresholds=Thresholds.load(thresholds),
+        out_dir=out,
+    )
+    result = simulate(cfg)
+    if result.drift_start:
+        typer.echo(f"drift '{result.drift}' starts {result.drift_start}")
+    for d in result.days:
+        line = f"{d.day}: {d.scored} scored, {d.outcomes} outcomes"
+        if d.run is not None:
+            kinds = sorted({f"{a.scope}:{a.kind}" for a in d.run.alerts})
+            line += f" -> {d.run.verdict}" + (f" ({', '.join(kinds)})" if kinds else "")
+        typer.echo(line)
+    typer.echo(f"table: {result.table_path}")
+
+
 @monitor_app.command("ui")
-def monitor_ui(port: int = 8000) -> None:
+def monitor_ui(
+    port: int = 8000,
+    workspace: Annotated[Path | None, typer.Option(help="Workspace folder (default: the one `monitor run` writes)")] = None,
+) -> None:
     """Start `evidently ui` on loopback over the monitoring workspace."""
     from monitoring.monitor import DEFAULT_WORKSPACE
 
     exe = str(Path(sys.executable).with_name("evidently"))
-    os.execv(exe, [exe, "ui", "--workspace", str(DEFAULT_WORKSPACE), "--host", "127.0.0.1", "--port", str(port)])
+    folder = str(workspace or DEFAULT_WORKSPACE)
+    os.execv(exe, [exe, "ui", "--workspace", folder, "--host", "127.0.0.1", "--port", str(port)])
+
+
+@monitor_app.command("screenshot")
+def monitor_screenshot(
+    out: Annotated[Path, typer.Option(help="PNG to write")] = Path("runs/monitoring/dashboard.png"),
+    workspace: Annotated[Path | None, typer.Option(help="Workspace folder (default: the one `monitor run` writes)")] = None,
+    scope: Annotated[str, typer.Option(help="'all' or a partner name")] = "all",
+) -> None:
+    """Render the dashboard in headless Chromium, save a PNG and say which panels it shows."""
+    from monitoring.monitor import DEFAULT_WORKSPACE
+    from monitoring.screenshot import dashboard_screenshot
+
+    shot = dashboard_screenshot(workspace or DEFAULT_WORKSPACE, out, scope)
+    typer.echo(f"{shot.png} ({shot.url}): {len(shot.panels_shown)} panels shown")
+    for title in shot.panels_missing:
+        typer.echo(f"missing panel: {title}", err=True)
+    if shot.panels_missing:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from evidently import BinaryClassification, DataDefinition, Dataset, Report
 from evidently.core.report import Snapshot
-from evidently.metrics import MeanValue, QuantileValue, RocAuc, ValueDrift
+from evidently.metrics import DriftedColumnsCount, MeanValue, QuantileValue, RocAuc, ValueDrift
 from evidently.sdk.models import PanelMetric
 from evidently.sdk.panels import DashboardPanelPlot
 from evidently.ui.workspace import Workspace
@@ -16,43 +17,64 @@ from evidently.ui.workspace import Workspace
 DRIFT_METHOD = "wasserstein"  # normed Wasserstein distance: an effect size, so it does not flag trivia in big samples
 
 PROJECT = "earlywarn relapse-risk"
+MISSING_SHARE = "missing_share"  # mean over signals of each window's missing share in its last week
 
 
 def drift_report(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     signals: list[str],
-    thresholds: dict[str, float],
-    with_outcomes: bool,
+    signal_limit: float,
+    risk_limit: float,
+    timestamp: dt.datetime,
 ) -> Snapshot:
-    """Signal and risk drift (each column with its own threshold), risk level and spread, AUROC when labelled."""
-    numeric = [*signals, "risk"]
+    """Input drift (each signal), risk drift, risk level and spread, missing share and days observed.
+
+    Reference rows without a risk (participants the model trained on) count for the signals only:
+    Evidently drops missing values column by column."""
+    numeric = [*signals, "risk", MISSING_SHARE, "days_observed"]
+    definition = DataDefinition(numerical_columns=numeric)
+    metrics: list[Any] = [ValueDrift(column=c, method=DRIFT_METHOD, threshold=signal_limit) for c in signals]
+    metrics += [
+        DriftedColumnsCount(columns=signals, method=DRIFT_METHOD, threshold=signal_limit),
+        ValueDrift(column="risk", method=DRIFT_METHOD, threshold=risk_limit),
+        MeanValue(column="risk"),
+        QuantileValue(column="risk", quantile=0.5),
+        QuantileValue(column="risk", quantile=0.9),
+        MeanValue(column="days_observed"),
+        MeanValue(column=MISSING_SHARE),
+    ]
+    return Report(metrics).run(
+        Dataset.from_pandas(current[numeric], data_definition=definition),
+        Dataset.from_pandas(reference[numeric], data_definition=definition),
+        timestamp=timestamp,
+        tags=["drift"],
+    )
+
+
+def performance_report(matured: pd.DataFrame, timestamp: dt.datetime) -> Snapshot:
+    """AUROC and observed event rate on predictions whose horizon has passed (label from reported outcomes)."""
     definition = DataDefinition(
-        numerical_columns=numeric + (["label"] if with_outcomes else []),
-        categorical_columns=["band"],
-        classification=[BinaryClassification(target="label", prediction_probas="risk")] if with_outcomes else None,
+        numerical_columns=["risk", "label"],
+        classification=[BinaryClassification(target="label", prediction_probas="risk")],
     )
-    metrics: list[Any] = [ValueDrift(column=c, method=DRIFT_METHOD, threshold=thresholds[c]) for c in numeric]
-    metrics += [MeanValue(column="risk"), QuantileValue(column="risk", quantile=0.5), QuantileValue(column="risk", quantile=0.9)]
-    if with_outcomes:
-        metrics.append(RocAuc())
-    report = Report(metrics)
-    cols = numeric + ["band"] + (["label"] if with_outcomes else [])
-    return report.run(
-        Dataset.from_pandas(current[cols], data_definition=definition),
-        Dataset.from_pandas(reference[cols], data_definition=definition),
-    )
+    report = Report([RocAuc(), MeanValue(column="label")])
+    current = Dataset.from_pandas(matured[["risk", "label"]].astype({"risk": float, "label": int}), data_definition=definition)
+    return report.run(current, None, timestamp=timestamp, tags=["performance"])
 
 
 def metric_values(snapshot: Snapshot) -> dict[str, float]:
-    """{'ValueDrift:steps': 0.31, 'MeanValue:risk': 0.05, 'QuantileValue:risk:0.9': ..., 'RocAuc': ...}."""
+    """{'ValueDrift:steps': 0.31, 'MeanValue:risk': 0.05, 'QuantileValue:risk:0.9': ..., 'DriftedColumnsCount:share': ...}."""
     out: dict[str, float] = {}
     for m in snapshot.dict()["metrics"]:
         cfg, value = m["config"], m["value"]
         kind = cfg["type"].rsplit(":", 1)[-1]
         key = ":".join(str(p) for p in (kind, cfg.get("column"), cfg.get("quantile")) if p is not None)
         if isinstance(value, dict):
-            value = value.get("value", next(iter(value.values()), None))
+            for part, v in value.items():
+                if isinstance(v, (int, float)):
+                    out[f"{key}:{part}"] = float(v)
+            value = value.get("value")
         if isinstance(value, (int, float)):
             out[key] = float(value)
     return out
@@ -66,53 +88,74 @@ def save_reports(snapshot: Snapshot, directory: Path, stem: str) -> tuple[Path, 
     return html, js
 
 
+PANEL_TITLES = (
+    "Share of drifted input signals",
+    "Risk score: mean, median and 90th percentile",
+    "Risk score drift (normed Wasserstein)",
+    "Signal drift (normed Wasserstein)",
+    "Missing share, mean over signals (last week of each window)",
+    "Days observed per request",
+    "AUROC on matured outcomes",
+)
+
+
+def _line(title: str, values: list[Any], size: str = "half") -> Any:
+    return DashboardPanelPlot(title=title, size=size, values=values, plot_params={"plot_type": "line"})
+
+
 def _panels(project: Any, signals: list[str]) -> None:
-    dash = project.dashboard
-    dash.add_panel(
-        DashboardPanelPlot(
-            title="Risk score: mean and 90th percentile",
-            size="half",
-            values=[
+    t = PANEL_TITLES
+    for panel in (
+        _line(t[0], [PanelMetric(legend="share", metric="DriftedColumnsCount", metric_labels={"value_type": "share"})]),
+        _line(
+            t[1],
+            [
                 PanelMetric(legend="mean", metric="MeanValue", metric_labels={"column": "risk"}),
+                PanelMetric(legend="median", metric="QuantileValue", metric_labels={"column": "risk", "quantile": "0.5"}),
                 PanelMetric(legend="p90", metric="QuantileValue", metric_labels={"column": "risk", "quantile": "0.9"}),
             ],
-            plot_params={"plot_type": "line"},
-        )
-    )
-    dash.add_panel(
-        DashboardPanelPlot(
-            title="Risk score drift (normed Wasserstein)",
-            size="half",
-            values=[PanelMetric(legend="risk", metric="ValueDrift", metric_labels={"column": "risk"})],
-            plot_params={"plot_type": "line"},
-        )
-    )
-    dash.add_panel(
-        DashboardPanelPlot(
-            title="Signal drift (normed Wasserstein)",
-            size="full",
-            values=[PanelMetric(legend=s, metric="ValueDrift", metric_labels={"column": s}) for s in signals],
-            plot_params={"plot_type": "line"},
-        )
-    )
-    dash.add_panel(
-        DashboardPanelPlot(
-            title="AUROC on matured outcomes",
-            size="half",
-            values=[PanelMetric(legend="AUROC", metric="RocAuc")],
-            plot_params={"plot_type": "line"},
-        )
-    )
+        ),
+        _line(t[2], [PanelMetric(legend="risk", metric="ValueDrift", metric_labels={"column": "risk"})]),
+        _line(t[3], [PanelMetric(legend=s, metric="ValueDrift", metric_labels={"column": s}) for s in signals], "full"),
+        _line(t[4], [PanelMetric(legend="missing share", metric="MeanValue", metric_labels={"column": MISSING_SHARE})]),
+        _line(t[5], [PanelMetric(legend="mean", metric="MeanValue", metric_labels={"column": "days_observed"})]),
+        _line(
+            t[6],
+            [
+                PanelMetric(legend="AUROC", metric="RocAuc"),
+                PanelMetric(legend="observed event rate", metric="MeanValue", metric_labels={"column": "label"}),
+            ],
+        ),
+    ):
+        project.dashboard.add_panel(panel)
 
 
-def add_to_workspace(path: Path, snapshot: Snapshot, signals: list[str], name: str) -> str:
-    """Store the snapshot in a local Evidently workspace project (created with its dashboard on first use)."""
-    ws = Workspace.create(str(path))
-    found = ws.search_project(PROJECT)
-    project = found[0] if found else ws.create_project(PROJECT)
+def _without_widgets(snapshot: Snapshot) -> Snapshot:
+    """The same metric values without their rendered plots (about 1.3 MB a snapshot otherwise). A local workspace
+    parses every stored snapshot when opened, so plots would make each daily run slower than the last; the
+    dashboard needs only the values, and the full report is kept as HTML beside it."""
+    data = snapshot.dump_dict()
+    data["widgets"], data["tests_widgets"] = [], []
+    for result in data["metric_results"].values():
+        result["widget"] = []
+    return Snapshot.load_dict(data)
+
+
+def open_workspace(path: Path) -> Workspace:
+    return Workspace.create(str(path))
+
+
+def add_to_workspace(ws: Workspace, snapshots: list[Snapshot], scope: str, signals: list[str], name: str) -> list[str]:
+    """Store snapshots in the scope's project of a local Evidently workspace (created with its dashboard on first use)."""
+    title = f"{PROJECT} — {scope}"
+    found = ws.search_project(title)
+    project = found[0] if found else ws.create_project(title)
     if not found:
-        project.description = "Live relapse-risk predictions against the champion's reference sample"
+        project.description = f"Live relapse-risk predictions ({scope}) against the champion's reference sample"
         _panels(project, signals)
         project.save()
-    ref = ws.add_run(project.id, snapshot, include_data=False, name=name)
-    return str(getattr(ref, "id", ref))
+    ids = []
+    for snapshot in snapshots:
+        ref = ws.add_run(project.id, _without_widgets(snapshot), include_data=False, name=name)
+        ids.append(str(getattr(ref, "id", ref)))
+    return ids

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -93,3 +94,21 @@ def test_seasonal_drift_shifts_sleep_and_mobility(tmp_path):
     )
     assert after["sleep_duration_h"].mean() > before["sleep_duration_h"].mean() + 0.3
     assert after["distance_km"].mean() < 0.85 * before["distance_km"].mean()
+
+
+def test_signature_change_decouples_signals_from_events_without_moving_them(tmp_path):
+    r = synth(SynthConfig(participants=300, days=240, seed=3, drift="signature-change", drift_start_day=120), tmp_path)
+    meta = json.loads((tmp_path / "cohort.json").read_text())
+    assert meta["drift"] == "signature-change" and meta["drift_start"] == str(r.drift_start)
+    data = load_validated(r.features_path, r.outcomes_path)
+    ws = build_windows(data.features, data.outcomes, WindowConfig(lookback=28))
+    late = ws.end_date >= np.datetime64(r.drift_start) + np.timedelta64(28, "D")
+    early = ws.end_date < np.datetime64(r.drift_start)
+    score = deviation_score(ws.values(), ws.panel.features)
+    before = roc_auc_score(ws.label[early], score[early])
+    after = roc_auc_score(ws.label[late], score[late])
+    assert before > 0.62 and after < 0.58, (before, after)
+    f = data.features
+    when = f["date"] >= pd.Timestamp(r.drift_start)
+    # The population's signals look the same: no input drift to warn anyone.
+    assert abs(f.loc[when, "steps"].mean() / f.loc[~when, "steps"].mean() - 1) < 0.05

@@ -285,12 +285,7 @@ def _report(
     )
     final.meta = {"model_card": card, "metrics": metrics, "trained_at": model_info["trained_at"], "run_id": run_id}
 
-    reference = window_summary(results[-1].test.values(), final.features)
-    reference["risk"] = results[-1].test_risk
-    reference["band"] = [BANDS[b] for b in final.bands.assign(results[-1].test_risk)]
-    reference["label"] = results[-1].test.label
-    reference = reference.sample(n=min(len(reference), 5000), random_state=cfg.fit.seed)
-    reference.to_parquet(out / "reference.parquet", index=False)
+    reference_sample(windows, results[-1].test, final, cfg.fit.seed).to_parquet(out / "reference.parquet", index=False)
     feature_spec = {
         "features": final.features,
         "lookback": cfg.window.lookback,
@@ -332,6 +327,25 @@ def _report(
     if model_version is not None:
         tracking.set_alias(tracking.CHALLENGER, model_version)
     return TrainResult(True, metrics, run_id, model_version, out, final)
+
+
+def reference_sample(windows: WindowSet, test: WindowSet, bundle: ModelBundle, seed: int, n: int = 20_000) -> pd.DataFrame:
+    """What monitoring compares live traffic with: input summaries of windows from every participant the model
+    learned from (inputs do not depend on the model, and more people make drift tests sharper), plus risk, band and
+    label on held-out participants only, where the scores are unbiased. Participants appear as codes, not ids."""
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(windows), size=min(n, len(windows)), replace=False))
+    sample = windows.subset(idx)
+    frame = window_summary(sample.values(), bundle.features)
+    frame["participant"] = pd.factorize(sample.participant_id)[0].astype(np.int32)
+    heldout = np.isin(sample.participant_id, np.unique(test.participant_id))
+    risk = np.full(len(sample), np.nan, np.float32)
+    risk[heldout] = bundle.risk(sample.values(np.flatnonzero(heldout)))
+    frame["heldout"] = heldout
+    frame["risk"] = risk
+    frame["band"] = pd.Series([BANDS[b] for b in bundle.bands.assign(risk)]).where(heldout, None)
+    frame["label"] = pd.Series(sample.label, dtype="float32").where(heldout)
+    return frame
 
 
 def _requirements() -> list[str]:
