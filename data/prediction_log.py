@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -27,6 +30,8 @@ predictions = sa.Table(
     sa.Column("band", sa.String(16)),
     sa.Column("days_observed", sa.Integer, nullable=False),
     sa.Column("summary", sa.JSON, nullable=False),  # model-input summary for drift monitoring: per-signal mean and missing share
+    # The model-input window itself ([lookback days][features], oldest first, ending on window_end), for retraining.
+    sa.Column("inputs", sa.JSON),
     sa.Index("ix_predictions_partner_participant", "partner", "participant_key"),
 )
 
@@ -42,7 +47,30 @@ outcomes = sa.Table(
     sa.Index("ix_outcomes_partner_participant", "partner", "participant_key"),
 )
 
+withdrawals = sa.Table(
+    "withdrawals",
+    metadata,
+    sa.Column("partner", sa.String(64), primary_key=True),
+    sa.Column("participant_key", sa.String(64), primary_key=True),
+    sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("predictions_deleted", sa.Integer, nullable=False),
+    sa.Column("outcomes_deleted", sa.Integer, nullable=False),
+    # Registered model versions trained before the withdrawal, whose training data may have included this person.
+    sa.Column("models_trained_before", sa.JSON, nullable=False),
+)
+
 TABLES = {"predictions": predictions, "outcomes": outcomes}
+
+
+DEFAULT_DB = Path("runs/earlywarn.db")
+
+
+def url_from_env() -> str:
+    """EARLYWARN_DB_URL, or a file holding it (EARLYWARN_DB_URL_FILE: a URL with a password never sits in the
+    repository or a command line), or the embedded SQLite default."""
+    url = os.environ.get("EARLYWARN_DB_URL") or f"sqlite:///{DEFAULT_DB.resolve()}"
+    path = os.environ.get("EARLYWARN_DB_URL_FILE")
+    return Path(path).read_text().strip() if path else url
 
 
 def engine_for(url: str) -> Engine:
@@ -80,7 +108,7 @@ def _coerce(table: sa.Table, record: dict[str, Any]) -> dict[str, Any]:
 def insert_ignoring_duplicates(engine: Engine, table_name: str, records: Iterable[dict[str, Any]]) -> int:
     """Insert records whose record_id is not stored yet; returns how many were new. Safe to repeat (exactly once)."""
     table = TABLES[table_name]
-    rows = [_coerce(table, r) for r in records]
+    rows = _not_withdrawn(engine, [_coerce(table, r) for r in records])
     if not rows:
         return 0
     stmt: sa.Executable
@@ -97,6 +125,86 @@ def insert_ignoring_duplicates(engine: Engine, table_name: str, records: Iterabl
     with engine.begin() as conn:
         result = conn.execute(stmt, rows)
     return int(result.rowcount or 0)
+
+
+def _not_withdrawn(engine: Engine, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop records made before their participant withdrew consent (a spool may still hold some when they do)."""
+    if not rows:
+        return rows
+    keys = sorted({r["participant_key"] for r in rows})
+    q = sa.select(withdrawals.c.partner, withdrawals.c.participant_key, withdrawals.c.withdrawn_at).where(
+        withdrawals.c.participant_key.in_(keys)
+    )
+    with engine.connect() as conn:
+        gone = {(p, k): _utc(t) for p, k, t in conn.execute(q)}
+    if not gone:
+        return rows
+    return [r for r in rows if (cut := gone.get((r["partner"], r["participant_key"]))) is None or _utc(r["created_at"]) > cut]
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)  # SQLite hands back naive times
+
+
+def forget(engine: Engine, partner: str, participant_key: str, models_trained_before: list[str]) -> tuple[int, int]:
+    """Delete a participant's predictions (with their inputs) and outcomes, and record the withdrawal; returns
+    (predictions deleted, outcomes deleted)."""
+    now = dt.datetime.now(dt.UTC)
+    with engine.begin() as conn:
+        n_pred = conn.execute(
+            sa.delete(predictions).where(predictions.c.partner == partner, predictions.c.participant_key == participant_key)
+        ).rowcount
+        n_out = conn.execute(
+            sa.delete(outcomes).where(outcomes.c.partner == partner, outcomes.c.participant_key == participant_key)
+        ).rowcount
+        conn.execute(
+            sa.delete(withdrawals).where(withdrawals.c.partner == partner, withdrawals.c.participant_key == participant_key)
+        )
+        conn.execute(
+            sa.insert(withdrawals).values(
+                partner=partner,
+                participant_key=participant_key,
+                withdrawn_at=now,
+                predictions_deleted=int(n_pred or 0),
+                outcomes_deleted=int(n_out or 0),
+                models_trained_before=models_trained_before,
+            )
+        )
+    return int(n_pred or 0), int(n_out or 0)
+
+
+def read_withdrawals(engine: Engine) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return pd.DataFrame(conn.execute(sa.select(withdrawals)).mappings().all())
+
+
+def read_inputs(engine: Engine, since: dt.date | None = None) -> pd.DataFrame:
+    """The daily inputs the service scored, one row per (partner, participant, day): where windows overlap, the
+    latest prediction's copy of a day wins. Columns: partner, participant_key, date, then the window's features."""
+    q = sa.select(
+        predictions.c.partner,
+        predictions.c.participant_key,
+        predictions.c.window_end,
+        predictions.c.created_at,
+        predictions.c.inputs,
+    ).where(predictions.c.inputs.is_not(None))
+    if since is not None:
+        q = q.where(predictions.c.window_end >= since)
+    with engine.connect() as conn:
+        rows = conn.execute(q.order_by(predictions.c.created_at)).all()
+    parts = []
+    for partner, key, end, _, window in rows:
+        if not window:
+            continue
+        days = pd.date_range(end=pd.Timestamp(end), periods=len(window), freq="D")
+        parts.append((partner, key, days, window))
+    if not parts:
+        return pd.DataFrame(columns=["partner", "participant_key", "date"])
+    frame = pd.DataFrame([v for *_, w in parts for v in w], dtype="float64")
+    frame.insert(0, "date", np.concatenate([d.to_numpy() for _, _, d, _ in parts]))
+    frame.insert(0, "participant_key", np.repeat([k for _, k, _, _ in parts], [len(d) for _, _, d, _ in parts]))
+    frame.insert(0, "partner", np.repeat([p for p, _, _, _ in parts], [len(d) for _, _, d, _ in parts]))
+    return frame.drop_duplicates(["partner", "participant_key", "date"], keep="last").reset_index(drop=True)
 
 
 def scored_participants(engine: Engine, partner: str, keys: list[str]) -> set[str]:
@@ -119,8 +227,8 @@ def read_predictions(
     window_end: tuple[dt.date, dt.date] | None = None,
 ) -> pd.DataFrame:
     """Logged predictions (logged since a time, for some partners, with window ends in [first, last]),
-    summaries expanded into columns."""
-    q = sa.select(predictions)
+    summaries expanded into columns (the heavy input windows are left out: see read_inputs)."""
+    q = sa.select(*[c for c in predictions.columns if c.name != "inputs"])
     if since is not None:
         q = q.where(predictions.c.created_at >= since)
     if partner is not None:

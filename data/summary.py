@@ -45,3 +45,11 @@ def summary_records(values: np.ndarray, features: list[str]) -> list[dict[str, A
     names = summary_columns(features)
     rows = np.concatenate([means, missing, days[:, None]], axis=1).round(4)
     return [{k: (None if v != v else float(v)) for k, v in zip(names, row, strict=True)} for row in rows.tolist()]
+
+
+def window_inputs(values: np.ndarray) -> list[list[list[float | None]]]:
+    """[B, L, F] windows as JSON-ready nested lists (NaN as None): the model inputs the prediction log keeps, so
+    retraining can rebuild each participant's days from what the service actually scored."""
+    cells = np.round(values.astype(np.float64), 4).astype(object)
+    cells[np.isnan(values)] = None
+    return cells.tolist()

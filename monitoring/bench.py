@@ -19,8 +19,11 @@ NOW = dt.datetime(2025, 6, 30, 23, 0, tzinfo=dt.UTC)
 PARTNERS = ("clinic-north", "app-south")
 
 
-def fill_log(db_url: str, reference: pd.DataFrame, rows: int, seed: int = 0, batch: int = 20_000) -> None:
-    """A week of daily predictions for rows/7 participants of two partners, inputs resampled from the reference."""
+def fill_log(
+    db_url: str, reference: pd.DataFrame, rows: int, seed: int = 0, batch: int = 20_000, scale: dict[str, float] | None = None
+) -> None:
+    """A week of daily predictions for rows/7 participants of two partners, inputs resampled from the reference
+    (optionally with some signals rescaled, as a device change would)."""
     engine = prediction_log.engine_for(db_url)
     prediction_log.create_schema(engine)
     rng = np.random.default_rng(seed)
@@ -32,6 +35,8 @@ def fill_log(db_url: str, reference: pd.DataFrame, rows: int, seed: int = 0, bat
         n = min(batch, rows - first)
         idx = np.arange(first, first + n)
         inputs = reference[names].iloc[rng.integers(0, len(reference), n)].to_numpy(np.float64)
+        for signal, factor in (scale or {}).items():
+            inputs[:, names.index(signal)] *= factor
         scores = heldout[["risk", "band"]].iloc[rng.integers(0, len(heldout), n)].to_numpy()
         records = []
         for i, values, (risk, band) in zip(idx, inputs, scores, strict=True):

@@ -22,6 +22,27 @@ app.add_typer(serving_app)  # serve
 app.add_typer(keys_app, name="keys")
 
 
+participants_app = typer.Typer(help="Participants' data rights.", no_args_is_help=True)
+app.add_typer(participants_app, name="participants")
+
+
+@participants_app.command("forget")
+def participants_forget(
+    partner: Annotated[str, typer.Option(help="The partner the participant belongs to")],
+    participant: Annotated[str, typer.Option(help="The partner's id for the participant (pseudonymised here, not stored)")],
+) -> None:
+    """Consent withdrawn: delete the participant's logged inputs, predictions and outcomes; record which models saw them."""
+    from serving.config import ServeConfig
+    from training.consent import ForgetConfig, forget
+
+    serve = ServeConfig.from_env()
+    result = forget(ForgetConfig(serve.db_url, partner, participant, demo=serve.demo))
+    typer.echo(
+        f"deleted {result.predictions_deleted} predictions (with their inputs) and {result.outcomes_deleted} outcomes; "
+        f"model versions trained before the withdrawal: {', '.join(result.models_trained_before) or 'none'}"
+    )
+
+
 monitor_app = typer.Typer(help="Drift and quality monitoring of live predictions.", no_args_is_help=True)
 app.add_typer(monitor_app, name="monitor")
 

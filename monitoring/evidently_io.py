@@ -159,3 +159,17 @@ def add_to_workspace(ws: Workspace, snapshots: list[Snapshot], scope: str, signa
         ref = ws.add_run(project.id, _without_widgets(snapshot), include_data=False, name=name)
         ids.append(str(getattr(ref, "id", ref)))
     return ids
+
+
+def latest_snapshot(path: Path, scope: str = "all") -> tuple[dt.datetime, dict[str, float]]:
+    """The newest snapshot of a scope's project in a workspace: its time and metric values."""
+    ws = Workspace.create(str(path))
+    found = ws.search_project(f"{PROJECT} — {scope}")
+    if not found:
+        raise LookupError(f"no monitoring project for {scope!r} in {path}")
+    models = [ws.get_run(found[0].id, r) for r in ws.list_runs(found[0].id)]
+    drift = [m for m in models if m is not None and "drift" in m.tags]
+    if not drift:
+        raise LookupError(f"no drift snapshots for {scope!r} yet")
+    newest = max(drift, key=lambda m: m.timestamp)
+    return newest.timestamp, metric_values(Snapshot.load_dict(newest.dict()))

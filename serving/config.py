@@ -6,8 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from data import prediction_log
+
 MODEL_NAME = "relapse-risk"
-DEFAULT_DB = Path("runs/earlywarn.db")
 DEFAULT_SPOOL = Path("runs/spool")
 DEFAULT_BENTOML_HOME = Path("runs/bentoml")
 
@@ -24,12 +25,8 @@ class ServeConfig:
 
     @classmethod
     def from_env(cls) -> ServeConfig:
-        db_url = os.environ.get("EARLYWARN_DB_URL") or f"sqlite:///{DEFAULT_DB.resolve()}"
-        db_file = os.environ.get("EARLYWARN_DB_URL_FILE")
-        if db_file:  # a URL with a password belongs in a file or the environment, never in the repository
-            db_url = Path(db_file).read_text().strip()
         return cls(
-            db_url=db_url,
+            db_url=prediction_log.url_from_env(),
             spool_dir=Path(os.environ.get("EARLYWARN_SPOOL_DIR", DEFAULT_SPOOL)).resolve(),
             demo=os.environ.get("EARLYWARN_MODE", "demo") != "production",
             fsync=os.environ.get("EARLYWARN_SPOOL_FSYNC", "0") == "1",

@@ -11,7 +11,7 @@ import numpy as np
 
 from data.baseline import baseline_deviation
 from data.contract import SIGNALS
-from data.summary import summary_records
+from data.summary import summary_records, window_inputs
 from training.bundle import ModelBundle
 from training.calibration import BANDS
 
@@ -75,8 +75,11 @@ def _driver_entries(
     return out
 
 
-def score(bundle: ModelBundle, batch: Batch, explain: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Score every participant with enough data in one forward pass; returns (API results, model-input summaries)."""
+def score(
+    bundle: ModelBundle, batch: Batch, explain: bool = True
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[list[list[float | None]]]]:
+    """Score every participant with enough data in one forward pass; returns (API results, model-input summaries,
+    the model-input windows themselves)."""
     lookback, min_days = bundle.window.lookback, bundle.window.min_observed_days
     window = batch.window(lookback)
     observed = ~np.isnan(window)
@@ -121,4 +124,4 @@ def score(bundle: ModelBundle, batch: Batch, explain: bool = True) -> tuple[list
                 "drivers": _driver_entries(bundle, contrib[i], z[i], recent[i], base[i]) if explain else [],
             }
         results.append(entry)
-    return results, summaries
+    return results, summaries, window_inputs(window)

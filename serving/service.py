@@ -219,16 +219,19 @@ class RiskService:
     def _score_jobs(self, jobs: list[ScoreJob]) -> list[list[dict[str, Any]] | APIError]:
         """Score several requests in one pass; each gets its results, or the error that kept them from being stored."""
         rows = [row for job in jobs for row in job.rows]
-        results, summaries = score(self.bundle, assemble(rows, len(self.bundle.features)), explain=any(j.explain for j in jobs))
+        results, summaries, inputs = score(
+            self.bundle, assemble(rows, len(self.bundle.features)), explain=any(j.explain for j in jobs)
+        )
         now = dt.datetime.now(dt.UTC).isoformat()
         out: list[list[dict[str, Any]] | APIError] = []
         records, start = [], 0
         for job in jobs:
             mine = results[start : start + len(job.rows)]
             sums = summaries[start : start + len(job.rows)]
+            days = inputs[start : start + len(job.rows)]
             start += len(job.rows)
             keys = [self.pseudonym(job.partner, r["participant_id"]) for r in mine]
-            for r, s, key in zip(mine, sums, keys, strict=True):
+            for r, s, window, key in zip(mine, sums, days, keys, strict=True):
                 if not job.explain:
                     r.pop("drivers", None)
                 records.append(
@@ -245,6 +248,7 @@ class RiskService:
                         "band": r.get("band"),
                         "days_observed": r["data_quality"]["days_observed"],
                         "summary": s,
+                        "inputs": window,
                     }
                 )
             self._remember(job.partner, keys)

@@ -159,6 +159,46 @@ def promote_cmd(
         raise typer.Exit(1)
 
 
+@app.command("retrain")
+def retrain_cmd(
+    since: Annotated[str | None, typer.Option(help="Only logged windows ending on or after this day (YYYY-MM-DD)")] = None,
+    features: Annotated[Path | None, typer.Option(help="Original training features (default: the champion's)")] = None,
+    outcomes: Annotated[Path | None, typer.Option(help="Original training outcomes (default: the champion's)")] = None,
+    model: Annotated[str, typer.Option(help="tcn, gru or baseline")] = "tcn",
+    max_epochs: int = 12,
+    auroc_tolerance: float = 0.01,
+    max_ece: float = 0.05,
+    max_subgroup_drop: float = 0.05,
+) -> None:
+    """Train a challenger on the training data plus logged inputs and reported outcomes; promote it through the gates."""
+    import datetime as dt
+
+    from data.prediction_log import url_from_env
+    from training.fit import FitConfig
+    from training.promote import PromoteConfig
+    from training.retrain import RetrainConfig, retrain
+
+    cfg = RetrainConfig(
+        db_url=url_from_env(),
+        since=dt.date.fromisoformat(since) if since else None,
+        base_features=features,
+        base_outcomes=outcomes,
+        fit=FitConfig(kind=model, max_epochs=max_epochs),  # type: ignore[arg-type]
+        gates=PromoteConfig(auroc_tolerance, max_ece, max_subgroup_drop),
+    )
+    result = retrain(cfg)
+    typer.echo(
+        f"training set: {result.logged_participants} logged participants, {result.logged_days} logged days, "
+        f"{result.reported_events} reported events added -> {result.features_path.parent}"
+    )
+    typer.echo(result.comparison)
+    for g in result.promotion.gates:
+        typer.echo(f"gate {g.name}: {'pass' if g.passed else 'FAIL'} — {g.detail}")
+    typer.echo(result.promotion.message)
+    if not result.promotion.promoted:
+        raise typer.Exit(1)
+
+
 @app.command("tune")
 def tune_cmd(
     trials: int = 10,

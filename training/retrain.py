@@ -1,0 +1,142 @@
+"""`retrain(cfg) -> RetrainResult`: training data plus what the service scored and partners reported; train, then gate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+
+from data import prediction_log
+from data.contract import DATE, EVENT, PARTICIPANT
+from training import tracking
+from training.fit import FitConfig
+from training.promote import PromoteConfig, PromoteResult, comparison_table, promote
+from training.train import TrainConfig, TrainResult, train
+
+BASE_TAG = "earlywarn.retrain.base_"
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """Where the live data is, from when, and how to train and gate the challenger."""
+
+    db_url: str
+    since: dt.date | None = None  # only logged inputs whose window ends on or after this day
+    base_features: Path | None = None  # default: the champion's training data, from its MLflow run
+    base_outcomes: Path | None = None
+    out: Path = Path("runs/retrain")
+    fit: FitConfig = field(default_factory=FitConfig)
+    gates: PromoteConfig = field(default_factory=PromoteConfig)
+    now: dt.datetime | None = None
+
+
+@dataclass
+class RetrainResult:
+    features_path: Path
+    outcomes_path: Path
+    logged_participants: int
+    logged_days: int
+    reported_events: int
+    train: TrainResult
+    promotion: PromoteResult
+    comparison: str
+
+
+def _base_paths(cfg: RetrainConfig) -> tuple[Path, Path]:
+    if cfg.base_features and cfg.base_outcomes:
+        return cfg.base_features, cfg.base_outcomes
+    tracking.configure()
+    champion = tracking.version_info(tracking.CHAMPION)
+    if champion is None:
+        raise LookupError("no champion: pass the original training data (--features, --outcomes)")
+    run = MlflowClient().get_run(champion.run_id).data
+    if BASE_TAG + "features" in run.tags:  # the champion was itself retrained: start again from its original data
+        return Path(run.tags[BASE_TAG + "features"]), Path(run.tags[BASE_TAG + "outcomes"])
+    return Path(run.params["features_path"]), Path(run.params["outcomes_path"])
+
+
+def live_dataset(cfg: RetrainConfig, base_features: Path, base_outcomes: Path, folder: Path) -> tuple[Path, Path, dict[str, int]]:
+    """Write the training tables: the original ones plus logged daily inputs and reported events (as event outcomes).
+
+    Logged participants appear under their pseudonymous key (partner:key), never a raw id. Windows are built later by
+    the usual rules, so a window counts only with a full horizon of follow-up inside the data (matured) and its
+    features only ever come from days up to its end."""
+    engine = prediction_log.engine_for(cfg.db_url)
+    prediction_log.create_schema(engine)
+    base = pd.read_parquet(base_features) if base_features.suffix == ".parquet" else pd.read_csv(base_features)
+    base_out = pd.read_csv(base_outcomes, dtype={PARTICIPANT: str})
+    if EVENT not in base_out.columns:
+        raise ValueError("retraining on reported outcomes needs event-mode training data (participant_id, date, event)")
+    logged = prediction_log.read_inputs(engine, since=cfg.since)
+    features = [c for c in base.columns if c not in (PARTICIPANT, DATE)]
+    stats = {"logged_participants": 0, "logged_days": 0, "reported_events": 0}
+    parts, events = [base], [base_out[[PARTICIPANT, DATE, EVENT]]]
+    if not logged.empty:
+        width = len(logged.columns) - 3
+        if width != len(features):
+            raise ValueError(f"logged windows have {width} features, the training data {len(features)}: models differ")
+        logged = logged.rename(columns=dict(enumerate(features)))
+        ids = logged["partner"] + ":" + logged["participant_key"]
+        live = logged[features].assign(**{PARTICIPANT: ids, DATE: pd.to_datetime(logged["date"])})[[PARTICIPANT, DATE, *features]]
+        parts.append(live)
+        reported = prediction_log.read_outcomes(engine)
+        if not reported.empty:
+            reported = reported.assign(**{PARTICIPANT: reported["partner"] + ":" + reported["participant_key"]})
+            reported = reported[reported[PARTICIPANT].isin(set(ids))]
+            reported[DATE] = pd.to_datetime(reported["date"]).dt.strftime("%Y-%m-%d")
+            events.append(reported[[PARTICIPANT, DATE, EVENT]])
+            stats["reported_events"] = len(reported)
+        stats["logged_participants"], stats["logged_days"] = int(ids.nunique()), len(live)
+    folder.mkdir(parents=True, exist_ok=True)
+    features_path, outcomes_path = folder / "features.parquet", folder / "outcomes.csv"
+    combined = pd.concat(parts, ignore_index=True)
+    combined[DATE] = pd.to_datetime(combined[DATE])
+    combined.to_parquet(features_path, index=False)
+    pd.concat(events, ignore_index=True).drop_duplicates().to_csv(outcomes_path, index=False)
+    attributes = base_features.parent / "participants.csv"
+    if attributes.exists():
+        (folder / "participants.csv").write_text(attributes.read_text())
+    return features_path, outcomes_path, stats
+
+
+def retrain(cfg: RetrainConfig) -> RetrainResult:
+    """Build the live training set, train a challenger, compare it with the champion on the same held-out
+    participants, promote it if it passes the gates; log the comparison to the challenger's MLflow run."""
+    now = cfg.now or dt.datetime.now(dt.UTC)
+    base_features, base_outcomes = _base_paths(cfg)
+    folder = cfg.out / now.strftime("%Y%m%dT%H%M%S")
+    features_path, outcomes_path, stats = live_dataset(cfg, base_features, base_outcomes, folder)
+    trained = train(
+        TrainConfig(
+            features=features_path,
+            outcomes=outcomes_path,
+            out=folder / "train",
+            fit=replace(cfg.fit, progress=False),
+            run_name="retrain",
+            compare_baseline=False,
+        )
+    )
+    promotion = promote(cfg.gates)
+    table = comparison_table(promotion)
+    if trained.run_id:
+        with mlflow.start_run(run_id=trained.run_id):
+            mlflow.log_text(table + "\n\n" + promotion.message + "\n", "retrain_comparison.txt")
+            mlflow.log_dict(
+                {"gates": [g.__dict__ for g in promotion.gates], **stats, "promoted": promotion.promoted}, "retrain.json"
+            )
+            mlflow.set_tags(
+                {
+                    "earlywarn.retrain": "true",
+                    "earlywarn.promoted": str(promotion.promoted).lower(),
+                    BASE_TAG + "features": str(base_features.resolve()),
+                    BASE_TAG + "outcomes": str(base_outcomes.resolve()),
+                }
+            )
+    (folder / "comparison.txt").write_text(table + "\n\n" + promotion.message + "\n")
+    (folder / "retrain.json").write_text(json.dumps(stats | {"promoted": promotion.promoted}, indent=2))
+    return RetrainResult(features_path, outcomes_path, train=trained, promotion=promotion, comparison=table, **stats)
