@@ -11,7 +11,8 @@ import pytest
 from data.synth import SynthConfig, synth
 from monitoring.monitor import OVERALL
 from monitoring.simulate import SimulateConfig, SimulateResult, simulate
-from serving.launcher import Server
+from tests.stack import champion_served
+from training.fit import FitConfig
 
 pytestmark = pytest.mark.slow
 
@@ -20,45 +21,12 @@ START = dt.date(2025, 1, 1)
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    """A model trained on 400 people (so its reference sample spans enough people to judge drift), served for real."""
+    """A model trained on 400 people (so its reference sample spans enough people to judge drift), served for real.
+    The monitor reads the champion's reference from MLflow, as `earlywarn monitor run` does."""
     root = tmp_path_factory.mktemp("simulate")
-    env = {
-        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-        "EARLYWARN_ARTIFACT_ROOT": str(root / "artifacts"),
-        "BENTOML_HOME": str(root / "bentoml"),
-    }
-    mp = pytest.MonkeyPatch()
-    for k, v in env.items():
-        mp.setenv(k, v)
-    from serving.packaging import import_model
-    from training.fit import FitConfig
-    from training.promote import PromoteConfig, promote
-    from training.train import TrainConfig, train
-
     cohort = synth(SynthConfig(participants=400, days=150, seed=21), root / "train-cohort")
-    cfg = TrainConfig(
-        features=cohort.features_path,
-        outcomes=cohort.outcomes_path,
-        out=root / "train",
-        fit=FitConfig(max_epochs=3, progress=False),
-        bootstrap_reps=20,
-        compare_baseline=False,
-    )
-    train(cfg)
-    assert promote(PromoteConfig(max_ece=1.0, max_subgroup_drop=1.0)).promoted
-    tag = import_model().tag
-    db = f"sqlite:///{root / 'log.db'}"
-    server = Server(
-        env | {"EARLYWARN_MODEL_TAG": tag, "EARLYWARN_DB_URL": db, "EARLYWARN_SPOOL_DIR": str(root / "spool")},
-        root / "server.log",
-    )
-    server.start()
-    try:
-        # The monitor reads the champion's reference from MLflow, as `earlywarn monitor run` does.
+    with champion_served(root, cohort, FitConfig(max_epochs=3, progress=False)) as (server, db, _):
         yield {"url": server.url, "db": db, "root": root}
-    finally:
-        server.stop()
-        mp.undo()
 
 
 def _run(service, name: str, drift: str | None, drift_day: int, days: int, first: int, n_days: int, **kw) -> SimulateResult:

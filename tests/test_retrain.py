@@ -11,14 +11,14 @@ from mlflow import MlflowClient
 from data import prediction_log
 from data.synth import SynthConfig, synth
 from monitoring.simulate import SimulateConfig, simulate
-from serving.launcher import Server
+from tests.stack import LOOSE_GATES, champion_served
 from training import tracking
 from training.fit import FitConfig
 from training.promote import PromoteConfig
 
 pytestmark = pytest.mark.slow
 
-LOOSE = PromoteConfig(max_ece=1.0, max_subgroup_drop=1.0)
+LOOSE = PromoteConfig(**LOOSE_GATES)
 
 
 @pytest.fixture(scope="module")
@@ -26,51 +26,15 @@ def live(tmp_path_factory):
     """A deliberately weak champion (one epoch at a tiny learning rate), served for real, then 40 days of traffic
     with reported outcomes from 200 people it never saw."""
     root = tmp_path_factory.mktemp("retrain")
-    env = {
-        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-        "EARLYWARN_ARTIFACT_ROOT": str(root / "artifacts"),
-        "BENTOML_HOME": str(root / "bentoml"),
-    }
-    mp = pytest.MonkeyPatch()
-    for k, v in env.items():
-        mp.setenv(k, v)
-    from serving.packaging import import_model
-    from training.promote import promote
-    from training.train import TrainConfig, train
-
     base = synth(SynthConfig(participants=300, days=150, seed=41), root / "base")
-    weak = FitConfig(max_epochs=1, lr=1e-6, progress=False)
-    train(
-        TrainConfig(
-            base.features_path, base.outcomes_path, out=root / "weak", fit=weak, compare_baseline=False, bootstrap_reps=10
+    traffic = synth(SynthConfig(participants=200, days=100, seed=42), root / "traffic")
+    with champion_served(root, base, FitConfig(max_epochs=1, lr=1e-6, progress=False)) as (server, db, _):
+        sim = SimulateConfig(
+            server.url, db, traffic.out_dir, dt.date(2025, 2, 1), 40, ("clinic-east",), monitor_every=40, out_dir=root / "sim"
         )
-    )
-    assert promote(LOOSE).promoted
-    tag = import_model().tag
-    db = f"sqlite:///{root / 'log.db'}"
-    server = Server(
-        env | {"EARLYWARN_MODEL_TAG": tag, "EARLYWARN_DB_URL": db, "EARLYWARN_SPOOL_DIR": str(root / "spool")},
-        root / "server.log",
-    )
-    server.start()
-    try:
-        traffic = synth(SynthConfig(participants=200, days=100, seed=42), root / "traffic")
-        simulate(
-            SimulateConfig(
-                url=server.url,
-                db_url=db,
-                cohort=traffic.out_dir,
-                first_day=dt.date(2025, 2, 1),
-                days=40,
-                partners=("clinic-east",),
-                monitor_every=40,
-                out_dir=root / "sim",
-            )
-        )
-    finally:
-        server.stop()
-    yield {"db": db, "root": root, "traffic": traffic}
-    mp.undo()
+        simulate(sim)
+        server.stop()  # the tests below work on the log and the registry; MLflow stays on this stack's store
+        yield {"db": db, "root": root, "traffic": traffic}
 
 
 def test_retrain_beats_a_weak_champion_and_a_worse_challenger_is_refused(live):
