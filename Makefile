@@ -8,7 +8,7 @@ export BENTOML_DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: help venv run bench test lint typecheck pytest clean
+.PHONY: help venv run bench drill sbom test lint typecheck pytest clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -33,6 +33,19 @@ bench: $(STAMP) ## Load-test the service (Locust), in-process scoring, a monitor
 	@test -f runs/cohort/features.parquet || $(VENV)/bin/earlywarn data synth --out runs/cohort
 	$(PY) -m serving.bench
 	$(PY) -m monitoring.bench 100000
+
+drill: $(STAMP) ## Fuzzing, hostile input, rate limits, secrets, faults, a 10-minute soak, supply chain; prints the table
+	@mkdir -p runs/drill && rm -f runs/drill/results.jsonl
+	EARLYWARN_DRILL=full EARLYWARN_DRILL_RESULTS=$(CURDIR)/runs/drill/results.jsonl $(PY) -m pytest -q -p no:randomly \
+		tests/test_drills.py tests/test_serving_drill.py tests/test_serving_http.py -k "drill or fuzz or validators or hostile or rate or logs or secret or production or mlflow or tampered or kill or soak or versions or telemetry or revoked or partners or outage"
+	$(PY) -m tests.drill runs/drill/results.jsonl | tee runs/drill/table.md
+	$(MAKE) sbom
+
+sbom: $(STAMP) ## CycloneDX SBOM of the service's environment -> runs/sbom.cdx.json
+	$(PY) -m pip install -q -e '.[drill]'
+	@mkdir -p runs
+	$(VENV)/bin/cyclonedx-py environment $(VENV) --of JSON -o runs/sbom.cdx.json
+	@echo "SBOM: runs/sbom.cdx.json"
 
 lint: $(STAMP) ## ruff lint and format check
 	$(VENV)/bin/ruff check data training serving monitoring tests

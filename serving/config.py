@@ -22,6 +22,7 @@ class ServeConfig:
     demo: bool
     fsync: bool
     model_tag: str
+    rate_limit: str  # per partner, in the `limits` notation: "250/second", or several: "250/second;5000/minute"
 
     @classmethod
     def from_env(cls) -> ServeConfig:
@@ -31,6 +32,8 @@ class ServeConfig:
             demo=os.environ.get("EARLYWARN_MODE", "demo") != "production",
             fsync=os.environ.get("EARLYWARN_SPOOL_FSYNC", "0") == "1",
             model_tag=os.environ.get("EARLYWARN_MODEL_TAG", f"{MODEL_NAME}:latest"),
+            # Half the measured single-worker capacity: one partner cannot starve the others.
+            rate_limit=os.environ.get("EARLYWARN_RATE_LIMIT", "250/second"),
         )
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import os
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import bentoml
+import limits
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -38,6 +41,16 @@ from training.bundle import ModelBundle
 log = logging.getLogger("earlywarn.serving")
 CONFIG = ServeConfig.from_env()
 
+
+def preflight(cfg: ServeConfig) -> None:
+    """Refuse to start on a missing or demo secret in production, or a tampered or unusable model: checked when
+    the module is imported, so `bentoml serve` exits with the message instead of workers failing and retrying."""
+    Pseudonymizer.from_env(cfg.demo)
+    ModelBundle.load(bentoml.models.get(cfg.model_tag).path)
+
+
+preflight(CONFIG)
+
 app = FastAPI(
     title="earlywarn risk-score API",
     version="1",
@@ -51,6 +64,9 @@ SCORED = bentoml.metrics.Counter(
     name="earlywarn_participants_scored_total",
     documentation="Participants answered, by status and band",
     labelnames=["status", "band"],
+)
+RATE_LIMITED = bentoml.metrics.Counter(
+    name="earlywarn_rate_limited_total", documentation="Requests refused with 429 by the per-partner rate limit"
 )
 SPOOL_BACKLOG = bentoml.metrics.Gauge(
     name="earlywarn_spool_backlog_bytes", documentation="Prediction-log bytes not yet in the store"
@@ -149,6 +165,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     "400": {"description": "Malformed JSON"},
     "401": {"description": "Missing or invalid API key"},
     "413": {"description": "Body larger than the largest legal request"},
+    "429": {"description": "Over this partner's rate limit; `Retry-After` says when to retry"},
     "422": {"description": "The body breaks the schema; `detail` names each field and index"},
     "503": {"description": "The prediction could not be stored durably, so it was not returned"},
 }
@@ -174,6 +191,8 @@ class RiskService:
         except sa.exc.SQLAlchemyError:
             log.warning("prediction store unreachable at start; records will spool until it is back")
         self.keys = KeyVerifier(self.engine)
+        self.rates = limits.parse_many(self.cfg.rate_limit)
+        self.limiter = limits.strategies.MovingWindowRateLimiter(limits.storage.MemoryStorage())
         self.spool = Spool(
             self.cfg.spool_dir, lambda t, r: prediction_log.insert_ignoring_duplicates(self.engine, t, r), fsync=self.cfg.fsync
         )
@@ -201,6 +220,12 @@ class RiskService:
             raise APIError(
                 401, "unauthorized", "send a valid API key as 'Authorization: Bearer <key>'", {"WWW-Authenticate": "Bearer"}
             )
+        for rate in self.rates:
+            if not self.limiter.hit(rate, partner):
+                reset = self.limiter.get_window_stats(rate, partner).reset_time
+                wait = max(1, math.ceil(reset - time.time()))
+                RATE_LIMITED.inc()
+                raise APIError(429, "rate_limited", f"more than {rate} for this partner; retry later", {"Retry-After": str(wait)})
         return partner
 
     def _remember(self, partner: str, keys: list[str]) -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 for _var in ("BENTOML_DO_NOT_TRACK", "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK"):
     os.environ[_var] = "true"
+# BentoML resolves its store from BENTOML_HOME once per process, so every fixture shares one store for the session
+# (model tags are unique); servers get the same path in their environment.
+os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="earlywarn-test-bentoml-")
 
 GLOBEM = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "globem-sample"
 
@@ -44,7 +48,7 @@ def served_model(small_cohort, tmp_path_factory):
     env = {
         "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
         "EARLYWARN_ARTIFACT_ROOT": str(root / "artifacts"),
-        "BENTOML_HOME": str(root / "bentoml"),
+        "BENTOML_HOME": os.environ["BENTOML_HOME"],
     }
     mp = pytest.MonkeyPatch()
     for k, v in env.items():

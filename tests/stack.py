@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +20,7 @@ def model_env(root: Path) -> dict[str, str]:
     return {
         "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
         "EARLYWARN_ARTIFACT_ROOT": str(root / "artifacts"),
-        "BENTOML_HOME": str(root / "bentoml"),
+        "BENTOML_HOME": os.environ["BENTOML_HOME"],  # the session's one store (see conftest)
     }
 
 
