@@ -8,7 +8,7 @@ export BENTOML_DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: help venv run bench drill sbom test lint typecheck pytest clean
+.PHONY: help venv run bench bench-scale drill sbom test lint typecheck pytest clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -33,6 +33,17 @@ bench: $(STAMP) ## Load-test the service (Locust), in-process scoring, a monitor
 	@test -f runs/cohort/features.parquet || $(VENV)/bin/earlywarn data synth --out runs/cohort
 	$(PY) -m serving.bench
 	$(PY) -m monitoring.bench 100000
+
+bench-scale: $(STAMP) ## Time and peak memory of each stage at growing cohort sizes (see BENCHMARKS.md); needs `make run` first
+	@mkdir -p runs/bench-scale
+	$(PY) -m monitoring.scale_bench machine
+	$(PY) -m monitoring.scale_bench synth 500 5000 50000
+	$(PY) -m monitoring.scale_bench validate 500 5000
+	$(PY) -m monitoring.scale_bench windows 500 5000
+	$(PY) -m monitoring.scale_bench train-epoch 500 5000
+	$(PY) -m monitoring.scale_bench score 10000 100000 1000000
+	$(PY) -c "from monitoring.monitor import champion_reference; champion_reference().to_parquet('runs/bench-scale/reference.parquet')"
+	$(PY) -m monitoring.scale_bench monitor 10000 100000 1000000
 
 drill: $(STAMP) ## Fuzzing, hostile input, rate limits, secrets, faults, a 10-minute soak, supply chain; prints the table
 	@mkdir -p runs/drill && rm -f runs/drill/results.jsonl

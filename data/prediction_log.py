@@ -225,16 +225,14 @@ def read_predictions(
     since: dt.datetime | None = None,
     partner: str | Iterable[str] | None = None,
     window_end: tuple[dt.date, dt.date] | None = None,
+    sample: float = 1.0,
 ) -> pd.DataFrame:
     """Logged predictions (logged since a time, for some partners, with window ends in [first, last]),
-    summaries expanded into columns (the heavy input windows are left out: see read_inputs)."""
-    q = sa.select(*[c for c in predictions.columns if c.name != "inputs"])
-    if since is not None:
-        q = q.where(predictions.c.created_at >= since)
-    if partner is not None:
-        q = q.where(predictions.c.partner.in_([partner] if isinstance(partner, str) else list(partner)))
-    if window_end is not None:
-        q = q.where(predictions.c.window_end.between(*window_end))
+    summaries expanded into columns (the heavy input windows are left out: see read_inputs).
+
+    sample < 1 keeps that share of participants, all of their predictions: pseudonymous keys are HMAC hex, so a
+    key-prefix cut is a uniform, repeatable sample of people, done by the database."""
+    q = _filtered(sa.select(*[c for c in predictions.columns if c.name != "inputs"]), since, partner, window_end, sample)
     with engine.connect() as conn:
         frame = pd.DataFrame(conn.execute(q).mappings().all())
     if frame.empty:
@@ -242,6 +240,36 @@ def read_predictions(
     summary = pd.DataFrame.from_records(frame.pop("summary").tolist())
     summary = summary.drop(columns=[c for c in summary.columns if c in frame.columns])
     return pd.concat([frame.reset_index(drop=True), summary], axis=1)
+
+
+def _filtered(
+    q: Any,
+    since: dt.datetime | None,
+    partner: str | Iterable[str] | None,
+    window_end: tuple[dt.date, dt.date] | None,
+    sample: float = 1.0,
+) -> Any:
+    if since is not None:
+        q = q.where(predictions.c.created_at >= since)
+    if partner is not None:
+        q = q.where(predictions.c.partner.in_([partner] if isinstance(partner, str) else list(partner)))
+    if window_end is not None:
+        q = q.where(predictions.c.window_end.between(*window_end))
+    if sample < 1.0:
+        q = q.where(predictions.c.participant_key < f"{min(int(sample * 16**6), 16**6 - 1):06x}")
+    return q
+
+
+def count_predictions(
+    engine: Engine,
+    since: dt.datetime | None = None,
+    partner: str | Iterable[str] | None = None,
+    window_end: tuple[dt.date, dt.date] | None = None,
+) -> int:
+    """How many predictions read_predictions would return (without sampling)."""
+    q = _filtered(sa.select(sa.func.count()).select_from(predictions), since, partner, window_end)
+    with engine.connect() as conn:
+        return int(conn.execute(q).scalar_one())
 
 
 def read_outcomes(engine: Engine, partner: str | Iterable[str] | None = None) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import subprocess
 import sys
@@ -48,7 +49,8 @@ def fill_log(
                     "request_id": str(uuid.uuid4()),
                     "created_at": NOW - dt.timedelta(days=int(i // people) % 7, minutes=int(i % 600)),
                     "partner": PARTNERS[person % len(PARTNERS)],
-                    "participant_key": f"bench{person:07d}",
+                    # Pseudonymous keys are HMAC hex in the real log; the monitor's participant sampling relies on it.
+                    "participant_key": hashlib.sha256(f"bench{person}".encode()).hexdigest()[:40],
                     "model_version": "1",
                     "window_end": (NOW - dt.timedelta(days=int(i // people) % 7)).date(),
                     "status": "scored",

@@ -70,6 +70,7 @@ class MonitorConfig:
     workspace: Path | None = DEFAULT_WORKSPACE
     webhook: str | None = None
     now: dt.datetime | None = None  # default: the wall clock
+    max_rows: int = 200_000  # above this many predictions, a uniform sample of participants is judged
 
 
 @dataclass
@@ -178,13 +179,21 @@ def monitor(cfg: MonitorConfig) -> MonitorRun:
     today = now.date()
     if cfg.time_basis == "window_end":
         first = today - dt.timedelta(days=max(cfg.since.days, 1) - 1)
-        recent = prediction_log.read_predictions(engine, partner=cfg.partners, window_end=(first, today))
+        select: dict[str, Any] = {"partner": cfg.partners, "window_end": (first, today)}
     else:
-        recent = prediction_log.read_predictions(engine, since=now - cfg.since, partner=cfg.partners)
+        select = {"since": now - cfg.since, "partner": cfg.partners}
+    total = prediction_log.count_predictions(engine, **select)
+    # Drift statistics need thousands of people, not millions: past max_rows, judge a uniform sample of participants.
+    share = min(1.0, cfg.max_rows / total) if total else 1.0
+    recent = prediction_log.read_predictions(engine, **select, sample=share)
     closed = today - dt.timedelta(days=cfg.horizon_days)
-    aged = prediction_log.read_predictions(
-        engine, partner=cfg.partners, window_end=(closed - dt.timedelta(days=cfg.outcome_window.days - 1), closed)
-    )
+    matured_select: dict[str, Any] = {
+        "partner": cfg.partners,
+        "window_end": (closed - dt.timedelta(days=cfg.outcome_window.days - 1), closed),
+    }
+    aged_total = prediction_log.count_predictions(engine, **matured_select)
+    aged_share = min(1.0, cfg.max_rows / aged_total) if aged_total else 1.0
+    aged = prediction_log.read_predictions(engine, **matured_select, sample=aged_share)
     outcomes = prediction_log.read_outcomes(engine, partner=cfg.partners)
     reference = pd.read_parquet(cfg.reference) if cfg.reference else champion_reference()
     signals = [c for c in reference.columns if c in SIGNALS or c + MISSING_SUFFIX in reference.columns]
@@ -206,6 +215,8 @@ def monitor(cfg: MonitorConfig) -> MonitorRun:
     workspace = evidently_io.open_workspace(cfg.workspace) if cfg.workspace is not None else None
     results = [_judge(cfg, now, scope, cur, mat, reference, signals, missing, workspace) for scope, cur, mat in scopes]
     run = MonitorRun(now, results)
+    if share < 1.0:
+        run.overall.notes.append(f"{total} predictions in the window: judged a uniform sample of {share:.1%} of participants")
     if run.alerts:
         _record(cfg, run)
     return run

@@ -134,3 +134,28 @@ def keys_list() -> None:
     for k in list_keys(engine_for(ServeConfig.from_env().db_url)):
         state = "revoked" if k["revoked_at"] else "active"
         typer.echo(f"{k['key_id']}  {k['partner']:<20} created {k['created_at']:%Y-%m-%d %H:%M}  {state}")
+
+
+@app.command("score")
+def score_cmd(
+    features: Annotated[Path, typer.Option(help="Daily features (parquet; each participant's rows together)")],
+    out: Annotated[Path, typer.Option(help="Output parquet: one row per participant")],
+    as_of: Annotated[str | None, typer.Option(help="Score windows ending on this day (default: each one's last day)")] = None,
+    model_tag: Annotated[str | None, typer.Option(help="Packaged model (default: EARLYWARN_MODEL_TAG or the latest)")] = None,
+    batch_rows: Annotated[int, typer.Option(min=1000, help="Rows read at a time; bounds memory")] = 500_000,
+) -> None:
+    """Score a whole cohort from a file with the packaged model, without HTTP (nightly batch scoring)."""
+    import datetime as dt
+
+    from serving.batch import BatchScoreConfig, score_file
+
+    os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
+    cfg = BatchScoreConfig(
+        features=features,
+        out=out,
+        model_tag=model_tag or ServeConfig.from_env().model_tag,
+        as_of=dt.date.fromisoformat(as_of) if as_of else None,
+        batch_rows=batch_rows,
+    )
+    r = score_file(cfg)
+    typer.echo(f"{r.participants} participants ({r.scored} scored) in {r.seconds:.1f} s -> {r.out}")

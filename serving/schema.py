@@ -55,6 +55,13 @@ def score_request_model(features: list[str]) -> type[BaseModel]:
     )
 
 
+def max_body_bytes(features: list[str]) -> int:
+    """Room for the largest legal request in compact JSON: 1,000 participants x 90 days, every signal present
+    with a 24-character number, plus slack for ids; anything larger cannot be legal and is refused unparsed."""
+    per_day = 48 + sum(len(f) + 4 + 24 for f in features)
+    return MAX_PARTICIPANTS * (256 + MAX_ID_LENGTH + MAX_DAYS * per_day)
+
+
 class Outcome(BaseModel):
     model_config = STRICT
     participant_id: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"\S")]

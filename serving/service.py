@@ -27,11 +27,9 @@ from serving.batcher import MicroBatcher
 from serving.config import ServeConfig
 from serving.keys import KeyVerifier
 from serving.schema import (
-    MAX_DAYS,
-    MAX_ID_LENGTH,
-    MAX_PARTICIPANTS,
     OutcomeRequest,
     day_order_errors,
+    max_body_bytes,
     score_request_model,
     validation_errors,
 )
@@ -101,13 +99,6 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     # Never a stack trace to the caller; the type alone goes to the log (no request content).
     log.error("unexpected %s while handling a request", type(exc).__name__)
     return JSONResponse({"error": "internal_error"}, status_code=500)
-
-
-def max_body_bytes(features: list[str]) -> int:
-    """Room for the largest legal request in compact JSON: 1,000 participants x 90 days, every signal present
-    with a 24-character number, plus slack for ids; anything larger cannot be legal and is refused unparsed."""
-    per_day = 48 + sum(len(f) + 4 + 24 for f in features)
-    return MAX_PARTICIPANTS * (256 + MAX_ID_LENGTH + MAX_DAYS * per_day)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -209,10 +200,11 @@ class RiskService:
         )
         log.info("serving model version %s with %d features (pid %d)", self.version, len(self.bundle.features), os.getpid())
 
-    def __del__(self) -> None:
-        spool = getattr(self, "spool", None)
-        if spool is not None:
-            spool.close()
+    @bentoml.on_shutdown
+    def drain(self) -> None:
+        """On SIGTERM, write what is still spooled to the store before the worker exits (a scaled-down replica
+        otherwise leaves records for its next start to replay)."""
+        self.spool.close(timeout=20)
 
     def _partner(self, request: Request) -> str:
         partner = self.keys.partner_for(request.headers.get("authorization"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import threading
 import uuid
@@ -58,7 +59,7 @@ def _log(engine, rows: pd.DataFrame, partner: str = "acme", day: dt.date = dt.da
                 "request_id": str(uuid.uuid4()),
                 "created_at": NOW - dt.timedelta(hours=1),
                 "partner": partner,
-                "participant_key": f"p{r['participant']}" if by_person else f"k{i}",
+                "participant_key": _key(r["participant"]) if by_person else f"k{i}",
                 "model_version": "1",
                 "window_end": day,
                 "status": "scored",
@@ -69,6 +70,11 @@ def _log(engine, rows: pd.DataFrame, partner: str = "acme", day: dt.date = dt.da
             }
         )
     prediction_log.insert_ignoring_duplicates(engine, "predictions", records)
+
+
+def _key(participant: int) -> str:
+    """Pseudonymous keys look like the service's: HMAC hex (the monitor samples people by key prefix)."""
+    return hashlib.sha256(f"p{participant}".encode()).hexdigest()[:40]
 
 
 def _cfg(tmp_path, reference, **kw) -> MonitorConfig:
@@ -163,3 +169,11 @@ def test_matured_outcomes_give_auroc_and_a_stale_model_alerts(tmp_path, referenc
     result = monitor(_cfg(tmp_path, reference, thresholds=Thresholds(min_auroc=0.65))).overall
     assert 0.35 < result.values["RocAuc"] < 0.65 and result.performance_html.exists()
     assert any(a.kind == "performance" for a in result.alerts)
+
+
+def test_a_large_window_is_judged_on_a_uniform_sample_of_participants(tmp_path, reference):
+    _log(_engine(tmp_path), _traffic(reference, 2000, 7))
+    run = monitor(_cfg(tmp_path, reference, max_rows=500))
+    people = _traffic(reference, 2000, 7)["participant"].nunique()
+    assert "uniform sample of 25.0% of participants" in run.overall.notes[-1]
+    assert 0.1 * people < run.overall.n_participants < 0.45 * people and run.verdict == "ok"

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from data import prediction_log
 from serving.keys import create_key
 from serving.launcher import Server
-from serving.service import max_body_bytes
+from serving.schema import max_body_bytes
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,130 @@
+"""`score_file(cfg) -> BatchScoreResult`: nightly scoring of a whole cohort from a file, without HTTP, in bounded memory."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from data.contract import DATE, PARTICIPANT
+from training.bundle import ModelBundle
+from training.calibration import BANDS
+
+OUTPUT_SCHEMA = pa.schema(
+    [
+        (PARTICIPANT, pa.string()),
+        ("window_end", pa.date32()),
+        ("status", pa.string()),
+        ("risk", pa.float32()),
+        ("band", pa.string()),
+        ("escalate", pa.bool_()),
+        ("days_observed", pa.int16()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class BatchScoreConfig:
+    """Which file to score with which packaged model, up to which day, in how many rows at a time."""
+
+    features: Path  # parquet, rows of one participant contiguous (as `earlywarn data synth` and exports write them)
+    out: Path  # parquet: participant_id, window_end, status, risk, band, escalate, days_observed
+    model_tag: str = "relapse-risk:latest"
+    as_of: dt.date | None = None  # default: each participant's last day
+    batch_rows: int = 500_000  # memory is bounded by this, not by the cohort
+
+
+@dataclass
+class BatchScoreResult:
+    participants: int
+    scored: int
+    seconds: float
+    out: Path
+
+
+def _windows(
+    frame: pd.DataFrame, features: list[str], lookback: int, as_of: dt.date | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Participants' last `lookback` days as a dense [n, lookback, F] array (NaN = not observed), vectorised."""
+    ids, codes = np.unique(frame[PARTICIPANT].to_numpy(), return_inverse=True)
+    days = frame[DATE].to_numpy("datetime64[D]")
+    if as_of is not None:
+        ends = np.full(len(ids), np.datetime64(as_of, "D"))
+    else:
+        order = np.argsort(codes, kind="stable")
+        last = np.maximum.reduceat(days[order].astype("int64"), np.r_[0, np.flatnonzero(np.diff(codes[order])) + 1])
+        ends = last.astype("datetime64[D]")
+    offset = (ends[codes] - days).astype(np.int64)  # 0 = the window's last day
+    keep = (offset >= 0) & (offset < lookback)
+    window = np.full((len(ids), lookback, len(features)), np.nan, np.float32)
+    window[codes[keep], lookback - 1 - offset[keep]] = frame.loc[keep, features].to_numpy(np.float32)
+    return ids, ends, window
+
+
+def score_file(cfg: BatchScoreConfig) -> BatchScoreResult:
+    """Stream the file in row batches, score each participant once it is complete, and append to the output."""
+    import bentoml
+
+    started = time.perf_counter()
+    bundle = ModelBundle.load(bentoml.models.get(cfg.model_tag).path)
+    lookback, min_days = bundle.window.lookback, bundle.window.min_observed_days
+    source = pq.ParquetFile(cfg.features)
+    missing = [f for f in bundle.features if f not in source.schema_arrow.names]
+    if missing or PARTICIPANT not in source.schema_arrow.names or DATE not in source.schema_arrow.names:
+        raise ValueError(f"{cfg.features}: missing column(s) {[PARTICIPANT, DATE, *missing]} needed by the model")
+    cfg.out.parent.mkdir(parents=True, exist_ok=True)
+    seen: set[str] = set()
+    totals = {"participants": 0, "scored": 0}
+    carry = pd.DataFrame()
+    with pq.ParquetWriter(cfg.out, OUTPUT_SCHEMA) as writer:
+
+        def flush(frame: pd.DataFrame) -> None:
+            if frame.empty:
+                return
+            ids, ends, window = _windows(frame, bundle.features, lookback, cfg.as_of)
+            repeated = seen.intersection(ids)
+            if repeated:
+                raise ValueError(
+                    f"{cfg.features}: rows of participant(s) {sorted(repeated)[:3]} are not contiguous; sort by participant"
+                )
+            seen.update(ids)
+            observed = (~np.isnan(window)).any(axis=2).sum(axis=1)
+            ok = observed >= min_days
+            risk = np.full(len(ids), np.nan, np.float32)
+            if ok.any():
+                with torch.inference_mode():
+                    risk[ok] = bundle.risk(window[ok])
+            bands = np.asarray(BANDS, dtype=object)[bundle.bands.assign(np.nan_to_num(risk))]
+            table = pa.table(
+                {
+                    PARTICIPANT: pa.array(ids.astype(str)),
+                    "window_end": pa.array(ends.astype("datetime64[D]")),
+                    "status": pa.array(np.where(ok, "scored", "insufficient_data")),
+                    "risk": pa.array(np.where(ok, risk, np.nan), pa.float32(), from_pandas=True),
+                    "band": pa.array(np.where(ok, bands, None)),
+                    "escalate": pa.array(ok & (bands == "high")),
+                    "days_observed": pa.array(observed.astype(np.int16)),
+                },
+                schema=OUTPUT_SCHEMA,
+            )
+            writer.write_table(table)
+            totals["participants"] += len(ids)
+            totals["scored"] += int(ok.sum())
+
+        columns = [PARTICIPANT, DATE, *bundle.features]
+        for batch in source.iter_batches(batch_size=cfg.batch_rows, columns=columns):
+            frame = pd.concat([carry, batch.to_pandas()], ignore_index=True) if len(carry) else batch.to_pandas()
+            # The last participant of a batch may continue in the next one: hold their rows back.
+            last = frame[PARTICIPANT].iloc[-1]
+            tail = frame[PARTICIPANT].to_numpy() == last
+            carry = frame[tail]
+            flush(frame[~tail].reset_index(drop=True))
+        flush(carry.reset_index(drop=True))
+    return BatchScoreResult(totals["participants"], totals["scored"], time.perf_counter() - started, cfg.out)
