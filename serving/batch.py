@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
@@ -68,13 +69,37 @@ def _windows(
     return ids, ends, window
 
 
+def score_frame(bundle: ModelBundle, frame: pd.DataFrame, as_of: dt.date | None = None) -> pa.Table:
+    """Score every participant whose rows are all in this frame: the unit of work for one process, or for one
+    task of a distributed engine (see docs/scaling.md)."""
+    ids, ends, window = _windows(frame, bundle.features, bundle.window.lookback, as_of)
+    observed = (~np.isnan(window)).any(axis=2).sum(axis=1)
+    ok = observed >= bundle.window.min_observed_days
+    risk = np.full(len(ids), np.nan, np.float32)
+    if ok.any():
+        with torch.inference_mode():
+            risk[ok] = bundle.risk(window[ok])
+    bands = np.asarray(BANDS, dtype=object)[bundle.bands.assign(np.nan_to_num(risk))]
+    return pa.table(
+        {
+            PARTICIPANT: pa.array(ids.astype(str)),
+            "window_end": pa.array(ends.astype("datetime64[D]")),
+            "status": pa.array(np.where(ok, "scored", "insufficient_data")),
+            "risk": pa.array(np.where(ok, risk, np.nan), pa.float32(), from_pandas=True),
+            "band": pa.array(np.where(ok, bands, None)),
+            "escalate": pa.array(ok & (bands == "high")),
+            "days_observed": pa.array(observed.astype(np.int16)),
+        },
+        schema=OUTPUT_SCHEMA,
+    )
+
+
 def score_file(cfg: BatchScoreConfig) -> BatchScoreResult:
     """Stream the file in row batches, score each participant once it is complete, and append to the output."""
     import bentoml
 
     started = time.perf_counter()
     bundle = ModelBundle.load(bentoml.models.get(cfg.model_tag).path)
-    lookback, min_days = bundle.window.lookback, bundle.window.min_observed_days
     source = pq.ParquetFile(cfg.features)
     missing = [f for f in bundle.features if f not in source.schema_arrow.names]
     if missing or PARTICIPANT not in source.schema_arrow.names or DATE not in source.schema_arrow.names:
@@ -88,35 +113,17 @@ def score_file(cfg: BatchScoreConfig) -> BatchScoreResult:
         def flush(frame: pd.DataFrame) -> None:
             if frame.empty:
                 return
-            ids, ends, window = _windows(frame, bundle.features, lookback, cfg.as_of)
+            table = score_frame(bundle, frame, cfg.as_of)
+            ids = table.column(PARTICIPANT).to_pylist()
             repeated = seen.intersection(ids)
             if repeated:
                 raise ValueError(
                     f"{cfg.features}: rows of participant(s) {sorted(repeated)[:3]} are not contiguous; sort by participant"
                 )
             seen.update(ids)
-            observed = (~np.isnan(window)).any(axis=2).sum(axis=1)
-            ok = observed >= min_days
-            risk = np.full(len(ids), np.nan, np.float32)
-            if ok.any():
-                with torch.inference_mode():
-                    risk[ok] = bundle.risk(window[ok])
-            bands = np.asarray(BANDS, dtype=object)[bundle.bands.assign(np.nan_to_num(risk))]
-            table = pa.table(
-                {
-                    PARTICIPANT: pa.array(ids.astype(str)),
-                    "window_end": pa.array(ends.astype("datetime64[D]")),
-                    "status": pa.array(np.where(ok, "scored", "insufficient_data")),
-                    "risk": pa.array(np.where(ok, risk, np.nan), pa.float32(), from_pandas=True),
-                    "band": pa.array(np.where(ok, bands, None)),
-                    "escalate": pa.array(ok & (bands == "high")),
-                    "days_observed": pa.array(observed.astype(np.int16)),
-                },
-                schema=OUTPUT_SCHEMA,
-            )
             writer.write_table(table)
             totals["participants"] += len(ids)
-            totals["scored"] += int(ok.sum())
+            totals["scored"] += int(pc.sum(pc.equal(table.column("status"), "scored")).as_py() or 0)
 
         columns = [PARTICIPANT, DATE, *bundle.features]
         for batch in source.iter_batches(batch_size=cfg.batch_rows, columns=columns):

@@ -1,0 +1,38 @@
+"""Batch scoring past one machine on Ray Data: each participant's rows are grouped together and scored by the same
+`score_frame` that `earlywarn score` uses. Local mode here; the same code runs on a Ray cluster (`ray.init(address=...)`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any, cast
+
+import pandas as pd
+
+from data.contract import DATE, PARTICIPANT
+from serving.batch import score_frame
+from training.bundle import ModelBundle
+
+
+@cache
+def _bundle(model_dir: str) -> ModelBundle:
+    return ModelBundle.load(model_dir)  # once per Ray worker process, sha256-checked like everywhere else
+
+
+def score_with_ray(features: Path, out: Path, model_dir: str, as_of: dt.date | None = None, address: str | None = None) -> int:
+    """Score the file on Ray; writes parquet part files under `out`; returns the number of participants."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry from anything we start
+    import ray
+
+    ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
+    columns = [PARTICIPANT, DATE, *_bundle(model_dir).features]
+    ds = ray.data.read_parquet(str(features), columns=columns)
+
+    def score_group(frame: pd.DataFrame) -> pd.DataFrame:
+        return score_frame(_bundle(model_dir), frame, as_of).to_pandas()
+
+    scored = ds.groupby(PARTICIPANT).map_groups(cast(Any, score_group), batch_format="pandas")
+    scored.write_parquet(str(out))
+    return int(pd.read_parquet(out).shape[0])
