@@ -37,15 +37,17 @@ out = {{"rows": len(w), "stage_seconds": time.perf_counter() - t0}}
 import os
 os.environ["MLFLOW_TRACKING_URI"] = "sqlite:///{dir}/mlflow.db"
 os.environ["EARLYWARN_ARTIFACT_ROOT"] = "{dir}/artifacts"
+from pathlib import Path
 from training.fit import FitConfig
 from training.train import TrainConfig, train
-r = train(TrainConfig(features="{dir}/features.parquet", outcomes="{dir}/outcomes.csv", out="{dir}/train",
+r = train(TrainConfig(features=Path("{dir}/features.parquet"), outcomes=Path("{dir}/outcomes.csv"), out=Path("{dir}/train"),
                       fit=FitConfig(max_epochs=1, progress=False), compare_baseline=False, bootstrap_reps=10, log_model=False))
 out = {{"rows": 0, "auroc": r.metrics["auroc"]}}
 """,
     "score": """
+from pathlib import Path
 from serving.batch import BatchScoreConfig, score_file
-r = score_file(BatchScoreConfig("{dir}/features.parquet", "{dir}/scores.parquet", "{tag}"))
+r = score_file(BatchScoreConfig(Path("{dir}/features.parquet"), Path("{dir}/scores.parquet"), "{tag}"))
 out = {{"rows": r.participants}}
 """,
     "monitor": """
