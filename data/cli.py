@@ -9,8 +9,9 @@ from typing import Annotated, cast
 import typer
 
 from data.globem import GlobemImportConfig, import_globem
+from data.ingest import DEFAULT_CHUNK_ROWS, load_grid
 from data.synth import DRIFTS, Drift, SynthConfig, synth
-from data.validation import ContractError, load_validated
+from data.validation import ContractError
 from data.windows import WindowConfig, build_windows
 
 app = typer.Typer(help="Data contract tools: synthetic cohorts, validation, imports.", no_args_is_help=True)
@@ -50,19 +51,19 @@ def validate_cmd(
     lookback: int = 28,
     horizon: int = 14,
     min_observed_days: int = 14,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows read at a time (bounds memory)")] = DEFAULT_CHUNK_ROWS,
 ) -> None:
     """Check tables against the data contract and count the windows they give."""
     try:
-        data = load_validated(features, outcomes)
+        data = load_grid(features, outcomes, pad=lookback - 1, chunk_rows=chunk_rows)
     except ContractError as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(1) from err
-    n_people = data.features["participant_id"].nunique()
-    typer.echo(
-        f"{features}: valid, {len(data.features)} participant-days, {n_people} participants, {len(data.feature_names)} features"
-    )
+    n_people = len(data.panel.participants)
+    n_features = len(data.feature_names)
+    typer.echo(f"{features}: valid, {data.participant_days} participant-days, {n_people} participants, {n_features} features")
     if data.outcomes is not None:
-        ws = build_windows(data.features, data.outcomes, WindowConfig(lookback, horizon, min_observed_days), data.mode)
+        ws = build_windows(data.panel, data.outcomes, WindowConfig(lookback, horizon, min_observed_days), data.mode)
         typer.echo(f"{outcomes}: valid ({data.mode} mode), {len(data.outcomes)} rows")
         typer.echo(f"windows: {len(ws)} ({int(ws.label.sum())} positive); skipped: {ws.skipped}")
 

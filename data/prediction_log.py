@@ -280,14 +280,11 @@ def read_outcomes(engine: Engine, partner: str | Iterable[str] | None = None) ->
         return pd.DataFrame(conn.execute(q).mappings().all())
 
 
-def count(engine: Engine, table_name: str) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(TABLES[table_name])).scalar_one())
-
-
-def count_for(engine: Engine, table_name: str, partners: Iterable[str]) -> int:
-    """Records these partners have stored in a table."""
+def count(engine: Engine, table_name: str, partners: Iterable[str] | None = None) -> int:
+    """Records stored in a table, all of them or those of some partners."""
     table = TABLES[table_name]
-    q = sa.select(sa.func.count()).select_from(table).where(table.c.partner.in_(list(partners)))
+    q = sa.select(sa.func.count()).select_from(table)
+    if partners is not None:
+        q = q.where(table.c.partner.in_(list(partners)))
     with engine.connect() as conn:
         return int(conn.execute(q).scalar_one())

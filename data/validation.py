@@ -47,6 +47,7 @@ class ContractError(ValueError):
 @dataclass
 class _Collector:
     source: str
+    first_row: int = 0  # rows before this chunk, so a chunked read still names rows of the whole file
     problems: list[Problem] = field(default_factory=list)
     total: int = 0
 
@@ -61,7 +62,7 @@ class _Collector:
         self.total += len(rows)
         for k, r in enumerate(rows[:MAX_PROBLEMS_SHOWN]):
             extra = f" ({detail[k]})" if detail is not None else ""
-            self.problems.append(Problem(self.source, int(r) + 1, column, message + extra))
+            self.problems.append(Problem(self.source, self.first_row + int(r) + 1, column, message + extra))
 
     def raise_if_any(self) -> None:
         if self.problems:
@@ -118,9 +119,12 @@ def _require_columns(df: pd.DataFrame, required: tuple[str, ...], errs: _Collect
         errs.raise_if_any()
 
 
-def validate_features(df: pd.DataFrame, source: str = "features") -> pd.DataFrame:
-    """Check a daily behaviour table and return it typed: string ids, datetime64 days, float32 features, sorted."""
-    errs = _Collector(source)
+def validate_features(df: pd.DataFrame, source: str = "features", first_row: int = 0, whole_table: bool = True) -> pd.DataFrame:
+    """Check a daily behaviour table and return it typed: string ids, datetime64 days, float32 features, sorted.
+
+    For one chunk of a larger file (`whole_table=False`) rows are numbered from `first_row`, the duplicate check is
+    left to the caller (it needs every chunk) and the rows keep their order."""
+    errs = _Collector(source, first_row)
     _require_columns(df, KEY_COLUMNS, errs)
     df = df.reset_index(drop=True)
     features = feature_columns(list(df.columns))
@@ -156,7 +160,7 @@ def validate_features(df: pd.DataFrame, source: str = "features") -> pd.DataFram
                 got = [f"got {arr[r]:g}" for r in rows[:MAX_PROBLEMS_SHOWN]]
                 errs.add(f"outside the valid range {sig.low:g}–{sig.high:g} {sig.unit}", col, rows, got)
         values[col] = arr.astype(np.float32)
-    if not errs.problems:
+    if whole_table and not errs.problems:
         dup = out.duplicated(subset=[PARTICIPANT, DATE], keep="first").to_numpy()
         if dup.any():
             rows = np.flatnonzero(dup)
@@ -165,6 +169,8 @@ def validate_features(df: pd.DataFrame, source: str = "features") -> pd.DataFram
             errs.add("duplicate participant-day", None, rows, detail)
     errs.raise_if_any()
     typed = pd.concat([out, pd.DataFrame(values, index=out.index)], axis=1)
+    if not whole_table:
+        return typed
     return typed.sort_values([PARTICIPANT, DATE], kind="stable").reset_index(drop=True)
 
 

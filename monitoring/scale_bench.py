@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from data.ingest import DEFAULT_CHUNK_ROWS
+
 WORK = Path("runs/bench-scale")
 
 # Each snippet runs in its own interpreter so its peak resident memory is its own; it prints {"seconds": ...}.
@@ -21,16 +23,16 @@ r = synth(SynthConfig(participants={n}, days={days}, seed=1), "{dir}")
 out = {{"rows": r.n_rows}}
 """,
     "validate": """
-from data.validation import load_validated
-d = load_validated("{dir}/features.parquet", "{dir}/outcomes.csv")
-out = {{"rows": len(d.features)}}
+from data.ingest import load_grid
+d = load_grid("{dir}/features.parquet", "{dir}/outcomes.csv", chunk_rows={chunk_rows})
+out = {{"rows": d.participant_days}}
 """,
     "windows": """
-from data.validation import load_validated
+from data.ingest import load_grid
 from data.windows import WindowConfig, build_windows
-d = load_validated("{dir}/features.parquet", "{dir}/outcomes.csv")
+d = load_grid("{dir}/features.parquet", "{dir}/outcomes.csv", chunk_rows={chunk_rows})
 t0 = time.perf_counter()
-w = build_windows(d.features, d.outcomes, WindowConfig(), d.mode)
+w = build_windows(d.panel, d.outcomes, WindowConfig(), d.mode)
 out = {{"rows": len(w), "stage_seconds": time.perf_counter() - t0}}
 """,
     "train-epoch": """
@@ -41,11 +43,15 @@ from pathlib import Path
 from training.fit import FitConfig
 from training.train import TrainConfig, train
 r = train(TrainConfig(features=Path("{dir}/features.parquet"), outcomes=Path("{dir}/outcomes.csv"), out=Path("{dir}/train"),
-                      fit=FitConfig(max_epochs=1, progress=False), compare_baseline=False, bootstrap_reps=10, log_model=False))
-out = {{"rows": 0, "auroc": r.metrics["auroc"]}}
+                      fit=FitConfig(max_epochs=1, progress=False, limit_batches={share}), compare_baseline=False,
+                      bootstrap_reps=10, log_model=False, chunk_rows={chunk_rows}))
+out = {{"rows": r.metrics["n_windows"], "auroc": r.metrics["auroc"], "epoch_share": {share}}}
 """,
     "score": """
+import os
 from pathlib import Path
+from serving.config import bentoml_home
+os.environ.setdefault("BENTOML_HOME", str(bentoml_home().resolve()))  # where `make run` packaged the model
 from serving.batch import BatchScoreConfig, score_file
 r = score_file(BatchScoreConfig(Path("{dir}/features.parquet"), Path("{dir}/scores.parquet"), "{tag}"))
 out = {{"rows": r.participants}}
@@ -87,9 +93,16 @@ def machine() -> str:
 
 
 def main(argv: list[str]) -> None:
-    """python -m monitoring.scale_bench STAGE SIZE [SIZE ...] (sizes in participants; days=365 unless STAGE=score)."""
-    stage, sizes = argv[0], [int(a) for a in argv[1:]]
-    for n in sizes:
+    """python -m monitoring.scale_bench STAGE SIZE [SIZE ...] (sizes in participants; days=365 unless STAGE=score).
+
+    A size written N/K trains on 1/K of each epoch's batches (train-epoch only): for cohorts whose full epoch would
+    take hours here; the data loading, windows, preprocessing fit and evaluation still cover the whole cohort.
+    N@C reads the features file C rows at a time (default: the shipped default)."""
+    stage = argv[0]
+    for arg in argv[1:]:
+        arg, _, chunk = arg.partition("@")
+        size, _, k = arg.partition("/")
+        n, share = int(size), 1 / int(k) if k else 1.0
         days = 28 if stage == "score" else 365
         folder = WORK / f"{stage if stage in ('score', 'monitor') else 'cohort'}-{n}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -99,10 +112,13 @@ def main(argv: list[str]) -> None:
             "dir": folder.resolve(),
             "tag": "relapse-risk:latest",
             "reference": (WORK / "reference.parquet").resolve(),
+            "share": share,
+            "chunk_rows": int(chunk) if chunk else DEFAULT_CHUNK_ROWS,
         }
         if stage == "score" and not (folder / "features.parquet").exists():
             run_stage("synth", **params)
-        print(json.dumps({"stage": stage, "participants": n} | run_stage(stage, **params)), flush=True)
+        result = {"stage": stage, "participants": n, "chunk_rows": params["chunk_rows"]} | run_stage(stage, **params)
+        print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

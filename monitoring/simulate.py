@@ -144,8 +144,8 @@ def simulate(cfg: SimulateConfig) -> SimulateResult:
     dealt = {p: np.arange(k, len(cohort.ids), len(cfg.partners)) for k, p in enumerate(cfg.partners)}
     keys = {p: create_key(engine, p) for p in cfg.partners}
     workspace = cfg.workspace or cfg.out_dir / "workspace"
-    expected = {"predictions": prediction_log.count_for(engine, "predictions", cfg.partners)}
-    expected["outcomes"] = prediction_log.count_for(engine, "outcomes", cfg.partners)
+    expected = {"predictions": prediction_log.count(engine, "predictions", cfg.partners)}
+    expected["outcomes"] = prediction_log.count(engine, "outcomes", cfg.partners)
     days: list[SimulatedDay] = []
     try:
         for i in range(cfg.days):
@@ -206,7 +206,7 @@ def _wait_for_log(engine: Any, partners: tuple[str, ...], expected: dict[str, in
     """The service acknowledges after spooling; wait until its background flush has stored the day's records."""
     deadline = time.monotonic() + timeout
     while True:
-        have = {t: prediction_log.count_for(engine, t, partners) for t in expected}
+        have = {t: prediction_log.count(engine, t, partners) for t in expected}
         if all(have[t] >= n for t, n in expected.items()):
             return
         if time.monotonic() > deadline:

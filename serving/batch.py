@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import torch
 
 from data.contract import DATE, PARTICIPANT
+from data.ingest import open_parquet
 from training.bundle import ModelBundle
 from training.calibration import BANDS
 
@@ -100,7 +101,7 @@ def score_file(cfg: BatchScoreConfig) -> BatchScoreResult:
 
     started = time.perf_counter()
     bundle = ModelBundle.load(bentoml.models.get(cfg.model_tag).path)
-    source = pq.ParquetFile(cfg.features)
+    source = open_parquet(cfg.features)
     missing = [f for f in bundle.features if f not in source.schema_arrow.names]
     if missing or PARTICIPANT not in source.schema_arrow.names or DATE not in source.schema_arrow.names:
         raise ValueError(f"{cfg.features}: missing column(s) {[PARTICIPANT, DATE, *missing]} needed by the model")

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from data.synth import SynthResult
@@ -56,3 +57,18 @@ def champion_served(root: Path, cohort: SynthResult, fit: FitConfig) -> Iterator
             server.stop()
     finally:
         mp.undo()
+
+
+def days_of(table: pd.DataFrame, pid: str, n: int = 28, signals: list[str] | None = None) -> list[dict]:
+    """One participant's last n days as the API's `days` entries (every signal, or only the ones named)."""
+    person = table[table["participant_id"] == pid].tail(n)
+    feats = person[signals] if signals is not None else person.drop(columns=["participant_id", "date"])
+    return [
+        {"date": d.strftime("%Y-%m-%d")} | {k: (None if pd.isna(v) else float(v)) for k, v in r.items()}
+        for d, r in zip(person["date"], feats.to_dict("records"), strict=True)
+    ]
+
+
+def risk_request(table: pd.DataFrame, people: list[str], prefix: str, signals: list[str] | None = None) -> dict:
+    """A `POST /v1/risk-scores` body for these participants, their ids prefixed so each test's people are its own."""
+    return {"participants": [{"participant_id": f"{prefix}{p}", "days": days_of(table, p, signals=signals)} for p in people]}

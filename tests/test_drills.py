@@ -27,17 +27,9 @@ from data.validation import ContractError, validate_features, validate_outcomes
 from serving.keys import create_key
 from serving.launcher import Server
 from tests.drill import record, size
+from tests.stack import days_of
 
 pytestmark = pytest.mark.slow
-
-
-def _days(table: pd.DataFrame, pid: str, n: int = 28) -> list[dict]:
-    person = table[table["participant_id"] == pid].tail(n)
-    feats = person.drop(columns=["participant_id", "date"])
-    return [
-        {"date": d.strftime("%Y-%m-%d")} | {k: (None if pd.isna(v) else float(v)) for k, v in r.items()}
-        for d, r in zip(person["date"], feats.to_dict("records"), strict=True)
-    ]
 
 
 def _env(served_model, root: Path, **extra: str) -> dict[str, str]:
@@ -143,7 +135,7 @@ def test_hostile_bodies_get_a_4xx_and_the_service_stays_up(drill_server):
     )
     ok = httpx.post(
         f"{server.url}/v1/risk-scores",
-        json={"participants": [{"participant_id": "p", "days": _days(table, table["participant_id"].iloc[0])}]},
+        json={"participants": [{"participant_id": "p", "days": days_of(table, table["participant_id"].iloc[0])}]},
         headers=auth,
         timeout=30,
     )
@@ -165,7 +157,7 @@ def test_rate_limit_answers_429_with_retry_after_per_partner(served_model, small
     engine = prediction_log.engine_for(env["EARLYWARN_DB_URL"])
     keys = {p: create_key(engine, p).token for p in ("greedy", "quiet")}
     table = pd.read_parquet(small_cohort.features_path)
-    body = {"participants": [{"participant_id": "p1", "days": _days(table, table["participant_id"].iloc[0])}]}
+    body = {"participants": [{"participant_id": "p1", "days": days_of(table, table["participant_id"].iloc[0])}]}
     server = Server(env, tmp_path / "server.log").start()
     try:
         codes, retry = [], []
@@ -192,7 +184,7 @@ def test_rate_limit_answers_429_with_retry_after_per_partner(served_model, small
 def test_logs_hold_no_raw_ids_signal_values_or_keys(drill_server):
     server, keys, _, table = drill_server
     marker_id = "ZZ-private-participant-4711"
-    days = _days(table, table["participant_id"].iloc[1])
+    days = days_of(table, table["participant_id"].iloc[1])
     days[-1]["steps"] = 12345.678
     auth = {"Authorization": f"Bearer {keys['beta']}"}
     httpx.post(
@@ -252,7 +244,7 @@ def test_mlflow_unreachable_at_start_serves_the_packaged_model(served_model, sma
     table = pd.read_parquet(small_cohort.features_path)
     server = Server(env, tmp_path / "server.log").start()
     try:
-        body = {"participants": [{"participant_id": "p", "days": _days(table, table["participant_id"].iloc[0])}]}
+        body = {"participants": [{"participant_id": "p", "days": days_of(table, table["participant_id"].iloc[0])}]}
         r = httpx.post(f"{server.url}/v1/risk-scores", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30)
     finally:
         server.stop()
@@ -281,7 +273,7 @@ def test_kill_9_while_the_store_is_away_then_restart_replays_exactly_once(served
     env = _env(served_model, tmp_path, EARLYWARN_DB_URL=url)
     table = pd.read_parquet(small_cohort.features_path)
     people = sorted(table["participant_id"].unique())[:3]
-    body = {"participants": [{"participant_id": f"k9-{p}", "days": _days(table, p)} for p in people]}
+    body = {"participants": [{"participant_id": f"k9-{p}", "days": days_of(table, p)} for p in people]}
     store.mkdir()
     shutil.copy(keys_db, store / "log.db")  # keys live in the same store; then take the folder away
     server = Server(env, tmp_path / "server.log").start()
@@ -316,7 +308,7 @@ def test_soak_at_half_capacity_without_errors_or_memory_growth(drill_server):
     """A short soak here; `make drill` runs 10 minutes."""
     server, keys, engine, table = drill_server
     seconds, rate = size(20, 600), 100  # about half the paced capacity measured in docs/serving.md
-    body = json.dumps({"participants": [{"participant_id": "soak", "days": _days(table, table["participant_id"].iloc[2])}]})
+    body = json.dumps({"participants": [{"participant_id": "soak", "days": days_of(table, table["participant_id"].iloc[2])}]})
     auth = {"Authorization": f"Bearer {keys['acme']}", "Content-Type": "application/json"}
 
     def rss() -> int:

@@ -13,6 +13,7 @@ from data import prediction_log
 from serving.keys import create_key
 from serving.launcher import Server
 from tests.pg import pg_url, require_postgres, scratch_database
+from tests.stack import risk_request
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -21,22 +22,7 @@ def test_two_replicas_share_one_postgres_log_exactly_once(served_model, small_co
     require_postgres()
     table = pd.read_parquet(small_cohort.features_path)
     people = sorted(table["participant_id"].unique())[:4]
-    body = {
-        "participants": [
-            {
-                "participant_id": f"r-{p}",
-                "days": [
-                    {"date": d.strftime("%Y-%m-%d"), "mood_ema": None if pd.isna(m) else float(m)}
-                    for d, m in zip(
-                        table.loc[table.participant_id == p, "date"].tail(28),
-                        table.loc[table.participant_id == p, "mood_ema"].tail(28),
-                        strict=True,
-                    )
-                ],
-            }
-            for p in people
-        ]
-    }
+    body = risk_request(table, people, "r-", ["mood_ema"])
     with scratch_database() as db:
         url = pg_url(db)
         engine = prediction_log.engine_for(url)

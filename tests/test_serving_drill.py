@@ -15,6 +15,7 @@ from data import prediction_log
 from serving.keys import create_key
 from serving.launcher import Server
 from tests.pg import PG_HOST, PG_USER, require_postgres, scratch_database
+from tests.stack import risk_request
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -29,22 +30,7 @@ def test_postgres_outage_spools_and_replays_exactly_once(served_model, small_coh
     role = f"ew_drill_{uuid.uuid4().hex[:8]}"
     table = pd.read_parquet(small_cohort.features_path)
     people = sorted(table["participant_id"].unique())[:2]
-    body = {
-        "participants": [
-            {
-                "participant_id": f"drill-{p}",
-                "days": [
-                    {"date": d.strftime("%Y-%m-%d"), "steps": None if pd.isna(s) else float(s)}
-                    for d, s in zip(
-                        table.loc[table.participant_id == p, "date"].tail(28),
-                        table.loc[table.participant_id == p, "steps"].tail(28),
-                        strict=True,
-                    )
-                ],
-            }
-            for p in people
-        ]
-    }
+    body = risk_request(table, people, "drill-", ["steps"])
     with scratch_database() as db:
         _admin(f'CREATE ROLE "{role}" LOGIN')
         _admin(f'ALTER DATABASE "{db}" OWNER TO "{role}"')

@@ -17,6 +17,7 @@ from data import prediction_log
 from serving.keys import create_key
 from serving.launcher import Server
 from serving.schema import max_body_bytes
+from tests.stack import days_of
 
 pytestmark = pytest.mark.slow
 
@@ -37,14 +38,6 @@ def server(served_model, small_cohort, tmp_path_factory):
     srv.stop()
 
 
-def _days(table: pd.DataFrame, pid: str, n: int = 28) -> list[dict]:
-    person = table[table["participant_id"] == pid].tail(n)
-    return [
-        {"date": d.strftime("%Y-%m-%d")} | {k: (None if pd.isna(v) else float(v)) for k, v in r.items()}
-        for d, r in zip(person["date"], person.drop(columns=["participant_id", "date"]).to_dict("records"), strict=True)
-    ]
-
-
 def _post(srv: Server, path: str, key: str | None, body, **kw) -> httpx.Response:
     headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {key}"} if key else {})
     content = body if isinstance(body, (bytes, str)) else json.dumps(body)
@@ -58,7 +51,7 @@ def test_scores_many_participants_in_one_call(server):
         srv,
         "/v1/risk-scores",
         keys["acme"],
-        {"participants": [{"participant_id": f"ext-{p}", "days": _days(table, p)} for p in ids]},
+        {"participants": [{"participant_id": f"ext-{p}", "days": days_of(table, p)} for p in ids]},
     )
     assert r.status_code == 200, r.text
     body = r.json()
@@ -78,7 +71,7 @@ def test_scores_many_participants_in_one_call(server):
 
 def test_too_little_data_is_not_guessed(server):
     srv, keys, _, table = server
-    days = _days(table, "P00")[-5:]
+    days = days_of(table, "P00")[-5:]
     res = _post(srv, "/v1/risk-scores", keys["acme"], {"participants": [{"participant_id": "short", "days": days}]}).json()[
         "results"
     ][0]
@@ -112,7 +105,7 @@ def test_revoked_key_is_refused(server):
     srv, keys, engine, table = server
     from serving.keys import revoke
 
-    body = {"participants": [{"participant_id": "r1", "days": _days(table, "P01")}]}
+    body = {"participants": [{"participant_id": "r1", "days": days_of(table, "P01")}]}
     assert _post(srv, "/v1/risk-scores", keys["gone"], body).status_code == 200
     revoke(engine, partner="gone")
     assert _post(srv, "/v1/risk-scores", keys["gone"], body).status_code == 401
@@ -120,12 +113,8 @@ def test_revoked_key_is_refused(server):
 
 def test_partners_cannot_touch_each_others_participants(server):
     srv, keys, _, table = server
-    assert (
-        _post(
-            srv, "/v1/risk-scores", keys["acme"], {"participants": [{"participant_id": "shared-id", "days": _days(table, "P02")}]}
-        ).status_code
-        == 200
-    )
+    scored = {"participants": [{"participant_id": "shared-id", "days": days_of(table, "P02")}]}
+    assert _post(srv, "/v1/risk-scores", keys["acme"], scored).status_code == 200
     outcome = {"outcomes": [{"participant_id": "shared-id", "date": "2025-09-01", "event": "relapse"}]}
     refused = _post(srv, "/v1/outcomes", keys["beta"], outcome)
     assert refused.status_code == 422 and refused.json()["detail"][0]["field"] == "outcomes[0].participant_id"

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from data.windows import WindowConfig
+from data.windows import WindowConfig, WindowSet
 from training.calibration import Bands, Calibrator
 from training.nets import ModelKind, build_net
 from training.preprocess import Preprocessor
@@ -49,16 +49,16 @@ class ModelBundle:
         return list(self.preprocessor.features)
 
     @torch.inference_mode()
-    def logits(self, values: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-        """[B, L, F] raw windows (features in bundle order) -> [B] raw logits."""
+    def logits(self, values: np.ndarray | WindowSet, batch_size: int = 4096) -> np.ndarray:
+        """[B, L, F] raw windows (features in bundle order), or a window set sliced a batch at a time -> [B] logits."""
         self.net.eval()
         out = np.empty(len(values), np.float32)
         for i in range(0, len(values), batch_size):
-            x = torch.from_numpy(self.preprocessor.transform(values[i : i + batch_size]))
-            out[i : i + batch_size] = self.net(x).numpy()
+            part = values.values(slice(i, i + batch_size)) if isinstance(values, WindowSet) else values[i : i + batch_size]
+            out[i : i + batch_size] = self.net(torch.from_numpy(self.preprocessor.transform(part))).numpy()
         return out
 
-    def risk(self, values: np.ndarray) -> np.ndarray:
+    def risk(self, values: np.ndarray | WindowSet) -> np.ndarray:
         return self.calibrator(self.logits(values))
 
     def risk_and_attributions(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

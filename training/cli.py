@@ -96,8 +96,11 @@ def train_cmd(
     calibration: str = "platt",
     alert_budget: Annotated[float, typer.Option(help="Share of validation windows in the high band")] = 0.05,
     baseline: Annotated[bool, typer.Option(help="Also train the logistic baseline for comparison")] = True,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows of the features file read at a time")] = 200_000,
 ) -> None:
     """Train a relapse-risk model, evaluate it on held-out participants, log to MLflow, register it as challenger."""
+    from dataclasses import replace
+
     from training.train import train
 
     cfg = _train_config(
@@ -122,7 +125,7 @@ def train_cmd(
         alert_budget,
         baseline,
     )
-    result = train(cfg)
+    result = train(replace(cfg, chunk_rows=chunk_rows))
     if not result.is_global_zero:
         return
     m = result.metrics

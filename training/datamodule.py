@@ -32,6 +32,20 @@ class WindowDataset(Dataset):
         return x[0], y[0]
 
 
+MAX_FIT_DAYS = 2_000_000  # quantiles from 2M days are as good as from all; more would only cost memory
+
+
+def training_days(windows: WindowSet, seed: int = 0) -> np.ndarray:
+    """[N, F] grid rows inside the training windows (each day once), a seeded sample of them for a large cohort."""
+    inside = np.zeros(windows.panel.n_rows, bool)
+    for back in range(windows.cfg.lookback):  # one pass per lookback day: memory stays one flag per grid row
+        inside[windows.end_row - back] = True
+    rows = np.flatnonzero(inside)
+    if len(rows) > MAX_FIT_DAYS:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, MAX_FIT_DAYS, replace=False))
+    return windows.panel.values[rows]
+
+
 def _already_batched(batch: Any) -> Any:
     return batch
 
@@ -42,8 +56,7 @@ class RelapseDataModule(pl.LightningDataModule):
     def __init__(self, train: WindowSet, val: WindowSet, batch_size: int = 256, recent_days: int = 7):
         super().__init__()
         self.train_windows, self.val_windows, self.batch_size = train, val, batch_size
-        rows = train.panel.values[np.unique(train.rows())]
-        self.preprocessor = Preprocessor.fit(rows, train.panel.features, train.cfg.lookback, recent_days)
+        self.preprocessor = Preprocessor.fit(training_days(train), train.panel.features, train.cfg.lookback, recent_days)
 
     @property
     def n_features(self) -> int:

@@ -36,6 +36,7 @@ class FitConfig:
     strategy: str = "auto"
     num_nodes: int = 1
     progress: bool = True
+    limit_batches: float = 1.0  # share of each epoch's batches; below 1 only for benchmarks of very large cohorts
 
 
 @dataclass
@@ -74,6 +75,8 @@ def fit_net(
             enable_model_summary=False,
             deterministic=True,
             num_sanity_val_steps=0,
+            limit_train_batches=cfg.limit_batches,
+            limit_val_batches=cfg.limit_batches,
         )
         trainer.fit(module, datamodule=dm)
         best = checkpoint.best_model_path

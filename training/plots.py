@@ -61,7 +61,8 @@ def save_plots(
 
 def _trajectories(frame: pd.DataFrame, risk: np.ndarray, thresholds: dict[str, float], events: pd.DataFrame, path: Path) -> Path:
     scored = frame.assign(risk=risk)
-    people = [p for p in events[PARTICIPANT].unique() if p in set(scored[PARTICIPANT])][:4]
+    evaluated = set(scored[PARTICIPANT].unique())  # once: rebuilding it per person was quadratic in the cohort
+    people = [p for p in events[PARTICIPANT].unique() if p in evaluated][:4]
     fig, axes = plt.subplots(max(len(people), 1), 1, figsize=(8, 2.2 * max(len(people), 1)), squeeze=False)
     for ax, person in zip(axes[:, 0], people, strict=False):
         s = scored[scored[PARTICIPANT] == person].sort_values(DATE)

@@ -13,8 +13,8 @@ from mlflow import MlflowClient
 from sklearn.metrics import roc_auc_score
 
 from data.contract import PARTICIPANT
-from data.validation import load_validated
-from data.windows import WindowConfig, WindowSet, build_panel, build_windows
+from data.ingest import load_grid
+from data.windows import WindowConfig, WindowSet, build_windows
 from training import tracking
 from training.bundle import ModelBundle
 from training.evaluate import expected_calibration_error, subgroup_metrics
@@ -58,7 +58,7 @@ class PromoteResult:
         return [g for g in self.gates if not g.passed]
 
 
-def heldout_windows(run_id: str) -> tuple[WindowSet, pd.DataFrame, pd.DataFrame | None]:
+def heldout_windows(run_id: str) -> tuple[WindowSet, Path, pd.DataFrame | None]:
     """Rebuild the challenger's held-out windows from its logged data paths and split seed (checked by digest)."""
     run = MlflowClient().get_run(run_id)
     p = run.data.params
@@ -70,26 +70,29 @@ def heldout_windows(run_id: str) -> tuple[WindowSet, pd.DataFrame, pd.DataFrame 
         **{k: int(p[f"window_{k}"]) for k in ("lookback", "horizon", "min_observed_days", "washout_days", "stride")}
     )
     split = json.loads(Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="split.json")).read_text())
-    data = load_validated(features, outcomes)
-    windows = build_windows(data.features, data.outcomes, window, data.mode)
+    data = load_grid(features, outcomes, pad=window.lookback - 1)
+    windows = build_windows(data.panel, data.outcomes, window, data.mode)
     cfg = TrainConfig(window=window, fit=FitConfig(seed=int(split["seed"])), cv_folds=int(split["cv_folds"]))
     test = split_windows(windows, cfg)[-1]["test"]
     if heldout_digest(test.panel.participants[np.unique(test.participant)]) != split["heldout_sha256"]:
         raise RuntimeError("the re-derived held-out participants differ from the challenger's; the data changed since training")
     attributes_path = features.parent / "participants.csv"
     attributes = pd.read_csv(attributes_path, dtype={PARTICIPANT: str}) if attributes_path.exists() else None
-    return test, data.features, attributes
+    return test, features, attributes
 
 
-def score_on(bundle: ModelBundle, held_out: WindowSet, features: pd.DataFrame) -> np.ndarray:
+def score_on(bundle: ModelBundle, held_out: WindowSet, features_path: Path) -> np.ndarray:
     """Risk from a bundle on the held-out windows, using the bundle's own features and lookback."""
     if bundle.features == held_out.panel.features and bundle.window.lookback == held_out.cfg.lookback:
-        return bundle.risk(held_out.values())
-    people = set(held_out.participant_id)
-    panel = build_panel(features[features[PARTICIPANT].isin(people)], bundle.features, pad=bundle.window.lookback - 1)
-    codes = pd.Series(np.arange(len(panel.participants)), index=panel.participants)
-    rows = panel.rows_for(codes[held_out.participant_id].to_numpy(), held_out.end_day)
-    values = panel.values[rows[:, None] - np.arange(bundle.window.lookback - 1, -1, -1)[None, :]]
+        return bundle.risk(held_out)
+    panel = held_out.panel
+    if bundle.window.lookback - 1 > panel.pad:  # a longer lookback needs more empty days before each participant
+        panel = load_grid(features_path, pad=bundle.window.lookback - 1).panel
+    rows = panel.rows_for(pd.Index(panel.participants).get_indexer(held_out.participant_id), held_out.end_day)
+    window = panel.values[rows[:, None] - np.arange(bundle.window.lookback - 1, -1, -1)[None, :]]
+    # Signals the bundle knows but the data lacks stay missing (NaN), as in serving.
+    column = [panel.features.index(f) if f in panel.features else -1 for f in bundle.features]
+    values = np.where(np.array(column) >= 0, window[..., column], np.nan).astype(np.float32)
     return bundle.risk(values)
 
 

@@ -17,10 +17,10 @@ from pytorch_lightning.loggers import MLFlowLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from data.contract import DATE, PARTICIPANT
+from data.ingest import DEFAULT_CHUNK_ROWS, GridData, load_grid
 from data.oracle import oracle_auroc
 from data.summary import window_summary
 from data.synth import SynthConfig, synth
-from data.validation import ValidatedData, load_validated
 from data.windows import WindowConfig, WindowSet, build_windows, grouped_folds, split_participants
 from training import tracking
 from training.bundle import ModelBundle
@@ -63,6 +63,7 @@ class TrainConfig:
     experiment: str = tracking.EXPERIMENT
     run_name: str | None = None
     nested: bool = False
+    chunk_rows: int = DEFAULT_CHUNK_ROWS  # rows of the features file read at a time
 
 
 @dataclass
@@ -129,16 +130,16 @@ def _fit_and_calibrate(
         fit.kind, fit.hparams, outcome.preprocessor, Calibrator("platt"), Bands(0, 1, 0, 0), cfg.window, outcome.net
     )
     calib = parts["calib"]
-    bundle.calibrator = Calibrator.fit(bundle.logits(calib.values()), calib.label, cfg.calibration)
-    bundle.bands = Bands.fit(bundle.risk(parts["val"].values()), cfg.alert_budget, cfg.elevated_budget)
+    bundle.calibrator = Calibrator.fit(bundle.logits(calib), calib.label, cfg.calibration)
+    bundle.bands = Bands.fit(bundle.risk(parts["val"]), cfg.alert_budget, cfg.elevated_budget)
     return bundle, outcome.best_score
 
 
 def train(cfg: TrainConfig, callbacks: list[Callback] | None = None) -> TrainResult:
     """Train, evaluate on held-out participants, log to MLflow and register the model as `challenger`."""
     features_path, outcomes_path = resolve_data(cfg)
-    data = load_validated(features_path, outcomes_path)
-    windows = build_windows(data.features, data.outcomes, cfg.window, data.mode)
+    data = load_grid(features_path, outcomes_path, pad=cfg.window.lookback - 1, chunk_rows=cfg.chunk_rows)
+    windows = build_windows(data.panel, data.outcomes, cfg.window, data.mode)
     if len(windows) == 0 or len(np.unique(windows.label)) < 2:
         raise ValueError(f"no usable windows with both outcomes (got {len(windows)}; skipped {windows.skipped})")
     attributes_path = cfg.attributes or (features_path.parent / "participants.csv")
@@ -168,8 +169,8 @@ def train(cfg: TrainConfig, callbacks: list[Callback] | None = None) -> TrainRes
             if cfg.compare_baseline and cfg.fit.kind != "baseline":
                 base_cfg = replace(cfg.fit, kind="baseline", hparams={}, progress=False, devices=1, strategy="auto")
                 base = _fit_and_calibrate(cfg, base_cfg, parts, None, None)
-                baseline_risk = base[0].risk(parts["test"].values()) if base else None
-            results.append(_Fold(bundle, parts["test"], bundle.risk(parts["test"].values()), val_score, baseline_risk))
+                baseline_risk = base[0].risk(parts["test"]) if base else None
+            results.append(_Fold(bundle, parts["test"], bundle.risk(parts["test"]), val_score, baseline_risk))
         assert run_id is not None
         return _report(cfg, data, windows, results, attributes, oracle, features_path, outcomes_path, run_id)
     finally:
@@ -189,7 +190,7 @@ def _pooled(results: list[_Fold]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray,
 
 def _report(
     cfg: TrainConfig,
-    data: ValidatedData,
+    data: GridData,
     windows: WindowSet,
     results: list[_Fold],
     attributes: pd.DataFrame | None,
@@ -251,17 +252,16 @@ def _report(
         "trained_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
         "mlflow_run_id": run_id,
     }
-    span = data.features[DATE]
     data_info = {
         "source": str(features_path),
-        "participants": int(data.features[PARTICIPANT].nunique()),
-        "participant_days": len(data.features),
-        "date_range": f"{span.min():%Y-%m-%d} to {span.max():%Y-%m-%d}",
+        "participants": len(data.panel.participants),
+        "participant_days": data.participant_days,
+        "date_range": f"{data.first_date:%Y-%m-%d} to {data.last_date:%Y-%m-%d}",
         "windows_evaluated": len(frame),
         "windows_skipped": json.dumps(windows.skipped),
         "outcome_mode": data.mode,
         "prevalence": round(float(frame["label"].mean()), 4),
-        "missing_share": round(float(data.features[final.features].isna().to_numpy().mean()), 4),
+        "missing_share": round(data.missing_share, 4),
         "features": final.features,
     }
     outcome = (
@@ -338,7 +338,7 @@ def reference_sample(windows: WindowSet, test: WindowSet, bundle: ModelBundle, s
     sample = windows.subset(idx)
     frame = window_summary(sample.values(), bundle.features)
     frame["participant"] = pd.factorize(sample.participant_id)[0].astype(np.int32)
-    heldout = np.isin(sample.participant_id, np.unique(test.participant_id))
+    heldout = np.isin(sample.participant, np.unique(test.participant))  # codes into the same day grid
     risk = np.full(len(sample), np.nan, np.float32)
     risk[heldout] = bundle.risk(sample.values(np.flatnonzero(heldout)))
     frame["heldout"] = heldout
