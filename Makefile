@@ -42,7 +42,7 @@ bench-scale: $(STAMP) ## Time and peak memory of each stage at growing cohort si
 	$(PY) -m monitoring.scale_bench windows 500 5000 50000
 	# 100x trains on a tenth of an epoch (a full one is about an hour on 2 cores); see BENCHMARKS.md.
 	$(PY) -m monitoring.scale_bench train-epoch 500 5000 50000/10
-	$(PY) -m monitoring.scale_bench score 10000 100000 1000000
+	$(PY) -m monitoring.scale_bench score 500 5000 50000 10000 100000 1000000
 	$(PY) -c "from monitoring.monitor import champion_reference; champion_reference().to_parquet('runs/bench-scale/reference.parquet')"
 	$(PY) -m monitoring.scale_bench monitor 10000 100000 1000000
 
