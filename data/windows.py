@@ -206,16 +206,12 @@ def _block_windows(panel: Panel, outcomes: pd.DataFrame | None, cfg: WindowConfi
     owner = panel.row_participant()
     real = (np.arange(panel.n_rows) - panel.offsets[owner]) >= panel.pad
     observed = _observed_days(panel, cfg.lookback)
-    codes = {p: i for i, p in enumerate(panel.participants)}
+    panel_codes = pd.Index(panel.participants)  # outcomes arrive limited to this block's participants
     skipped: dict[str, int] = {}
 
     if mode == "label":
         assert outcomes is not None
-        pidx = outcomes[PARTICIPANT].map(codes).to_numpy()
-        known = ~pd.isna(pidx)
-        pidx = np.where(known, pidx, 0).astype(np.int64)
-        rows = panel.rows_for(pidx, day_number(outcomes[DATE]))
-        rows[~known] = -1
+        rows = panel.rows_for(panel_codes.get_indexer(outcomes[PARTICIPANT]), day_number(outcomes[DATE]))
         labels = outcomes[LABEL].to_numpy(np.int8)
         outside = rows < 0
         skipped["outside_data"] = int(outside.sum())
@@ -233,7 +229,7 @@ def _block_windows(panel: Panel, outcomes: pd.DataFrame | None, cfg: WindowConfi
     label = np.zeros(len(candidates), np.int8)
     keep = np.ones(len(candidates), bool)
     if outcomes is not None and len(outcomes):
-        e_p = outcomes[PARTICIPANT].map(codes).to_numpy(np.int64)
+        e_p = panel_codes.get_indexer(outcomes[PARTICIPANT]).astype(np.int64)
         e_day = day_number(outcomes[DATE])
         e_key = np.sort(e_p * _KEY + e_day)
         t_key = p * _KEY + day

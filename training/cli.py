@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from data.ingest import DEFAULT_CHUNK_ROWS
+
 app = typer.Typer()
 
 # Stage modules import torch, Lightning and MLflow; importing them inside each command keeps `earlywarn --help` instant.
@@ -34,6 +36,7 @@ def _train_config(
     calibration: str,
     alert_budget: float,
     compare_baseline: bool,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ):
     from data.windows import WindowConfig
     from training.fit import FitConfig
@@ -64,6 +67,7 @@ def _train_config(
         alert_budget=alert_budget,
         compare_baseline=compare_baseline,
         out=out,
+        chunk_rows=chunk_rows,
     )
 
 
@@ -96,11 +100,9 @@ def train_cmd(
     calibration: str = "platt",
     alert_budget: Annotated[float, typer.Option(help="Share of validation windows in the high band")] = 0.05,
     baseline: Annotated[bool, typer.Option(help="Also train the logistic baseline for comparison")] = True,
-    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows of the features file read at a time")] = 200_000,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows of the features file read at a time")] = DEFAULT_CHUNK_ROWS,
 ) -> None:
     """Train a relapse-risk model, evaluate it on held-out participants, log to MLflow, register it as challenger."""
-    from dataclasses import replace
-
     from training.train import train
 
     cfg = _train_config(
@@ -124,8 +126,9 @@ def train_cmd(
         calibration,
         alert_budget,
         baseline,
+        chunk_rows,
     )
-    result = train(replace(cfg, chunk_rows=chunk_rows))
+    result = train(cfg)
     if not result.is_global_zero:
         return
     m = result.metrics
