@@ -283,13 +283,13 @@ def test_kill_9_while_the_store_is_away_then_restart_replays_exactly_once(served
         # The whole folder goes, so the database travels with its WAL files (moving log.db alone left a stale WAL
         # beside it, which once made SQLite answer "disk I/O error" after the restart).
         store.rename(away)
-        store.mkdir(mode=0o500)  # an empty read-only folder: SQLite cannot create or write the log
+        store.write_text("")  # a plain file where the folder was: nothing can be created in it, even by root
         for _ in range(size(10, 100)):
             r = httpx.post(f"{server.url}/v1/risk-scores", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30)
             acked += len(r.json()["results"]) if r.status_code == 200 else 0
     finally:
         server.stop(signal.SIGKILL)
-    store.rmdir()
+    store.unlink()
     away.rename(store)
     restarted = Server(env, tmp_path / "server2.log").start()
     engine = prediction_log.engine_for(url)
