@@ -8,7 +8,7 @@ export BENTOML_DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: help venv run bench bench-scale drill sbom test lint typecheck pytest clean
+.PHONY: help venv run bench bench-scale drill sbom test test-fast lint typecheck pytest clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -24,27 +24,25 @@ $(STAMP): pyproject.toml
 venv: $(STAMP) ## Create .venv and install the project with its dev tools
 
 run: $(STAMP) ## Default cohort -> validate -> (train + promote if no champion) -> package -> serve on 127.0.0.1:3000
-	$(VENV)/bin/earlywarn data synth --out runs/cohort
-	$(VENV)/bin/earlywarn data validate --features runs/cohort/features.parquet --outcomes runs/cohort/outcomes.csv
-	$(VENV)/bin/earlywarn serve --build --ensure-champion --demo --port 3000
+	$(VENV)/bin/earlywarn run --port 3000
 
 bench: $(STAMP) ## Load-test the service (Locust), in-process scoring, a monitor run over 100k predictions; needs `make run` first
 	$(PY) -m pip install -q -e '.[bench]'
 	@test -f runs/cohort/features.parquet || $(VENV)/bin/earlywarn data synth --out runs/cohort
-	$(PY) -m serving.bench
-	$(PY) -m monitoring.bench 100000
+	$(PY) -m bench.serving
+	$(PY) -m bench.monitor 100000
 
 bench-scale: $(STAMP) ## Time and peak memory of each stage at growing cohort sizes (see BENCHMARKS.md); needs `make run` first
 	@mkdir -p runs/bench-scale
-	$(PY) -m monitoring.scale_bench machine
-	$(PY) -m monitoring.scale_bench synth 500 5000 50000
-	$(PY) -m monitoring.scale_bench validate 500 5000 50000 5000@50000 5000@500000 5000@2000000
-	$(PY) -m monitoring.scale_bench windows 500 5000 50000
+	$(PY) -m bench.scale machine
+	$(PY) -m bench.scale synth 500 5000 50000
+	$(PY) -m bench.scale validate 500 5000 50000 5000@50000 5000@500000 5000@2000000
+	$(PY) -m bench.scale windows 500 5000 50000
 	# 100x trains on a tenth of an epoch (a full one is about an hour on 2 cores); see BENCHMARKS.md.
-	$(PY) -m monitoring.scale_bench train-epoch 500 5000 50000/10
-	$(PY) -m monitoring.scale_bench score 500 5000 50000 10000 100000 1000000
-	$(PY) -c "from monitoring.monitor import champion_reference; champion_reference().to_parquet('runs/bench-scale/reference.parquet')"
-	$(PY) -m monitoring.scale_bench monitor 10000 100000 1000000
+	$(PY) -m bench.scale train-epoch 500 5000 50000/10
+	$(PY) -m bench.scale score 500 5000 50000 10000 100000 1000000
+	$(PY) -m bench.scale reference
+	$(PY) -m bench.scale monitor 10000 100000 1000000
 
 drill: $(STAMP) ## Fuzzing, hostile input, rate limits, secrets, faults, a 10-minute soak, supply chain; prints the table
 	@mkdir -p runs/drill && rm -f runs/drill/results.jsonl
@@ -60,8 +58,8 @@ sbom: $(STAMP) ## CycloneDX SBOM of the service's environment -> runs/sbom.cdx.j
 	@echo "SBOM: runs/sbom.cdx.json"
 
 lint: $(STAMP) ## ruff lint and format check
-	$(VENV)/bin/ruff check data training serving monitoring tests
-	$(VENV)/bin/ruff format --check data training serving monitoring tests
+	$(VENV)/bin/ruff check earlywarn data training serving monitoring bench tests
+	$(VENV)/bin/ruff format --check earlywarn data training serving monitoring bench tests
 
 typecheck: $(STAMP) ## mypy on the packages
 	$(VENV)/bin/mypy
@@ -69,7 +67,10 @@ typecheck: $(STAMP) ## mypy on the packages
 pytest: $(STAMP) ## The test suite only
 	$(PY) -m pytest
 
-test: lint typecheck pytest ## Lint, type-check and run the whole test suite
+test: lint typecheck pytest ## Lint, type-check and run the whole test suite (what CI runs)
+
+test-fast: lint typecheck $(STAMP) ## Lint, type-check and the unit and small tests (no `slow` marker): a few minutes
+	$(PY) -m pytest -m "not slow"
 
 clean: ## Remove generated runs and caches (keeps .venv)
 	rm -rf runs .pytest_cache .mypy_cache .ruff_cache

@@ -8,18 +8,22 @@ from typing import Annotated, cast
 
 import typer
 
+from data import state
 from data.globem import GlobemImportConfig, import_globem
 from data.ingest import DEFAULT_CHUNK_ROWS, load_grid
 from data.synth import DRIFTS, Drift, SynthConfig, synth
 from data.validation import ContractError
 from data.windows import WindowConfig, build_windows
 
+_WINDOW = WindowConfig()  # window defaults live in data/windows.py only
 app = typer.Typer(help="Data contract tools: synthetic cohorts, validation, imports.", no_args_is_help=True)
 
 
 @app.command("synth")
 def synth_cmd(
-    out: Annotated[Path, typer.Option(help="Folder to write the cohort into")] = Path("runs/cohort"),
+    out: Annotated[
+        Path | None, typer.Option(help="Folder to write the cohort into (default: cohort/ under EARLYWARN_HOME)")
+    ] = None,
     participants: Annotated[int, typer.Option(min=1)] = 500,
     days: Annotated[int, typer.Option(min=1)] = 365,
     seed: int = 0,
@@ -38,7 +42,7 @@ def synth_cmd(
         drift=cast(Drift | None, drift),
         drift_start_day=drift_start_day,
     )
-    r = synth(cfg, out)
+    r = synth(cfg, out or state.path("cohort"))
     typer.echo(f"wrote {r.n_rows} participant-days for {r.n_participants} participants, {r.n_events} events -> {r.out_dir}")
     if r.drift:
         typer.echo(f"drift scenario '{r.drift}' starts on {r.drift_start}")
@@ -48,9 +52,9 @@ def synth_cmd(
 def validate_cmd(
     features: Annotated[Path, typer.Option(help="Daily behaviour table (.csv or .parquet)")],
     outcomes: Annotated[Path | None, typer.Option(help="Outcomes table: events or dated labels")] = None,
-    lookback: int = 28,
-    horizon: int = 14,
-    min_observed_days: int = 14,
+    lookback: int = _WINDOW.lookback,
+    horizon: int = _WINDOW.horizon,
+    min_observed_days: int = _WINDOW.min_observed_days,
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows read at a time (bounds memory)")] = DEFAULT_CHUNK_ROWS,
 ) -> None:
     """Check tables against the data contract and count the windows they give."""
@@ -63,7 +67,12 @@ def validate_cmd(
     n_features = len(data.feature_names)
     typer.echo(f"{features}: valid, {data.participant_days} participant-days, {n_people} participants, {n_features} features")
     if data.outcomes is not None:
-        ws = build_windows(data.panel, data.outcomes, WindowConfig(lookback, horizon, min_observed_days), data.mode)
+        ws = build_windows(
+            data.panel,
+            data.outcomes,
+            WindowConfig(lookback=lookback, horizon=horizon, min_observed_days=min_observed_days),
+            data.mode,
+        )
         typer.echo(f"{outcomes}: valid ({data.mode} mode), {len(data.outcomes)} rows")
         typer.echo(f"windows: {len(ws)} ({int(ws.label.sum())} positive); skipped: {ws.skipped}")
 
@@ -71,9 +80,12 @@ def validate_cmd(
 @app.command("import-globem")
 def import_globem_cmd(
     path: Annotated[Path, typer.Argument(help="A GLOBEM folder (INS-W_* datasets, or one of them)")],
-    out: Annotated[Path, typer.Option(help="Folder for the contract tables")] = Path("runs/globem"),
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the contract tables (default: globem/ under EARLYWARN_HOME)")
+    ] = None,
 ) -> None:
     """Convert GLOBEM RAPIDS features and weekly depression labels into the data contract."""
+    out = out or state.path("globem")
     r = import_globem(GlobemImportConfig(path, out))
     typer.echo(
         f"imported {', '.join(r.datasets)}: {r.n_participants} participants, {r.n_rows} days, {r.n_labels} labels -> {out}"

@@ -13,6 +13,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from data import state
+
 metadata = sa.MetaData()
 
 predictions = sa.Table(
@@ -59,16 +61,22 @@ withdrawals = sa.Table(
     sa.Column("models_trained_before", sa.JSON, nullable=False),
 )
 
+api_keys = sa.Table(  # partner API keys, stored as hashes (data/keys.py)
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.String(16), primary_key=True),
+    sa.Column("partner", sa.String(64), nullable=False, index=True),
+    sa.Column("secret_sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+)
 TABLES = {"predictions": predictions, "outcomes": outcomes}
-
-
-DEFAULT_DB = Path("runs/earlywarn.db")
 
 
 def url_from_env() -> str:
     """EARLYWARN_DB_URL, or a file holding it (EARLYWARN_DB_URL_FILE: a URL with a password never sits in the
     repository or a command line), or the embedded SQLite default."""
-    url = os.environ.get("EARLYWARN_DB_URL") or f"sqlite:///{DEFAULT_DB.resolve()}"
+    url = os.environ.get("EARLYWARN_DB_URL") or f"sqlite:///{state.path('earlywarn.db')}"
     path = os.environ.get("EARLYWARN_DB_URL_FILE")
     return Path(path).read_text().strip() if path else url
 

@@ -1,4 +1,4 @@
-"""The one `earlywarn` command line; it lives at the top of the dependency chain so it can reach every stage."""
+"""`earlywarn monitor …`: judge live predictions against the reference, replay scenarios, open and capture the dashboard."""
 
 from __future__ import annotations
 
@@ -10,41 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from data.cli import app as data_app
-from serving.cli import app as serving_app
-from serving.cli import keys_app
-from training.cli import app as training_app
-
-app = typer.Typer(help="earlywarn: relapse-risk scores from behavioural time series.", no_args_is_help=True)
-app.add_typer(data_app, name="data")
-app.add_typer(training_app)  # train, promote, tune sit at the top level
-app.add_typer(serving_app)  # serve
-app.add_typer(keys_app, name="keys")
-
-
-participants_app = typer.Typer(help="Participants' data rights.", no_args_is_help=True)
-app.add_typer(participants_app, name="participants")
-
-
-@participants_app.command("forget")
-def participants_forget(
-    partner: Annotated[str, typer.Option(help="The partner the participant belongs to")],
-    participant: Annotated[str, typer.Option(help="The partner's id for the participant (pseudonymised here, not stored)")],
-) -> None:
-    """Consent withdrawn: delete the participant's logged inputs, predictions and outcomes; record which models saw them."""
-    from serving.config import ServeConfig
-    from training.consent import ForgetConfig, forget
-
-    serve = ServeConfig.from_env()
-    result = forget(ForgetConfig(serve.db_url, partner, participant, demo=serve.demo))
-    typer.echo(
-        f"deleted {result.predictions_deleted} predictions (with their inputs) and {result.outcomes_deleted} outcomes; "
-        f"model versions trained before the withdrawal: {', '.join(result.models_trained_before) or 'none'}"
-    )
-
-
-monitor_app = typer.Typer(help="Drift and quality monitoring of live predictions.", no_args_is_help=True)
-app.add_typer(monitor_app, name="monitor")
+app = typer.Typer(help="Drift and quality monitoring of live predictions.", no_args_is_help=True)
 
 
 def _duration(text: str) -> dt.timedelta:
@@ -67,7 +33,7 @@ def _print_run(run: Any) -> None:
             typer.echo(f"  report: {scope.report_html}")
 
 
-@monitor_app.command("run")
+@app.command("run")
 def monitor_run(
     since: Annotated[str, typer.Option(help="How far back to read the prediction log (e.g. 7d, 24h)")] = "7d",
     partner: Annotated[
@@ -79,13 +45,13 @@ def monitor_run(
     webhook: Annotated[str | None, typer.Option(help="POST alerts as JSON to this URL")] = None,
 ) -> None:
     """Compare live predictions with the reference, overall and per partner; write reports and snapshots; exit 1 on alerts."""
+    from data.prediction_log import url_from_env
     from monitoring.monitor import MonitorConfig, Thresholds, monitor
-    from serving.config import ServeConfig
 
     if by not in ("logged", "window-end"):
         raise typer.BadParameter("use logged or window-end", param_hint="--by")
     cfg = MonitorConfig(
-        db_url=ServeConfig.from_env().db_url,
+        db_url=url_from_env(),
         since=_duration(since),
         partners=tuple(partner) if partner else None,
         time_basis="logged" if by == "logged" else "window_end",
@@ -99,7 +65,7 @@ def monitor_run(
         raise typer.Exit(1)
 
 
-@monitor_app.command("simulate")
+@app.command("simulate")
 def monitor_simulate(
     cohort: Annotated[Path, typer.Option(help="Cohort folder from `earlywarn data synth` (with --drift for a scenario)")],
     url: Annotated[str, typer.Option(help="The running service")] = "http://127.0.0.1:3000",
@@ -113,16 +79,19 @@ def monitor_simulate(
     monitor_every: Annotated[int, typer.Option(min=1, help="Run the monitor every N simulated days")] = 1,
     since: Annotated[str, typer.Option(help="Each monitor run judges this many latest days")] = "1d",
     thresholds: Annotated[Path | None, typer.Option(help="TOML file with a [thresholds] table")] = None,
-    out: Annotated[Path, typer.Option(help="Reports, alerts, workspace and simulation.json go here")] = Path("runs/simulate"),
+    out: Annotated[
+        Path | None, typer.Option(help="Reports, alerts, workspace and simulation.json (default: simulate/ under EARLYWARN_HOME)")
+    ] = None,
 ) -> None:
     """Replay a synthetic cohort against a running service day by day and run the monitor after each day."""
+    from data import state
+    from data.prediction_log import url_from_env
     from monitoring.monitor import Thresholds
     from monitoring.simulate import SimulateConfig, simulate
-    from serving.config import ServeConfig
 
     cfg = SimulateConfig(
         url=url,
-        db_url=ServeConfig.from_env().db_url,
+        db_url=url_from_env(),
         cohort=cohort,
         first_day=dt.date.fromisoformat(first_day) if first_day else None,
         days=days,
@@ -130,7 +99,7 @@ def monitor_simulate(
         monitor_every=monitor_every,
         since=_duration(since),
         thresholds=Thresholds.load(thresholds),
-        out_dir=out,
+        out_dir=out or state.path("simulate"),
     )
     result = simulate(cfg)
     if result.drift_start:
@@ -144,36 +113,34 @@ def monitor_simulate(
     typer.echo(f"table: {result.table_path}")
 
 
-@monitor_app.command("ui")
+@app.command("ui")
 def monitor_ui(
     port: int = 8000,
     workspace: Annotated[Path | None, typer.Option(help="Workspace folder (default: the one `monitor run` writes)")] = None,
 ) -> None:
     """Start `evidently ui` on loopback over the monitoring workspace."""
-    from monitoring.monitor import DEFAULT_WORKSPACE
+    from monitoring.monitor import default_workspace
 
     exe = str(Path(sys.executable).with_name("evidently"))
-    folder = str(workspace or DEFAULT_WORKSPACE)
+    folder = str(workspace or default_workspace())
     os.execv(exe, [exe, "ui", "--workspace", folder, "--host", "127.0.0.1", "--port", str(port)])
 
 
-@monitor_app.command("screenshot")
+@app.command("screenshot")
 def monitor_screenshot(
-    out: Annotated[Path, typer.Option(help="PNG to write")] = Path("runs/monitoring/dashboard.png"),
+    out: Annotated[
+        Path | None, typer.Option(help="PNG to write (default: monitoring/dashboard.png under EARLYWARN_HOME)")
+    ] = None,
     workspace: Annotated[Path | None, typer.Option(help="Workspace folder (default: the one `monitor run` writes)")] = None,
     scope: Annotated[str, typer.Option(help="'all' or a partner name")] = "all",
 ) -> None:
     """Render the dashboard in headless Chromium, save a PNG and say which panels it shows."""
-    from monitoring.monitor import DEFAULT_WORKSPACE
+    from monitoring.monitor import default_workspace
     from monitoring.screenshot import dashboard_screenshot
 
-    shot = dashboard_screenshot(workspace or DEFAULT_WORKSPACE, out, scope)
+    shot = dashboard_screenshot(workspace or default_workspace(), out or default_workspace().parent / "dashboard.png", scope)
     typer.echo(f"{shot.png} ({shot.url}): {len(shot.panels_shown)} panels shown")
     for title in shot.panels_missing:
         typer.echo(f"missing panel: {title}", err=True)
     if shot.panels_missing:
         raise typer.Exit(1)
-
-
-def main() -> None:
-    app()

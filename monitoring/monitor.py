@@ -6,20 +6,24 @@ import datetime as dt
 import json
 import math
 import tomllib
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
-from data import prediction_log
+from data import prediction_log, state
 from data.contract import SIGNALS
 from data.summary import MISSING_SUFFIX
+from training.evaluate import expected_calibration_error
 
-DEFAULT_WORKSPACE = Path("runs/monitoring/workspace")
-DEFAULT_OUT = Path("runs/monitoring")
 OVERALL = "all"
+
+
+def default_workspace() -> Path:
+    """The Evidently workspace `monitor run` writes and `monitor ui` opens."""
+    return state.path("monitoring", "workspace")
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,8 @@ class MonitorConfig:
     horizon_days: int = 14
     outcome_window: dt.timedelta = dt.timedelta(days=28)  # judge predictions whose horizon closed this recently
     thresholds: Thresholds = field(default_factory=Thresholds)
-    out_dir: Path = DEFAULT_OUT
-    workspace: Path | None = DEFAULT_WORKSPACE
+    out_dir: Path = field(default_factory=lambda: state.path("monitoring"))
+    workspace: Path | None = field(default_factory=default_workspace)
     webhook: str | None = None
     now: dt.datetime | None = None  # default: the wall clock
     # Above this many predictions a uniform sample of participants is judged. The drift limits are set mostly by the
@@ -296,17 +300,105 @@ def _band_quality(matured: pd.DataFrame) -> dict[str, float]:
     label = matured["label"].to_numpy(int)
     high = (matured["band"] == "high").to_numpy()
     risk = matured["risk"].to_numpy(float)
-    # Expected calibration error over risk deciles: mean |observed rate - mean risk|, weighted by bin size.
-    bins = pd.qcut(risk, q=min(10, len(np.unique(risk))), duplicates="drop")
-    grouped = pd.DataFrame({"bin": bins, "risk": risk, "label": label}).groupby("bin", observed=True)
-    ece = float((grouped.size() * (grouped["label"].mean() - grouped["risk"].mean()).abs()).sum() / len(risk))
     return {
         "high_band_precision": float(precision_score(label, high, zero_division=0)),
         "high_band_recall": float(recall_score(label, high, zero_division=0)),
         "mean_risk_matured": float(risk.mean()),
         "calibration_gap": float(abs(risk.mean() - label.mean())),
-        "ece": ece,
+        "ece": expected_calibration_error(label, risk),  # the same ECE the model card reports
     }
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """One alert rule: the measured value, its limit, whether it applies, and what the alert says."""
+
+    kind: str
+    subject: Callable[[_Facts], str]
+    value: Callable[[_Facts], float]
+    limit: Callable[[_Facts], float]
+    message: Callable[[_Facts], str]
+    needs_outcomes: bool = False
+
+
+@dataclass(frozen=True)
+class _Facts:
+    scope: str
+    v: dict[str, float]
+    t: Thresholds
+    drifted: list[str]
+    signals: list[str]
+    item: str = ""  # the missing-share column a per-signal rule is about
+
+
+def _drift_names(f: _Facts) -> str:
+    return ", ".join(f"{s} ({f.v[f'ValueDrift:{s}']:.2f})" for s in f.drifted)
+
+
+_RULES = (
+    _Rule(
+        "input_drift",
+        lambda f: ",".join(f.drifted),
+        lambda f: len(f.drifted) / max(len(f.signals), 1) if f.drifted else 0.0,
+        lambda f: f.t.max_drifted_signal_share,
+        lambda f: (
+            f"[{f.scope}] {len(f.drifted)} of {len(f.signals)} input signals drifted "
+            f"(normed Wasserstein > {f.v['signal_drift_limit']:.2f}): {_drift_names(f)}"
+        ),
+    ),
+    _Rule(
+        "prediction_drift",
+        lambda f: "risk",
+        lambda f: f.v.get("ValueDrift:risk", 0.0),
+        lambda f: f.v["risk_drift_limit"],
+        lambda f: (
+            f"[{f.scope}] risk scores drifted: distance {f.v['ValueDrift:risk']:.2f} > {f.v['risk_drift_limit']:.2f}; "
+            f"mean {f.v.get('MeanValue:risk', float('nan')):.3f}, p90 {f.v.get('QuantileValue:risk:0.9', float('nan')):.3f}"
+        ),
+    ),
+    _Rule(
+        "high_band_share",
+        lambda f: "band",
+        lambda f: f.v["high_band_share"],
+        lambda f: f.t.max_high_band_share,
+        lambda f: (
+            f"[{f.scope}] {f.v['high_band_share']:.1%} of live scores are high-band "
+            f"(reference {f.v['reference_high_band_share']:.1%}, limit {f.t.max_high_band_share:.0%})"
+        ),
+    ),
+    _Rule(
+        "performance",
+        lambda f: "auroc",
+        lambda f: 1.0 - f.v.get("RocAuc", 1.0),  # compared as a shortfall, so every rule alerts when value > limit
+        lambda f: 1.0 - f.t.min_auroc,
+        lambda f: (
+            f"[{f.scope}] AUROC on {f.v['matured_windows']:.0f} matured predictions ({f.v['matured_events']:.0f} with an "
+            f"event) is {f.v['RocAuc']:.3f} (< {f.t.min_auroc})"
+        ),
+        needs_outcomes=True,
+    ),
+    _Rule(
+        "calibration",
+        lambda f: "risk",
+        lambda f: f.v["calibration_gap"],
+        lambda f: f.t.max_calibration_gap,
+        lambda f: (
+            f"[{f.scope}] mean predicted risk {f.v['mean_risk_matured']:.3f} vs observed event rate "
+            f"{f.v['MeanValue:label']:.3f} on matured predictions"
+        ),
+        needs_outcomes=True,
+    ),
+)
+_MISSING_RULE = _Rule(
+    "missing_data",
+    lambda f: f.item.removesuffix(MISSING_SUFFIX),
+    lambda f: f.v[f.item] - f.v[f"reference_{f.item}"],
+    lambda f: f.t.max_missing_increase,
+    lambda f: (
+        f"[{f.scope}] {f.item.removesuffix(MISSING_SUFFIX)}: missing share up "
+        f"{f.v[f.item] - f.v[f'reference_{f.item}']:.0%} over the reference"
+    ),
+)
 
 
 def _alerts(
@@ -318,83 +410,16 @@ def _alerts(
     missing: list[str],
     judged: bool,
 ) -> list[Alert]:
+    """Every rule whose value passes its limit becomes an alert; outcome rules only once predictions have matured."""
+    facts = _Facts(scope, v, t, drifted, signals)
+    checks = [(r, facts) for r in _RULES if judged or not r.needs_outcomes]
+    checks += [(_MISSING_RULE, replace(facts, item=m)) for m in missing]
     alerts = []
-    limit = v["signal_drift_limit"]
-    share = len(drifted) / max(len(signals), 1)
-    if drifted and share > t.max_drifted_signal_share:
-        names = ", ".join(f"{s} ({v[f'ValueDrift:{s}']:.2f})" for s in drifted)
-        alerts.append(
-            Alert(
-                scope,
-                "input_drift",
-                ",".join(drifted),
-                share,
-                t.max_drifted_signal_share,
-                f"[{scope}] {len(drifted)} of {len(signals)} input signals drifted (normed Wasserstein > {limit:.2f}): {names}",
-            )
-        )
-    if v.get("ValueDrift:risk", 0.0) > v["risk_drift_limit"]:
-        alerts.append(
-            Alert(
-                scope,
-                "prediction_drift",
-                "risk",
-                v["ValueDrift:risk"],
-                v["risk_drift_limit"],
-                f"[{scope}] risk scores drifted: distance {v['ValueDrift:risk']:.2f} > {v['risk_drift_limit']:.2f}; "
-                f"mean {v.get('MeanValue:risk', float('nan')):.3f}, p90 {v.get('QuantileValue:risk:0.9', float('nan')):.3f}",
-            )
-        )
-    if v["high_band_share"] > t.max_high_band_share:
-        alerts.append(
-            Alert(
-                scope,
-                "high_band_share",
-                "band",
-                v["high_band_share"],
-                t.max_high_band_share,
-                f"[{scope}] {v['high_band_share']:.1%} of live scores are high-band "
-                f"(reference {v['reference_high_band_share']:.1%}, limit {t.max_high_band_share:.0%})",
-            )
-        )
-    for m in missing:
-        rise = v[m] - v[f"reference_{m}"]
-        if rise > t.max_missing_increase:
-            s = m.removesuffix(MISSING_SUFFIX)
-            alerts.append(
-                Alert(
-                    scope,
-                    "missing_data",
-                    s,
-                    rise,
-                    t.max_missing_increase,
-                    f"[{scope}] {s}: missing share up {rise:.0%} over the reference",
-                )
-            )
-    if judged and v.get("RocAuc", 1.0) < t.min_auroc:
-        alerts.append(
-            Alert(
-                scope,
-                "performance",
-                "auroc",
-                v["RocAuc"],
-                t.min_auroc,
-                f"[{scope}] AUROC on {v['matured_windows']:.0f} matured predictions ({v['matured_events']:.0f} with an "
-                f"event) is {v['RocAuc']:.3f} (< {t.min_auroc})",
-            )
-        )
-    if judged and v["calibration_gap"] > t.max_calibration_gap:
-        alerts.append(
-            Alert(
-                scope,
-                "calibration",
-                "risk",
-                v["calibration_gap"],
-                t.max_calibration_gap,
-                f"[{scope}] mean predicted risk {v['mean_risk_matured']:.3f} vs observed event rate "
-                f"{v['MeanValue:label']:.3f} on matured predictions",
-            )
-        )
+    for rule, f in checks:
+        value, limit = rule.value(f), rule.limit(f)
+        if value > limit:
+            shown = (1.0 - value, 1.0 - limit) if rule.kind == "performance" else (value, limit)
+            alerts.append(Alert(scope, rule.kind, rule.subject(f), *shown, rule.message(f)))
     return alerts
 
 

@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from data import prediction_log
+from data import prediction_log, state
 from data.contract import DATE, EVENT, PARTICIPANT
 from data.synth import COHORT_META
 from monitoring.monitor import OVERALL, MonitorConfig, MonitorRun, Thresholds, monitor
@@ -37,7 +37,7 @@ class SimulateConfig:
     outcome_window: dt.timedelta = dt.timedelta(days=28)
     reference: Path | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
-    out_dir: Path = Path("runs/simulate")
+    out_dir: Path = field(default_factory=lambda: state.path("simulate"))
     workspace: Path | None = None  # default: out_dir / "workspace"
     flush_timeout_s: float = 60.0
 
@@ -127,7 +127,7 @@ class _Cohort:
 
 def simulate(cfg: SimulateConfig) -> SimulateResult:
     """Post each simulated day's windows and reported outcomes to the service, then run the monitor."""
-    from serving.keys import create_key, revoke
+    from data.keys import create_key, revoke
 
     cohort = _Cohort(cfg.cohort)
     engine = prediction_log.engine_for(cfg.db_url)

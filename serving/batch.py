@@ -17,7 +17,7 @@ import torch
 from data.contract import DATE, PARTICIPANT
 from data.ingest import open_parquet
 from training.bundle import ModelBundle
-from training.calibration import BANDS
+from training.scoring import histories_from_frame, score_histories
 
 OUTPUT_SCHEMA = pa.schema(
     [
@@ -51,45 +51,22 @@ class BatchScoreResult:
     out: Path
 
 
-def _windows(
-    frame: pd.DataFrame, features: list[str], lookback: int, as_of: dt.date | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Participants' last `lookback` days as a dense [n, lookback, F] array (NaN = not observed), vectorised."""
-    ids, codes = np.unique(frame[PARTICIPANT].to_numpy(), return_inverse=True)
-    days = frame[DATE].to_numpy("datetime64[D]")
-    if as_of is not None:
-        ends = np.full(len(ids), np.datetime64(as_of, "D"))
-    else:
-        order = np.argsort(codes, kind="stable")
-        last = np.maximum.reduceat(days[order].astype("int64"), np.r_[0, np.flatnonzero(np.diff(codes[order])) + 1])
-        ends = last.astype("datetime64[D]")
-    offset = (ends[codes] - days).astype(np.int64)  # 0 = the window's last day
-    keep = (offset >= 0) & (offset < lookback)
-    window = np.full((len(ids), lookback, len(features)), np.nan, np.float32)
-    window[codes[keep], lookback - 1 - offset[keep]] = frame.loc[keep, features].to_numpy(np.float32)
-    return ids, ends, window
-
-
 def score_frame(bundle: ModelBundle, frame: pd.DataFrame, as_of: dt.date | None = None) -> pa.Table:
     """Score every participant whose rows are all in this frame: the unit of work for one process, or for one
     task of a distributed engine (see docs/scaling.md)."""
-    ids, ends, window = _windows(frame, bundle.features, bundle.window.lookback, as_of)
-    observed = (~np.isnan(window)).any(axis=2).sum(axis=1)
-    ok = observed >= bundle.window.min_observed_days
-    risk = np.full(len(ids), np.nan, np.float32)
-    if ok.any():
-        with torch.inference_mode():
-            risk[ok] = bundle.risk(window[ok])
-    bands = np.asarray(BANDS, dtype=object)[bundle.bands.assign(np.nan_to_num(risk))]
+    # Only the model window is gridded (not the API's 90 days): memory is bounded by the batch, not the history.
+    histories = histories_from_frame(frame, bundle.features, bundle.window.lookback, as_of)
+    with torch.inference_mode():
+        s = score_histories(bundle, histories)
     return pa.table(
         {
-            PARTICIPANT: pa.array(ids.astype(str)),
-            "window_end": pa.array(ends.astype("datetime64[D]")),
-            "status": pa.array(np.where(ok, "scored", "insufficient_data")),
-            "risk": pa.array(np.where(ok, risk, np.nan), pa.float32(), from_pandas=True),
-            "band": pa.array(np.where(ok, bands, None)),
-            "escalate": pa.array(ok & (bands == "high")),
-            "days_observed": pa.array(observed.astype(np.int16)),
+            PARTICIPANT: pa.array(histories.participant_ids, pa.string()),
+            "window_end": pa.array(histories.end_dates, pa.date32()),
+            "status": pa.array(s.status, pa.string()),
+            "risk": pa.array(s.risk, pa.float32(), from_pandas=True),
+            "band": pa.array(s.band, pa.string()),
+            "escalate": pa.array([s.escalate(i) for i in range(len(s.status))], pa.bool_()),
+            "days_observed": pa.array(s.days_observed.astype(np.int16)),
         },
         schema=OUTPUT_SCHEMA,
     )

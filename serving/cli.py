@@ -10,12 +10,12 @@ from typing import Annotated
 
 import typer
 
+from data import state
 from serving.config import ServeConfig, bentoml_home
 
 app = typer.Typer()
 keys_app = typer.Typer(help="Partner API keys.", no_args_is_help=True)
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = Path("runs/example-request.json")
 
 
 def _service_env() -> dict[str, str]:
@@ -27,7 +27,7 @@ def _service_env() -> dict[str, str]:
     return env
 
 
-def write_example_request(features_path: Path, out: Path = EXAMPLE, days: int = 28) -> Path:
+def write_example_request(features_path: Path, out: Path, days: int = 28) -> Path:
     """A request body with one synthetic participant's last days, for the printed example."""
     import pandas as pd
 
@@ -49,26 +49,16 @@ def serve_cmd(
     build: Annotated[
         bool, typer.Option(help="Import the champion from MLflow into the BentoML store and build the bento first")
     ] = False,
-    ensure_champion: Annotated[
-        bool, typer.Option(help="Train and promote on the default cohort when no champion exists")
-    ] = False,
     demo: Annotated[bool, typer.Option(help="Create a demo partner key and print an example request")] = False,
+    example_from: Annotated[
+        Path | None, typer.Option(help="Features file the printed example request is cut from (default: the cohort's)")
+    ] = None,
 ) -> None:
     """Start the risk-score API from the packaged champion."""
     from serving.packaging import build_bento, import_model, latest_model
 
+    state.pin_home()  # the server runs from the repository, so the state root must be absolute before it starts
     os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
-    if ensure_champion:
-        from training import tracking
-
-        tracking.configure()
-        if tracking.version_info(tracking.CHAMPION) is None:
-            from training.promote import PromoteConfig, promote
-            from training.train import TrainConfig, train
-
-            typer.echo("no champion yet: training on the default synthetic cohort")
-            train(TrainConfig())
-            typer.echo(promote(PromoteConfig()).message)
     if build:
         imported = import_model()
         typer.echo(f"packaged MLflow version {imported.mlflow_version} as {imported.tag}; bento {build_bento()}")
@@ -76,11 +66,11 @@ def serve_cmd(
         typer.echo("no model in the BentoML store; run `earlywarn serve --build` first", err=True)
         raise typer.Exit(1)
     if demo:
+        from data.keys import create_key
         from data.prediction_log import engine_for
-        from serving.keys import create_key
 
         key = create_key(engine_for(ServeConfig.from_env().db_url), "demo")
-        body = write_example_request(Path("runs/cohort/features.parquet"))
+        body = write_example_request(example_from or state.path("cohort", "features.parquet"), state.path("example-request.json"))
         typer.echo("\nExample request (demo partner key):")
         typer.echo(
             f"  curl -s -X POST http://{host}:{port}/v1/risk-scores -H 'Authorization: Bearer {key.token}' "
@@ -103,8 +93,8 @@ def serve_cmd(
 @keys_app.command("create")
 def keys_create(partner: Annotated[str, typer.Option(help="Partner name (letters, digits, - and _)")]) -> None:
     """Create a key; it is printed once, alone on the last line, and stored only as a hash."""
+    from data.keys import create_key
     from data.prediction_log import engine_for
-    from serving.keys import create_key
 
     key = create_key(engine_for(ServeConfig.from_env().db_url), partner)
     typer.echo(f"created key {key.key_id} for partner {key.partner}; store it now, it cannot be shown again:")
@@ -116,8 +106,8 @@ def keys_revoke(
     key_id: Annotated[str | None, typer.Option()] = None, partner: Annotated[str | None, typer.Option()] = None
 ) -> None:
     """Revoke one key (--key-id) or every key of a partner (--partner)."""
+    from data.keys import revoke
     from data.prediction_log import engine_for
-    from serving.keys import revoke
 
     n = revoke(engine_for(ServeConfig.from_env().db_url), key_id, partner)
     typer.echo(f"revoked {n} key(s)")
@@ -128,8 +118,8 @@ def keys_revoke(
 @keys_app.command("list")
 def keys_list() -> None:
     """Key ids, partners and revocation times (never the keys)."""
+    from data.keys import list_keys
     from data.prediction_log import engine_for
-    from serving.keys import list_keys
 
     for k in list_keys(engine_for(ServeConfig.from_env().db_url)):
         state = "revoked" if k["revoked_at"] else "active"

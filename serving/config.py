@@ -6,11 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from data import prediction_log
+from data import prediction_log, state
 
 MODEL_NAME = "relapse-risk"
-DEFAULT_SPOOL = Path("runs/spool")
-DEFAULT_BENTOML_HOME = Path("runs/bentoml")
 
 
 @dataclass(frozen=True)
@@ -28,7 +26,7 @@ class ServeConfig:
     def from_env(cls) -> ServeConfig:
         return cls(
             db_url=prediction_log.url_from_env(),
-            spool_dir=Path(os.environ.get("EARLYWARN_SPOOL_DIR", DEFAULT_SPOOL)).resolve(),
+            spool_dir=Path(os.environ.get("EARLYWARN_SPOOL_DIR") or state.path("spool")).resolve(),
             demo=os.environ.get("EARLYWARN_MODE", "demo") != "production",
             fsync=os.environ.get("EARLYWARN_SPOOL_FSYNC", "0") == "1",
             model_tag=os.environ.get("EARLYWARN_MODEL_TAG", f"{MODEL_NAME}:latest"),
@@ -38,5 +36,5 @@ class ServeConfig:
 
 
 def bentoml_home() -> Path:
-    """BENTOML_HOME, defaulting to runs/bentoml inside the project so `make run` writes nothing outside it."""
-    return Path(os.environ.get("BENTOML_HOME") or DEFAULT_BENTOML_HOME).resolve()
+    """BENTOML_HOME, defaulting to bentoml/ under the state root so `make run` writes nothing outside it."""
+    return Path(os.environ.get("BENTOML_HOME") or state.path("bentoml")).resolve()

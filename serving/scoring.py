@@ -1,10 +1,8 @@
-"""Scoring logic behind the API, as plain functions: assemble windows, score in one pass, explain, check quality."""
+"""The API's view of the scoring core: request days onto the grid, scores with drivers and data quality."""
 
 from __future__ import annotations
 
-import datetime as dt
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,42 +11,10 @@ from data.baseline import baseline_deviation
 from data.contract import SIGNALS
 from data.summary import summary_records, window_inputs
 from training.bundle import ModelBundle
-from training.calibration import BANDS
+from training.scoring import SCORED, Histories, histories_from_days, score_histories
 
-HISTORY_DAYS = 90
 N_DRIVERS = 3
-
-
-@dataclass
-class Batch:
-    """Request data on a day grid ending at each participant's last reported day."""
-
-    participant_ids: list[str]
-    end_dates: list[dt.date]
-    history: np.ndarray  # [P, 90, F] float32, NaN = missing; the last `lookback` days are the model window
-
-    def window(self, lookback: int) -> np.ndarray:
-        return self.history[:, -lookback:, :]
-
-
-def assemble(participants: list[tuple[str, list[tuple[dt.date, list[float | None]]]]], n_features: int) -> Batch:
-    """[(id, [(date, values in feature order)])] -> a Batch. Days more than 90 days before the last one are ignored."""
-    ids, ends, pidx, offset, rows = [], [], [], [], []
-    for i, (pid, days) in enumerate(participants):
-        end = days[-1][0]
-        ids.append(pid)
-        ends.append(end)
-        for day, values in days:
-            pidx.append(i)
-            offset.append((end - day).days)
-            rows.append(values)
-    history = np.full((len(ids), HISTORY_DAYS, n_features), np.nan, np.float32)
-    p = np.asarray(pidx, np.int64)
-    o = np.asarray(offset, np.int64)
-    grid = np.asarray(rows, dtype=np.float64).reshape(len(rows), n_features) if rows else np.empty((0, n_features))
-    keep = o < HISTORY_DAYS
-    history[p[keep], HISTORY_DAYS - 1 - o[keep]] = grid[keep]  # None became NaN in the float conversion
-    return Batch(ids, ends, history)
+assemble = histories_from_days  # request days -> the core's grid, as the service builds it
 
 
 def _driver_entries(
@@ -76,52 +42,36 @@ def _driver_entries(
 
 
 def score(
-    bundle: ModelBundle, batch: Batch, explain: bool = True
+    bundle: ModelBundle, batch: Histories, explain: bool = True
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[list[list[float | None]]]]:
-    """Score every participant with enough data in one forward pass; returns (API results, model-input summaries,
+    """The core's scores as API results, with drivers and data quality; returns (API results, model-input summaries,
     the model-input windows themselves)."""
-    lookback, min_days = bundle.window.lookback, bundle.window.min_observed_days
+    lookback = bundle.window.lookback
     window = batch.window(lookback)
-    observed = ~np.isnan(window)
-    days_observed = observed.any(axis=2).sum(axis=1)
-    missing = 1.0 - observed.mean(axis=1)
-    eligible = np.flatnonzero(days_observed >= min_days)
-    risk = np.full(len(window), np.nan)
-    contrib = np.zeros((len(window), len(bundle.features)))
-    if len(eligible) and explain:
-        risk[eligible], contrib[eligible] = bundle.risk_and_attributions(window[eligible])
-    elif len(eligible):
-        risk[eligible] = bundle.risk(window[eligible])
+    scores = score_histories(bundle, batch, explain=explain)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        z = baseline_deviation(batch.history)
-        recent = np.nanmean(batch.history[:, -7:], axis=1)
-        base = np.nanmean(batch.history[:, :-7], axis=1)
-    bands = bundle.bands.assign(np.nan_to_num(risk, nan=0.0))
-    summaries = summary_records(window, bundle.features)
+        z = baseline_deviation(batch.values)
+        recent = np.nanmean(batch.values[:, -7:], axis=1)
+        base = np.nanmean(batch.values[:, :-7], axis=1)
     results = []
     for i, pid in enumerate(batch.participant_ids):
         quality = {
-            "days_observed": int(days_observed[i]),
+            "days_observed": int(scores.days_observed[i]),
             "lookback_days": lookback,
-            "missing_share": {f: round(float(missing[i, j]), 3) for j, f in enumerate(bundle.features)},
+            "missing_share": {f: round(float(scores.missing_share[i, j]), 3) for j, f in enumerate(bundle.features)},
         }
         entry: dict[str, Any] = {"participant_id": pid, "window_end": batch.end_dates[i].isoformat(), "data_quality": quality}
-        if days_observed[i] < min_days:
-            entry |= {
-                "status": "insufficient_data",
-                "reason": f"{days_observed[i]} of the last {lookback} days have any signal; at least {min_days} are needed",
-            }
-        elif not np.isfinite(risk[i]):
-            entry |= {"status": "insufficient_data", "reason": "the model did not produce a finite score for this input"}
+        if scores.status[i] != SCORED:
+            entry |= {"status": scores.status[i], "reason": scores.reason[i]}
         else:
-            band = BANDS[bands[i]]
+            contrib = scores.contributions
             entry |= {
-                "status": "scored",
-                "risk": round(float(risk[i]), 5),
-                "band": band,
-                "escalate": band == "high",
-                "drivers": _driver_entries(bundle, contrib[i], z[i], recent[i], base[i]) if explain else [],
+                "status": SCORED,
+                "risk": round(float(scores.risk[i]), 5),
+                "band": scores.band[i],
+                "escalate": scores.escalate(i),
+                "drivers": _driver_entries(bundle, contrib[i], z[i], recent[i], base[i]) if contrib is not None else [],
             }
         results.append(entry)
-    return results, summaries, window_inputs(window)
+    return results, summary_records(window, bundle.features), window_inputs(window)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bench.launcher import Server
 from data.synth import SynthResult
-from serving.launcher import Server
 from training.fit import FitConfig
 
 LOOSE_GATES = {"max_ece": 1.0, "max_subgroup_drop": 1.0}  # the first champion only has to exist

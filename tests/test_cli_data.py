@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from typer.testing import CliRunner
 
-from monitoring.cli import app
+from earlywarn.cli import app
 
 runner = CliRunner()
 

@@ -22,10 +22,10 @@ from hypothesis.extra.pandas import column, data_frames, range_indexes
 from packaging.version import Version
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from bench.launcher import Server
 from data import prediction_log
+from data.keys import create_key
 from data.validation import ContractError, validate_features, validate_outcomes
-from serving.keys import create_key
-from serving.launcher import Server
 from tests.drill import record, size
 from tests.stack import days_of
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from bench.launcher import Server
 from data import prediction_log
-from serving.keys import create_key
-from serving.launcher import Server
+from data.keys import create_key
 from tests.pg import pg_url, require_postgres, scratch_database
 from tests.stack import risk_request
 

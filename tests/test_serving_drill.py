@@ -11,9 +11,9 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
+from bench.launcher import Server
 from data import prediction_log
-from serving.keys import create_key
-from serving.launcher import Server
+from data.keys import create_key
 from tests.pg import PG_HOST, PG_USER, require_postgres, scratch_database
 from tests.stack import risk_request
 

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from bench.launcher import Server
 from data import prediction_log
-from serving.keys import create_key
-from serving.launcher import Server
+from data.keys import create_key
 from serving.schema import max_body_bytes
 from tests.stack import days_of
 
@@ -103,7 +103,7 @@ def test_auth_failures(server, header, status):
 
 def test_revoked_key_is_refused(server):
     srv, keys, engine, table = server
-    from serving.keys import revoke
+    from data.keys import revoke
 
     body = {"participants": [{"participant_id": "r1", "days": days_of(table, "P01")}]}
     assert _post(srv, "/v1/risk-scores", keys["gone"], body).status_code == 200

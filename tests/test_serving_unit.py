@@ -10,11 +10,13 @@ import pytest
 import sqlalchemy as sa
 
 from data import prediction_log
+from data.keys import create_key, revoke
 from data.pseudonym import DEMO_KEY, Pseudonymizer, SecretError
 from data.spool import Spool
-from serving.keys import KeyVerifier, create_key, revoke
+from serving.keys import KeyVerifier
 from serving.schema import day_order_errors, loc_path, score_request_model
-from serving.scoring import HISTORY_DAYS, assemble
+from serving.scoring import assemble
+from training.scoring import HISTORY_DAYS
 
 D0 = dt.date(2025, 3, 1)
 
@@ -26,7 +28,7 @@ def test_assemble_places_days_on_a_grid_ending_at_the_last_day():
     ]
     batch = assemble(rows, 2)
     assert batch.end_dates == [D0 + dt.timedelta(days=2), D0]
-    h = batch.history
+    h = batch.values
     assert h.shape == (2, HISTORY_DAYS, 2)
     assert h[0, -1].tolist() == [3.0, 4.0] and np.isnan(h[0, -2]).all() and h[0, -3, 0] == 1.0 and np.isnan(h[0, -3, 1])
     assert np.count_nonzero(~np.isnan(h[1])) == 2  # the day 200 days earlier is outside the 90-day history

@@ -4,71 +4,31 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from data.ingest import DEFAULT_CHUNK_ROWS
+from data.windows import WindowConfig
+
+if TYPE_CHECKING:
+    from training.fit import FitConfig
 
 app = typer.Typer()
 
 # Stage modules import torch, Lightning and MLflow; importing them inside each command keeps `earlywarn --help` instant.
 
 
-def _train_config(
-    features: Path | None,
-    outcomes: Path | None,
-    attributes: Path | None,
-    lookback: int,
-    horizon: int,
-    min_observed_days: int,
-    washout_days: int,
-    cv_folds: int,
-    model: str,
-    seed: int,
-    out: Path,
-    max_epochs: int,
-    batch_size: int,
-    devices: str,
-    strategy: str,
-    accelerator: str,
-    num_nodes: int,
-    calibration: str,
-    alert_budget: float,
-    compare_baseline: bool,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
-):
-    from data.windows import WindowConfig
+_WINDOW = WindowConfig()  # the window defaults live in data/windows.py only
+
+
+def _fit_config(model: str, **fit: Any) -> FitConfig:
     from training.fit import FitConfig
-    from training.train import TrainConfig
 
     if model not in ("tcn", "gru", "baseline"):
         raise typer.BadParameter("choose tcn, gru or baseline", param_hint="--model")
-    if calibration not in ("platt", "isotonic"):
-        raise typer.BadParameter("choose platt or isotonic", param_hint="--calibration")
-    fit = FitConfig(
-        kind=model,  # type: ignore[arg-type]
-        seed=seed,
-        max_epochs=max_epochs,
-        batch_size=batch_size,
-        devices=int(devices) if devices.isdigit() else devices,
-        strategy=strategy,
-        accelerator=accelerator,
-        num_nodes=num_nodes,
-    )
-    return TrainConfig(
-        features=features,
-        outcomes=outcomes,
-        attributes=attributes,
-        window=WindowConfig(lookback, horizon, min_observed_days, washout_days),
-        fit=fit,
-        cv_folds=cv_folds,
-        calibration=calibration,  # type: ignore[arg-type]
-        alert_budget=alert_budget,
-        compare_baseline=compare_baseline,
-        out=out,
-        chunk_rows=chunk_rows,
-    )
+    devices = fit.pop("devices", "1")
+    return FitConfig(kind=model, devices=int(devices) if str(devices).isdigit() else devices, **fit)  # type: ignore[arg-type]
 
 
 Features = Annotated[Path | None, typer.Option(help="Daily behaviour table; omit for the default synthetic cohort")]
@@ -83,14 +43,16 @@ def train_cmd(
     features: Features = None,
     outcomes: Outcomes = None,
     attributes: Attributes = None,
-    lookback: int = 28,
-    horizon: int = 14,
-    min_observed_days: int = 14,
-    washout_days: int = 28,
+    lookback: int = _WINDOW.lookback,
+    horizon: Annotated[int, typer.Option(help="Days ahead an event counts for a window")] = _WINDOW.horizon,
+    min_observed_days: Annotated[
+        int, typer.Option(help="A window needs this many days with any signal")
+    ] = _WINDOW.min_observed_days,
+    washout_days: Annotated[int, typer.Option(help="Days after an event that are never scored")] = _WINDOW.washout_days,
     cv_folds: Annotated[int, typer.Option(help="Grouped K-fold cross-validation (0 = one participant split)")] = 0,
     model: Annotated[str, typer.Option(help="tcn (default), gru or baseline")] = "tcn",
     seed: int = 0,
-    out: Path = Path("runs/train"),
+    out: Annotated[Path | None, typer.Option(help="Metrics, plots and card (default: train/ under EARLYWARN_HOME)")] = None,
     max_epochs: int = 12,
     batch_size: int = 512,
     devices: Annotated[str, typer.Option(help="Lightning devices (e.g. 2, or auto)")] = "1",
@@ -103,30 +65,33 @@ def train_cmd(
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows of the features file read at a time")] = DEFAULT_CHUNK_ROWS,
 ) -> None:
     """Train a relapse-risk model, evaluate it on held-out participants, log to MLflow, register it as challenger."""
-    from training.train import train
+    from data import state
+    from training.train import TrainConfig, train
 
-    cfg = _train_config(
-        features,
-        outcomes,
-        attributes,
-        lookback,
-        horizon,
-        min_observed_days,
-        washout_days,
-        cv_folds,
+    if calibration not in ("platt", "isotonic"):
+        raise typer.BadParameter("choose platt or isotonic", param_hint="--calibration")
+    fit = _fit_config(
         model,
-        seed,
-        out,
-        max_epochs,
-        batch_size,
-        devices,
-        strategy,
-        accelerator,
-        num_nodes,
-        calibration,
-        alert_budget,
-        baseline,
-        chunk_rows,
+        seed=seed,
+        max_epochs=max_epochs,
+        batch_size=batch_size,
+        devices=devices,
+        strategy=strategy,
+        accelerator=accelerator,
+        num_nodes=num_nodes,
+    )
+    cfg = TrainConfig(
+        features=features,
+        outcomes=outcomes,
+        attributes=attributes,
+        window=WindowConfig(lookback=lookback, horizon=horizon, min_observed_days=min_observed_days, washout_days=washout_days),
+        fit=fit,
+        cv_folds=cv_folds,
+        calibration=calibration,  # type: ignore[arg-type]
+        alert_budget=alert_budget,
+        compare_baseline=baseline,
+        chunk_rows=chunk_rows,
+        out=out or state.path("train"),
     )
     result = train(cfg)
     if not result.is_global_zero:
@@ -155,7 +120,9 @@ def promote_cmd(
     """Move alias `champion` to the challenger if it passes the gates; say which gate failed otherwise."""
     from training.promote import PromoteConfig, comparison_table, promote
 
-    result = promote(PromoteConfig(auroc_tolerance, max_ece, max_subgroup_drop, rollback=rollback))
+    result = promote(
+        PromoteConfig(auroc_tolerance=auroc_tolerance, max_ece=max_ece, max_subgroup_drop=max_subgroup_drop, rollback=rollback)
+    )
     if result.comparison:
         typer.echo(comparison_table(result))
     for g in result.gates:
@@ -180,7 +147,6 @@ def retrain_cmd(
     import datetime as dt
 
     from data.prediction_log import url_from_env
-    from training.fit import FitConfig
     from training.promote import PromoteConfig
     from training.retrain import RetrainConfig, retrain
 
@@ -189,8 +155,8 @@ def retrain_cmd(
         since=dt.date.fromisoformat(since) if since else None,
         base_features=features,
         base_outcomes=outcomes,
-        fit=FitConfig(kind=model, max_epochs=max_epochs),  # type: ignore[arg-type]
-        gates=PromoteConfig(auroc_tolerance, max_ece, max_subgroup_drop),
+        fit=_fit_config(model, max_epochs=max_epochs),
+        gates=PromoteConfig(auroc_tolerance=auroc_tolerance, max_ece=max_ece, max_subgroup_drop=max_subgroup_drop),
     )
     result = retrain(cfg)
     typer.echo(
@@ -208,7 +174,9 @@ def retrain_cmd(
 @app.command("tune")
 def tune_cmd(
     trials: int = 10,
-    storage: Annotated[str | None, typer.Option(help="Optuna storage URL (default: journal file under runs/optuna)")] = None,
+    storage: Annotated[
+        str | None, typer.Option(help="Optuna storage URL (default: a journal file under EARLYWARN_HOME/optuna)")
+    ] = None,
     study: str = "relapse-risk",
     timeout: Annotated[float | None, typer.Option(help="Stop starting trials after this many seconds")] = None,
     features: Features = None,
@@ -216,35 +184,22 @@ def tune_cmd(
     model: str = "tcn",
     seed: int = 0,
     max_epochs: int = 12,
-    out: Path = Path("runs/tune"),
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: tune/ under EARLYWARN_HOME)")] = None,
     retrain_best: bool = True,
 ) -> None:
     """Search hyperparameters with pruning; each trial a nested MLflow run; the best retrained and registered as challenger."""
+    from data import state
+    from training.train import TrainConfig
     from training.tune import TuneConfig, tune
 
-    base = _train_config(
-        features,
-        outcomes,
-        None,
-        28,
-        14,
-        14,
-        28,
-        0,
-        model,
-        seed,
-        out,
-        max_epochs,
-        512,
-        "1",
-        "auto",
-        "cpu",
-        1,
-        "platt",
-        0.05,
-        False,
+    base = TrainConfig(
+        features=features,
+        outcomes=outcomes,
+        fit=_fit_config(model, seed=seed, max_epochs=max_epochs),
+        compare_baseline=False,
+        out=out or state.path("tune"),
     )
-    result = tune(TuneConfig(base, trials, storage, study, timeout, retrain_best))
+    result = tune(TuneConfig(train=base, trials=trials, storage=storage, study=study, timeout=timeout, retrain_best=retrain_best))
     typer.echo(
         f"study {result.study}: {result.n_trials} trials, best val AUROC {result.best_value:.4f} "
         f"with {json.dumps(result.best_params)}"

@@ -1,21 +1,21 @@
-"""MLflow pyfunc wrapper (logged as code, not pickled): long daily table in, one calibrated risk per participant out."""
+"""MLflow pyfunc wrapper (logged as code, not pickled): long daily table in, each participant's status and risk out."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
 from data.validation import validate_features
-from data.windows import latest_windows
 from training.bundle import ModelBundle
-from training.calibration import BANDS
+from training.scoring import histories_from_frame, score_histories
 
 
 class RelapseRiskPyfunc(PythonModel):
-    """Scores the window ending on each participant's last day, with the bundle's own preprocessing and calibration."""
+    """Scores the window ending on each participant's last day through the one scoring core."""
 
     def load_context(self, context: PythonModelContext) -> None:
         self.bundle = ModelBundle.load(context.artifacts["bundle"])
@@ -23,14 +23,23 @@ class RelapseRiskPyfunc(PythonModel):
     def predict(
         self, context: PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        table = validate_features(model_input, source="model input")
-        missing = set(self.bundle.features) - set(table.columns)
-        for name in missing:
-            table[name] = float("nan")
-        ids, values, _ = latest_windows(table, self.bundle.features, self.bundle.window.lookback)
-        risk = self.bundle.risk(values)
-        bands = self.bundle.bands.assign(risk)
-        return pd.DataFrame({"participant_id": ids, "risk": risk, "band": [BANDS[b] for b in bands]})
+        return score_table(self.bundle, model_input)
+
+
+def score_table(bundle: ModelBundle, table: pd.DataFrame) -> pd.DataFrame:
+    """What the data contract accepts (dates or ISO strings; absent signals are missing) -> one row per participant."""
+    typed = validate_features(table, source="model input")
+    histories = histories_from_frame(typed, bundle.features, bundle.window.lookback)
+    s = score_histories(bundle, histories)
+    return pd.DataFrame(
+        {
+            "participant_id": histories.participant_ids,
+            "window_end": [d.isoformat() for d in histories.end_dates],
+            "status": s.status,
+            "risk": s.risk.astype(np.float64),
+            "band": s.band,
+        }
+    )
 
 
 mlflow.models.set_model(RelapseRiskPyfunc())

@@ -11,7 +11,7 @@ import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 
-from data import prediction_log
+from data import prediction_log, state
 from data.contract import DATE, EVENT, PARTICIPANT
 from training import tracking
 from training.fit import FitConfig
@@ -29,7 +29,7 @@ class RetrainConfig:
     since: dt.date | None = None  # only logged inputs whose window ends on or after this day
     base_features: Path | None = None  # default: the champion's training data, from its MLflow run
     base_outcomes: Path | None = None
-    out: Path = Path("runs/retrain")
+    out: Path = field(default_factory=lambda: state.path("retrain"))
     fit: FitConfig = field(default_factory=FitConfig)
     gates: PromoteConfig = field(default_factory=PromoteConfig)
     now: dt.datetime | None = None

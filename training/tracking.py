@@ -6,18 +6,24 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import mlflow
+import numpy as np
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.types.schema import AnyType, ColSpec, Schema, TensorSpec
 
+from data import state
+from data.contract import DATE, PARTICIPANT
 from training.bundle import ModelBundle
 
 REGISTERED_MODEL = "relapse-risk"
 EXPERIMENT = "earlywarn"
 CHAMPION, CHALLENGER = "champion", "challenger"
-DEFAULT_STORE = Path("runs/mlflow")
 _HISTORY_TAG = "champion_history"
 
 
@@ -26,8 +32,9 @@ def tracking_uri() -> str:
     env = os.environ.get("MLFLOW_TRACKING_URI")
     if env:
         return env
-    DEFAULT_STORE.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(DEFAULT_STORE / 'mlflow.db').resolve()}"
+    store = state.path("mlflow")
+    store.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{store / 'mlflow.db'}"
 
 
 def configure(experiment: str = EXPERIMENT) -> str:
@@ -44,7 +51,7 @@ def configure(experiment: str = EXPERIMENT) -> str:
     location = None
     if not uri.startswith(("http://", "https://")):
         # Embedded stores keep artifacts beside the database, not in the current directory.
-        root = Path(os.environ.get("EARLYWARN_ARTIFACT_ROOT", DEFAULT_STORE / "artifacts")).resolve()
+        root = Path(os.environ.get("EARLYWARN_ARTIFACT_ROOT") or state.path("mlflow", "artifacts")).resolve()
         root.mkdir(parents=True, exist_ok=True)
         location = root.as_uri()
     try:
@@ -106,3 +113,40 @@ def set_champion(version: str, history: list[str]) -> None:
     client = MlflowClient()
     client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, version)
     client.set_registered_model_tag(REGISTERED_MODEL, _HISTORY_TAG, json.dumps(history))
+
+
+def _requirements() -> list[str]:
+    reqs = []
+    for dist in ("torch", "numpy", "pandas", "pyarrow", "scikit-learn", "pytorch-lightning", "mlflow"):
+        try:
+            reqs.append(f"{dist}=={version(dist).split('+')[0]}")
+        except PackageNotFoundError:
+            reqs.append(dist)
+    return reqs
+
+
+def log_model(bundle: ModelBundle, register: bool) -> str | None:
+    """Log the bundle as an MLflow pyfunc (code, not pickle) with signature and a synthetic input example."""
+    example = pd.DataFrame(
+        {PARTICIPANT: "example", DATE: pd.date_range("2025-01-01", periods=bundle.window.lookback).strftime("%Y-%m-%d")}
+        | {f: np.float32(c) for f, c in zip(bundle.features, bundle.preprocessor.center, strict=True)}
+    )
+    # What the data contract accepts: the date as a date or an ISO string, and any signal may be absent (missing).
+    inputs: list[ColSpec | TensorSpec] = [ColSpec("string", PARTICIPANT), ColSpec(AnyType(), DATE)]
+    inputs += [ColSpec("double", f, required=False) for f in bundle.features]
+    outputs: list[ColSpec | TensorSpec] = [ColSpec("string", c) for c in (PARTICIPANT, "window_end", "status")]
+    outputs += [ColSpec("double", "risk", required=False), ColSpec("string", "band", required=False)]
+    code_root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory(prefix="earlywarn-bundle-") as tmp:
+        bundle.save(Path(tmp) / "bundle")
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(Path(__file__).with_name("pyfunc_model.py")),
+            artifacts={"bundle": str(Path(tmp) / "bundle")},
+            code_paths=[str(code_root / "data"), str(code_root / "training")],
+            signature=ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs)),
+            input_example=example,
+            pip_requirements=_requirements(),
+            registered_model_name=REGISTERED_MODEL if register else None,
+        )
+    return str(info.registered_model_version) if register and info.registered_model_version is not None else None

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import mlflow
@@ -16,7 +14,8 @@ from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import MLFlowLogger
 from pytorch_lightning.utilities import rank_zero_only
 
-from data.contract import DATE, PARTICIPANT
+from data import state
+from data.contract import PARTICIPANT
 from data.ingest import DEFAULT_CHUNK_ROWS, GridData, load_grid
 from data.oracle import oracle_auroc
 from data.summary import window_summary
@@ -29,8 +28,6 @@ from training.evaluate import evaluate
 from training.fit import FitConfig, fit_net
 from training.model_card import build_card, card_markdown
 from training.plots import save_plots
-
-DEFAULT_COHORT = Path("runs/cohort")
 
 
 def _rank() -> int:
@@ -57,7 +54,7 @@ class TrainConfig:
     elevated_budget: float = 0.15
     bootstrap_reps: int = 200
     compare_baseline: bool = True
-    out: Path = Path("runs/train")
+    out: Path = field(default_factory=lambda: state.path("train"))
     register: bool = True
     log_model: bool = True  # tuning trials skip it; only the retrained best is kept
     experiment: str = tracking.EXPERIMENT
@@ -93,10 +90,11 @@ def resolve_data(cfg: TrainConfig) -> tuple[Path, Path]:
         if cfg.outcomes is None:
             raise ValueError("--outcomes is required with --features")
         return cfg.features, cfg.outcomes
-    features = DEFAULT_COHORT / "features.parquet"
+    cohort = state.path("cohort")
+    features = cohort / "features.parquet"
     if not features.exists() and _rank() == 0:
-        synth(SynthConfig(), DEFAULT_COHORT)
-    return features, DEFAULT_COHORT / "outcomes.csv"
+        synth(SynthConfig(), cohort)
+    return features, cohort / "outcomes.csv"
 
 
 def split_windows(windows: WindowSet, cfg: TrainConfig) -> list[dict[str, WindowSet]]:
@@ -318,7 +316,7 @@ def _report(
     for path in [out / "metrics.json", out / "reference.parquet", out / "feature_spec.json", *plots]:
         mlflow.log_artifact(str(path))
 
-    model_version = _log_model(final, cfg.register) if cfg.log_model else None
+    model_version = tracking.log_model(final, cfg.register) if cfg.log_model else None
     card["version"] = model_version
     (out / "model_card.json").write_text(json.dumps(card, indent=2, default=str))
     (out / "model_card.md").write_text(card_markdown(card))
@@ -346,36 +344,3 @@ def reference_sample(windows: WindowSet, test: WindowSet, bundle: ModelBundle, s
     frame["band"] = pd.Series([BANDS[b] for b in bundle.bands.assign(risk)]).where(heldout, None)
     frame["label"] = pd.Series(sample.label, dtype="float32").where(heldout)
     return frame
-
-
-def _requirements() -> list[str]:
-    reqs = []
-    for dist in ("torch", "numpy", "pandas", "pyarrow", "scikit-learn", "pytorch-lightning", "mlflow"):
-        try:
-            reqs.append(f"{dist}=={version(dist).split('+')[0]}")
-        except PackageNotFoundError:
-            reqs.append(dist)
-    return reqs
-
-
-def _log_model(bundle: ModelBundle, register: bool) -> str | None:
-    """Log the bundle as an MLflow pyfunc (code, not pickle) with signature and a synthetic input example."""
-    example = pd.DataFrame(
-        {PARTICIPANT: "example", DATE: pd.date_range("2025-01-01", periods=bundle.window.lookback).strftime("%Y-%m-%d")}
-        | {f: np.float32(c) for f, c in zip(bundle.features, bundle.preprocessor.center, strict=True)}
-    )
-    output = pd.DataFrame({PARTICIPANT: ["example"], "risk": [0.1], "band": ["low"]})
-    code_root = Path(__file__).resolve().parents[1]
-    with tempfile.TemporaryDirectory(prefix="earlywarn-bundle-") as tmp:
-        bundle.save(Path(tmp) / "bundle")
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(Path(__file__).with_name("pyfunc_model.py")),
-            artifacts={"bundle": str(Path(tmp) / "bundle")},
-            code_paths=[str(code_root / "data"), str(code_root / "training")],
-            signature=mlflow.models.infer_signature(example, output),
-            input_example=example,
-            pip_requirements=_requirements(),
-            registered_model_name=tracking.REGISTERED_MODEL if register else None,
-        )
-    return str(info.registered_model_version) if register and info.registered_model_version is not None else None

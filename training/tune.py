@@ -11,11 +11,10 @@ import pytorch_lightning as pl
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
+from data import state
 from training import tracking
 from training.module import MONITOR, MONITOR_MODE
 from training.train import TrainConfig, TrainResult, train
-
-DEFAULT_JOURNAL = Path("runs/optuna/journal.log")
 
 
 class PruneOnMonitor(pl.Callback):
@@ -60,8 +59,9 @@ class TuneResult:
 def storage_for(url: str | None) -> optuna.storages.BaseStorage | str:
     if url:
         return url
-    DEFAULT_JOURNAL.parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(DEFAULT_JOURNAL)))
+    journal = state.path("optuna", "journal.log")
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(str(journal)))
 
 
 def _suggest(trial: optuna.Trial | optuna.trial.FixedTrial, base: TrainConfig) -> TrainConfig:

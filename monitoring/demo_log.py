@@ -1,14 +1,10 @@
-"""`make bench` for monitoring: one monitor run over a prediction log of N predictions (time, rows/s, peak memory)."""
+"""A synthetic prediction log for notebooks and benchmarks: a week of predictions resampled from a reference sample."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -61,61 +57,3 @@ def fill_log(
                 }
             )
         prediction_log.insert_ignoring_duplicates(engine, "predictions", records)
-
-
-_CHILD = """
-import datetime as dt, json, resource, sys, time
-from pathlib import Path
-from monitoring.monitor import MonitorConfig, monitor
-db, ref, out = sys.argv[1:4]
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-t = time.perf_counter()
-run = monitor(MonitorConfig(db_url=db, since=dt.timedelta(days=7), reference=Path(ref), out_dir=Path(out),
-                            workspace=Path(out) / "workspace", now=dt.datetime(2025, 6, 30, 23, 30, tzinfo=dt.UTC)))
-seconds = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": seconds, "peak_mb": peak / 1024, "import_mb": base / 1024, "rows": run.overall.n_current,
-                  "scopes": len(run.scopes), "verdict": run.verdict}))
-"""
-
-
-def bench_monitor(rows: int, reference: Path, workdir: Path) -> dict[str, float]:
-    """Fill a fresh SQLite log with `rows` predictions, then time one monitor run in a clean process."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    db = workdir / f"monitor-{rows}.db"
-    db.unlink(missing_ok=True)
-    url = f"sqlite:///{db.resolve()}"
-    fill_log(url, pd.read_parquet(reference), rows)
-    out = subprocess.run(
-        [sys.executable, "-c", _CHILD, url, str(reference), str(workdir / f"monitor-{rows}")],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
-    result["rows_per_s"] = result["rows"] / result["seconds"]
-    return result
-
-
-def table(results: list[dict[str, float]]) -> str:
-    lines = ["| logged predictions | scopes | monitor run | rows/s | peak memory (after imports) |", "|---|---|---|---|---|"]
-    for r in results:
-        lines.append(
-            f"| {r['rows']:,.0f} | {r['scopes']:.0f} | {r['seconds']:.1f} s | {r['rows_per_s']:,.0f} | "
-            f"{r['peak_mb']:,.0f} MB ({r['import_mb']:,.0f} MB) |"
-        )
-    return "\n".join(lines)
-
-
-def main(sizes: list[int]) -> None:
-    from monitoring.monitor import champion_reference
-
-    workdir = Path("runs/bench")
-    workdir.mkdir(parents=True, exist_ok=True)
-    reference = workdir / "reference.parquet"
-    champion_reference().to_parquet(reference)
-    print(table([bench_monitor(n, reference, workdir) for n in sizes]))
-
-
-if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:]] or [100_000])

@@ -17,9 +17,9 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from bench.launcher import Server
+from data.keys import create_key
 from data.prediction_log import engine_for
-from serving.keys import create_key
-from serving.launcher import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 

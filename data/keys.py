@@ -1,0 +1,64 @@
+"""Partner API keys in the store: created and shown once, kept only as a hash, revocable (verified by serving)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from data.prediction_log import api_keys, create_schema
+
+PREFIX = "ew"
+DUMMY_DIGEST = hashlib.sha256(b"no such key").hexdigest()
+
+
+def digest(secret: str) -> str:
+    # Keys carry 256 random bits, so a fast hash is enough; a slow KDF would only slow every request.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewKey:
+    key_id: str
+    partner: str
+    token: str
+
+
+def create_key(engine: Engine, partner: str) -> NewKey:
+    if not partner or len(partner) > 64 or not partner.replace("-", "").replace("_", "").isalnum():
+        raise ValueError("partner names are 1-64 letters, digits, '-' or '_'")
+    create_schema(engine)
+    key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+    with engine.begin() as conn:
+        conn.execute(
+            api_keys.insert().values(
+                key_id=key_id, partner=partner, secret_sha256=digest(secret), created_at=dt.datetime.now(dt.UTC)
+            )
+        )
+    return NewKey(key_id, partner, f"{PREFIX}_{key_id}_{secret}")
+
+
+def revoke(engine: Engine, key_id: str | None = None, partner: str | None = None) -> int:
+    """Revoke one key, or every key of a partner; returns how many were revoked."""
+    if not key_id and not partner:
+        raise ValueError("name a key id or a partner")
+    create_schema(engine)
+    q = api_keys.update().where(api_keys.c.revoked_at.is_(None)).values(revoked_at=dt.datetime.now(dt.UTC))
+    q = q.where(api_keys.c.key_id == key_id) if key_id else q.where(api_keys.c.partner == partner)
+    with engine.begin() as conn:
+        return int(conn.execute(q).rowcount or 0)
+
+
+def list_keys(engine: Engine) -> list[dict]:
+    create_schema(engine)
+    with engine.connect() as conn:
+        return [
+            dict(r)
+            for r in conn.execute(
+                sa.select(api_keys.c.key_id, api_keys.c.partner, api_keys.c.created_at, api_keys.c.revoked_at)
+            ).mappings()
+        ]

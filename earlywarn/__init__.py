@@ -1,0 +1,1 @@
+"""The earlywarn application: the command line assembled above the four stages."""

@@ -1,0 +1,74 @@
+"""The `earlywarn` command line, assembled above the stages; cross-stage commands (`run`, `participants`) live here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from data.cli import app as data_app
+from monitoring.cli import app as monitor_app
+from serving.cli import app as serving_app
+from serving.cli import keys_app
+from training.cli import app as training_app
+
+app = typer.Typer(help="earlywarn: relapse-risk scores from behavioural time series.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(training_app)  # train, promote, retrain, tune sit at the top level
+app.add_typer(serving_app)  # serve, score
+app.add_typer(keys_app, name="keys")
+app.add_typer(monitor_app, name="monitor")
+
+participants_app = typer.Typer(help="Participants' data rights.", no_args_is_help=True)
+app.add_typer(participants_app, name="participants")
+
+
+@participants_app.command("forget")
+def participants_forget(
+    partner: Annotated[str, typer.Option(help="The partner the participant belongs to")],
+    participant: Annotated[str, typer.Option(help="The partner's id for the participant (pseudonymised here, not stored)")],
+) -> None:
+    """Consent withdrawn: delete the participant's logged inputs, predictions and outcomes; record which models saw them."""
+    from serving.config import ServeConfig
+    from training.consent import ForgetConfig, forget
+
+    serve = ServeConfig.from_env()
+    result = forget(ForgetConfig(serve.db_url, partner, participant, demo=serve.demo))
+    typer.echo(
+        f"deleted {result.predictions_deleted} predictions (with their inputs) and {result.outcomes_deleted} outcomes; "
+        f"model versions trained before the withdrawal: {', '.join(result.models_trained_before) or 'none'}"
+    )
+
+
+@app.command("run")
+def run_cmd(
+    port: Annotated[int, typer.Option(help="Port the service listens on (loopback)")] = 3000,
+    cohort: Annotated[Path | None, typer.Option(help="Cohort folder (default: cohort/ under EARLYWARN_HOME)")] = None,
+) -> None:
+    """The main job on embedded defaults: cohort -> validation -> (train + promote if no champion) -> package -> serve."""
+    from data import state
+    from data.ingest import load_grid
+    from data.synth import SynthConfig, synth
+    from serving.cli import serve_cmd
+    from training import tracking
+    from training.promote import PromoteConfig, promote
+    from training.train import TrainConfig, train
+
+    folder = cohort or state.path("cohort")
+    made = synth(SynthConfig(), folder)
+    grid = load_grid(made.features_path, made.outcomes_path)
+    typer.echo(f"cohort {folder}: {grid.participant_days:,} participant-days valid against the data contract")
+    tracking.configure()
+    if tracking.version_info(tracking.CHAMPION) is None:
+        typer.echo("no champion yet: training on the cohort")
+        train(TrainConfig(features=made.features_path, outcomes=made.outcomes_path))
+        typer.echo(promote(PromoteConfig()).message)
+    serve_cmd(port=port, build=True, demo=True, example_from=made.features_path)
+
+
+def main() -> None:
+    from data import state
+
+    state.pin_home()  # resolved once: every command, and the server `serve` starts, shares the same state root
+    app()
