@@ -8,7 +8,7 @@ export BENTOML_DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: help venv run bench bench-scale drill sbom test test-fast lint typecheck pytest clean
+.PHONY: help venv run validate bench bench-scale drill sbom test test-fast lint typecheck pytest clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ bench: $(STAMP) ## Load-test the service (Locust), in-process scoring, a monitor
 	@test -f runs/cohort/features.parquet || $(VENV)/bin/earlywarn data synth --out runs/cohort
 	$(PY) -m bench.serving
 	$(PY) -m bench.monitor 100000
+
+validate: $(STAMP) ## Regenerate docs/validation.md: synthetic oracle ratio, case-control synthetic, GLOBEM sample (about 30 minutes)
+	$(PY) -m bench.validate docs/validation.md
 
 bench-scale: $(STAMP) ## Time and peak memory of each stage at growing cohort sizes (see BENCHMARKS.md); needs `make run` first
 	@mkdir -p runs/bench-scale

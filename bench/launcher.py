@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,6 +20,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _family(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
 
 
 class Server:
@@ -53,10 +63,23 @@ class Server:
             time.sleep(0.3)
         raise TimeoutError(f"server not ready: {self.log_path.read_text()[-3000:]}")
 
-    def stop(self, sig: int = 15) -> None:
-        if self.proc and self.proc.poll() is None:
+    def stop(self, sig: int = 15, grace: float = 30) -> None:
+        """Signal the server and every process it started (workers may sit outside its process group); whatever
+        is still alive after `grace` seconds is killed, so no worker outlives the server."""
+        if self.proc is None:
+            return
+        family = _family(self.proc.pid)
+        for p in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.send_signal(sig)
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
-            self.proc.wait(timeout=30)
+        _, alive = psutil.wait_procs(family, timeout=grace)
+        for p in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
+        psutil.wait_procs(alive, timeout=10)
+        self.proc.wait(timeout=10)
         self._log.close()
 
     def log_text(self) -> str:

@@ -11,7 +11,7 @@ import typer
 from data import state
 from data.globem import GlobemImportConfig, import_globem
 from data.ingest import DEFAULT_CHUNK_ROWS, load_grid
-from data.synth import DRIFTS, Drift, SynthConfig, synth
+from data.synth import DESIGNS, DRIFTS, Design, Drift, SynthConfig, synth
 from data.validation import ContractError
 from data.windows import WindowConfig, build_windows
 
@@ -30,10 +30,16 @@ def synth_cmd(
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD")] = "2025-01-01",
     drift: Annotated[str | None, typer.Option(help=f"Drift scenario: {', '.join(DRIFTS)}")] = None,
     drift_start_day: Annotated[int | None, typer.Option(help="Day index the drift starts (default 2/3 through)")] = None,
+    design: Annotated[
+        str, typer.Option(help=f"{' or '.join(DESIGNS)}: relapse events over time, or cases and controls with dated labels")
+    ] = "relapse",
+    case_share: Annotated[float, typer.Option(min=0.05, max=0.95, help="Share of cases (case-control only)")] = 0.4,
 ) -> None:
     """Generate a synthetic cohort with known relapse risk."""
     if drift is not None and drift not in DRIFTS:
         raise typer.BadParameter(f"must be one of {', '.join(DRIFTS)}", param_hint="--drift")
+    if design not in DESIGNS:
+        raise typer.BadParameter(f"must be one of {', '.join(DESIGNS)}", param_hint="--design")
     cfg = SynthConfig(
         participants=participants,
         days=days,
@@ -41,9 +47,12 @@ def synth_cmd(
         start=dt.date.fromisoformat(start),
         drift=cast(Drift | None, drift),
         drift_start_day=drift_start_day,
+        design=cast(Design, design),
+        case_share=case_share,
     )
     r = synth(cfg, out or state.path("cohort"))
-    typer.echo(f"wrote {r.n_rows} participant-days for {r.n_participants} participants, {r.n_events} events -> {r.out_dir}")
+    what = "cases" if design == "case-control" else "events"
+    typer.echo(f"wrote {r.n_rows} participant-days for {r.n_participants} participants, {r.n_events} {what} -> {r.out_dir}")
     if r.drift:
         typer.echo(f"drift scenario '{r.drift}' starts on {r.drift_start}")
 

@@ -62,20 +62,6 @@ SIGNALS: dict[str, Signal] = {s.name: s for s in STANDARD_SIGNALS}
 STANDARD_FEATURES: tuple[str, ...] = tuple(SIGNALS)
 
 
-def is_standard(feature: str) -> bool:
-    """True when the feature belongs to the standard vocabulary (and so has a checked range)."""
-    return feature in SIGNALS
-
-
 def feature_columns(columns: list[str] | tuple[str, ...], exclude: tuple[str, ...] = ()) -> list[str]:
     """The feature columns of a daily table: everything but the key columns, in table order."""
     return [c for c in columns if c not in KEY_COLUMNS and c not in exclude]
-
-
-def vocabulary_markdown() -> str:
-    """The vocabulary as a Markdown table, for the docs and the model card."""
-    rows = ["| feature | unit | valid range | worse when | description |", "|---|---|---|---|---|"]
-    for s in STANDARD_SIGNALS:
-        worse = {1: "higher", -1: "lower", 0: "—"}[s.worse]
-        rows.append(f"| `{s.name}` | {s.unit} | {s.low:g} – {s.high:g} | {worse} | {s.description} |")
-    return "\n".join(rows)

@@ -12,8 +12,6 @@ import pandas as pd
 from data.contract import DATE, LABEL, PARTICIPANT, SIGNALS
 from data.validation import validate_features, validate_outcomes
 
-Frame = dict[str, pd.Series]
-
 
 def _col(modality: str, name: str, segment: str = "allday") -> tuple[str, str]:
     prefix = {

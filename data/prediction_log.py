@@ -76,9 +76,13 @@ TABLES = {"predictions": predictions, "outcomes": outcomes}
 def url_from_env() -> str:
     """EARLYWARN_DB_URL, or a file holding it (EARLYWARN_DB_URL_FILE: a URL with a password never sits in the
     repository or a command line), or the embedded SQLite default."""
-    url = os.environ.get("EARLYWARN_DB_URL") or f"sqlite:///{state.path('earlywarn.db')}"
     path = os.environ.get("EARLYWARN_DB_URL_FILE")
-    return Path(path).read_text().strip() if path else url
+    if path:
+        return Path(path).read_text().strip()
+    if os.environ.get("EARLYWARN_DB_URL"):
+        return os.environ["EARLYWARN_DB_URL"]
+    state.home().mkdir(parents=True, exist_ok=True)  # the embedded default works on a fresh checkout
+    return f"sqlite:///{state.path('earlywarn.db')}"
 
 
 def engine_for(url: str) -> Engine:

@@ -13,13 +13,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from data.contract import DATE, EVENT, PARTICIPANT, SIGNALS, STANDARD_FEATURES
+from data.contract import DATE, EVENT, LABEL, PARTICIPANT, SIGNALS, STANDARD_FEATURES
 
 # device-change: one signal is recounted; seasonal: several drift slowly; population: true risk rises;
 # signature-change: relapses stop showing in the signals that used to announce them (inputs look the same,
 # outcomes diverge from what the model predicts: the model goes stale without any input drift).
 Drift = Literal["device-change", "seasonal", "population", "signature-change"]
 DRIFTS: tuple[str, ...] = ("device-change", "seasonal", "population", "signature-change")
+# relapse: events over time (event outcomes); case-control: cases and controls, a dated 0/1 label on every day.
+Design = Literal["relapse", "case-control"]
+DESIGNS: tuple[str, ...] = ("relapse", "case-control")
+# Case-control: a case's lasting shift, in within-person SDs, drawn per case (some cases look much like controls),
+# and how much more their activity varies from day to day (less regular rhythms).
+_CASE_SHIFT = (0.1, 0.9)
+_CASE_IRREGULARITY = 1.35
+_IRREGULAR = ("steps", "active_minutes", "sedentary_minutes", "sleep_midpoint_h", "sleep_efficiency")
 
 # Population mean, between-person SD and within-person daily SD of each signal.
 _LEVELS: dict[str, tuple[float, float, float]] = {
@@ -111,6 +119,8 @@ class SynthConfig:
     base_onset_per_day: float = 1 / 170
     background_hazard: float = 0.0006
     peak_hazard: float = 0.11
+    design: Design = "relapse"
+    case_share: float = 0.4  # case-control only
 
 
 @dataclass(frozen=True)
@@ -203,9 +213,19 @@ def _gaps(rng: np.random.Generator, p_start: np.ndarray, p_end: float) -> np.nda
     return missing
 
 
+def _case_control(cfg: SynthConfig, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A lasting, person-specific shift for cases (no events): severity fluctuates slowly around each case's level."""
+    case = rng.random(n) < cfg.case_share
+    level = np.where(case, rng.uniform(*_CASE_SHIFT, n), 0.0)
+    wobble = 1.0 + 0.3 * _ar1(rng, (n, cfg.days, 1), 0.95)[:, :, 0]
+    severity = np.clip(level[:, None] * wobble, 0.0, 1.0).astype(np.float32)
+    return severity, np.repeat(case[:, None], cfg.days, axis=1).astype(np.float32), np.zeros((n, cfg.days), bool)
+
+
 def _chunk(cfg: SynthConfig, rng: np.random.Generator, n: int) -> _Chunk:
     days, feats = cfg.days, STANDARD_FEATURES
-    severity, hazard, events = _latent(cfg, rng, n)
+    severity, hazard, events = _case_control(cfg, rng, n) if cfg.design == "case-control" else _latent(cfg, rng, n)
+    irregular = 1.0 + (_CASE_IRREGULARITY - 1.0) * (hazard[:, :1] > 0) if cfg.design == "case-control" else np.ones((n, 1))
     drift_day = _drift_day(cfg)
     if cfg.drift == "signature-change":
         # Behaviour follows someone else's course from the drift day on: the same mix of prodromes in the
@@ -231,9 +251,10 @@ def _chunk(cfg: SynthConfig, rng: np.random.Generator, n: int) -> _Chunk:
         noise = factors @ loading + unique * idio[:, :, j]
         wk = _WEEKEND.get(name, 0.0) * rng.uniform(0.5, 1.5, n)
         personal = sig.worse * group_weight[:, _GROUPS.index(sig.group)] * rng.uniform(0.7, 1.3, n)
+        spread = irregular if name in _IRREGULAR else 1.0
         x = (
             base[:, None]
-            + within * (noise + wk[:, None] * weekend[None, :])
+            + within * (spread * noise + wk[:, None] * weekend[None, :])
             + within * _PRODROME_EFFECT * personal[:, None] * severity
         )
         if name == "screen_time_min":
@@ -279,6 +300,8 @@ def synth(cfg: SynthConfig, out_dir: str | Path) -> SynthResult:
     """Generate the cohort and write features.parquet, outcomes.csv, oracle.parquet, participants.csv and cohort.json."""
     if cfg.participants < 1 or cfg.days < 1:
         raise ValueError("participants and days must be positive")
+    if cfg.design not in DESIGNS:
+        raise ValueError(f"design must be one of {DESIGNS}, got {cfg.design!r}")
     if cfg.drift is not None and cfg.drift not in DRIFTS:
         raise ValueError(f"drift must be one of {DRIFTS}, got {cfg.drift!r}")
     out = Path(out_dir)
@@ -301,14 +324,21 @@ def synth(cfg: SynthConfig, out_dir: str | Path) -> SynthResult:
             feats.insert(0, DATE, day)
             feats.insert(0, PARTICIPANT, pid)
             oracle = pd.DataFrame({PARTICIPANT: pid, DATE: day, "hazard": chunk.hazard.reshape(-1)})
-            for key, frame in (("features", feats), ("oracle", oracle)):
+            # A case-control cohort has no day-level oracle: the latent case status would score a perfect 1.0.
+            tables = (("features", feats),) if cfg.design == "case-control" else (("features", feats), ("oracle", oracle))
+            for key, frame in tables:
                 table = pa.Table.from_pandas(frame, preserve_index=False)
                 if key not in writers:
                     writers[key] = pq.ParquetWriter(paths[key], table.schema)
                 writers[key].write_table(table)
-            who, when = np.nonzero(chunk.events)
-            n_events += len(who)
-            outcome_parts.append(pd.DataFrame({PARTICIPANT: ids[who], DATE: dates[when], EVENT: "relapse"}))
+            if cfg.design == "case-control":  # the person's diagnosis as a dated label on each of their days
+                case = chunk.hazard[:, 0] > 0
+                n_events += int(case.sum())
+                outcome_parts.append(pd.DataFrame({PARTICIPANT: pid, DATE: day, LABEL: np.repeat(case.astype(int), cfg.days)}))
+            else:
+                who, when = np.nonzero(chunk.events)
+                n_events += len(who)
+                outcome_parts.append(pd.DataFrame({PARTICIPANT: ids[who], DATE: dates[when], EVENT: "relapse"}))
             people.append(pd.DataFrame({PARTICIPANT: ids, "platform": chunk.platform}))
     finally:
         for w in writers.values():

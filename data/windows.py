@@ -252,33 +252,3 @@ def _block_windows(panel: Panel, outcomes: pd.DataFrame | None, cfg: WindowConfi
     skipped["too_few_observed_days"] = int(few.sum())
     keep &= ~few
     return WindowSet(panel, cfg, candidates[keep].astype(np.int64), label[keep], skipped)
-
-
-def split_participants(participants: np.ndarray | list[str], fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
-    """Assign whole participants to named splits (no person in two), by a seeded shuffle."""
-    ids = np.array(sorted(set(participants)), dtype=object)
-    if abs(sum(fractions.values()) - 1.0) > 1e-6:
-        raise ValueError(f"split fractions must sum to 1, got {fractions}")
-    order = np.random.default_rng(seed).permutation(len(ids))
-    bounds = np.round(np.cumsum([0.0, *fractions.values()]) * len(ids)).astype(int)
-    return {name: ids[order[bounds[i] : bounds[i + 1]]] for i, name in enumerate(fractions)}
-
-
-def grouped_folds(participants: np.ndarray | list[str], k: int, seed: int) -> list[np.ndarray]:
-    """K disjoint participant groups of near-equal size for grouped cross-validation."""
-    if k < 2:
-        raise ValueError("cross-validation needs at least 2 folds")
-    ids = np.array(sorted(set(participants)), dtype=object)
-    if len(ids) < k:
-        raise ValueError(f"{k} folds need at least {k} participants, have {len(ids)}")
-    order = np.random.default_rng(seed).permutation(len(ids))
-    return [ids[order[i::k]] for i in range(k)]
-
-
-def latest_windows(features: pd.DataFrame, feature_names: list[str], lookback: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The window ending on each participant's last day: (participant ids, [P, L, F] values, end days)."""
-    panel = build_panel(features, feature_names, pad=lookback - 1)
-    ends = panel.offsets[1:] - 1
-    rows = ends[:, None] - np.arange(lookback - 1, -1, -1)[None, :]
-    last_day = panel.first_day + (np.diff(panel.offsets) - panel.pad - 1)
-    return panel.participants, panel.values[rows], last_day

@@ -132,15 +132,13 @@ class MonitorRun:
 
 def champion_reference() -> pd.DataFrame:
     """The reference sample logged with the champion's training run."""
-    import mlflow
-
     from training import tracking
 
     tracking.configure()
     info = tracking.version_info(tracking.CHAMPION)
     if info is None:
         raise LookupError("no champion registered, so there is no reference to compare with")
-    return pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=info.run_id, artifact_path="reference.parquet"))
+    return pd.read_parquet(tracking.download(info.run_id, "reference.parquet"))
 
 
 def matured_labels(preds: pd.DataFrame, outcomes: pd.DataFrame, horizon: int, now: dt.datetime) -> pd.DataFrame:

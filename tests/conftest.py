@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 for _var in ("BENTOML_DO_NOT_TRACK", "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK"):
@@ -15,6 +18,39 @@ for _var in ("BENTOML_DO_NOT_TRACK", "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")
 os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="earlywarn-test-bentoml-")
 
 GLOBEM = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "globem-sample"
+
+
+def _children() -> dict[int, str]:
+    found = {}
+    for p in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            found[p.pid] = " ".join(p.cmdline()[:4])
+    return found
+
+
+def _wait_until_gone(before: set[int]) -> dict[int, str]:
+    deadline = time.time() + 15  # a stopped server's workers may take a moment to exit
+    while (left := {pid: cmd for pid, cmd in _children().items() if pid not in before}) and time.time() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_outlives_the_session():
+    """Module- and session-scoped servers are gone too once the suite ends."""
+    before = set(_children())
+    yield
+    left = _wait_until_gone(before)
+    assert not left, f"processes outlived the test session: {left}"
+
+
+@pytest.fixture(autouse=True)
+def no_process_outlives_its_test():
+    """Every process a test (or its function-scoped fixtures) starts is gone when it ends."""
+    before = set(_children())
+    yield
+    left = _wait_until_gone(before)
+    assert not left, f"processes outlived the test: {left}"
 
 
 @pytest.fixture(scope="session")

@@ -209,7 +209,8 @@ def test_logs_hold_no_raw_ids_signal_values_or_keys(drill_server):
     time.sleep(1)
     text = server.log_text()
     assert marker_id not in text and "12345.678" not in text and "12345.68" not in text
-    assert all(k not in text and k.split("_")[-1] not in text for k in keys.values())
+    # Whole tokens and whole secrets (the part after "ew_<key id>_"): a short fragment could appear in any log by chance.
+    assert all(k not in text and k.split("_", 2)[2] not in text for k in keys.values())
     record(
         "log scan after traffic and errors", f"{len(text.splitlines())} log lines", "no participant ids, signal values or keys"
     )

@@ -1,4 +1,4 @@
-"""The API, `earlywarn score`, the Ray Data path and the MLflow pyfunc give identical results through the one core."""
+"""The API, `earlywarn score`, the MLflow pyfunc and the Ray Data path give identical results through the one core."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
     np.testing.assert_allclose(a["risk"].to_numpy(float), b["risk"].to_numpy(float), atol=1e-5)  # NaN == NaN here
 
 
-def test_four_scoring_paths_agree_including_too_little_data(served_model, small_cohort, tmp_path, monkeypatch):
+def test_api_batch_and_pyfunc_paths_agree_including_too_little_data(served_model, small_cohort, tmp_path, monkeypatch):
     for k, v in served_model.items():
         if not k.startswith("_"):
             monkeypatch.setenv(k, v)
@@ -82,9 +82,16 @@ def test_four_scoring_paths_agree_including_too_little_data(served_model, small_
         pyfunc.predict(table.drop(columns=gone)).set_index("participant_id"),
     )
 
-    pytest.importorskip("ray", reason="Ray is optional (pip install -e '.[scale]'); the other three paths were compared")
+
+def test_the_ray_path_agrees_with_the_api(served_model, small_cohort, tmp_path, monkeypatch):
+    pytest.importorskip("ray", reason="Ray is optional (pip install -e '.[scale]'); the other three paths are compared above")
     from serving.ray_score import score_with_ray
 
+    tag = served_model["EARLYWARN_MODEL_TAG"]
+    monkeypatch.setenv("BENTOML_HOME", served_model["BENTOML_HOME"])
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    bundle = ModelBundle.load(bentoml.models.get(tag).path)
+    table = _table(small_cohort)
+    table.to_parquet(tmp_path / "features.parquet", index=False)
     score_with_ray(tmp_path / "features.parquet", tmp_path / "ray", bentoml.models.get(tag).path)
-    _same(api, pd.read_parquet(tmp_path / "ray").set_index("participant_id"))
+    _same(_api(bundle, table), pd.read_parquet(tmp_path / "ray").set_index("participant_id"))

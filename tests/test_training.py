@@ -67,7 +67,14 @@ def test_train_logs_everything_and_registers_a_challenger(small_cohort, mlflow_u
     assert run.data.params["model"] == "tcn" and run.data.params["window_lookback"] == "28"
     assert len(client.get_metric_history(result.run_id, "val_auroc")) >= 2  # per-epoch
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
-    assert {"metrics.json", "reference.parquet", "feature_spec.json", "model_card.json", "roc.png", "split.json"} <= artifacts
+    assert {
+        "metrics.json",
+        "reference.parquet",
+        "feature_spec.json",
+        "model_card.json",
+        "roc.png",
+        "training_data.json",
+    } <= artifacts
     reference = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="reference.parquet"))
     assert {"risk", "band", "steps", "steps__missing", "days_observed"} <= set(reference.columns)
     assert "participant_id" not in reference.columns

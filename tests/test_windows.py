@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from data.validation import validate_features, validate_outcomes
-from data.windows import WindowConfig, build_windows, grouped_folds, split_participants
+from data.windows import WindowConfig, build_windows
 
 
 def _daily(pid: str, days: int, start: str = "2025-01-01", missing: tuple[int, ...] = ()) -> pd.DataFrame:
@@ -62,13 +62,6 @@ def test_windows_share_one_panel_instead_of_copying():
     assert ws.panel.values.shape[0] < 5_000 < len(ws) * ws.cfg.lookback
 
 
-def test_splits_are_disjoint_and_cover_everyone():
-    ids = [f"p{i}" for i in range(101)]
-    splits = split_participants(ids, {"train": 0.6, "val": 0.2, "test": 0.2}, seed=3)
-    sets = [set(v) for v in splits.values()]
-    assert sum(map(len, sets)) == 101 and set().union(*sets) == set(ids)
-    assert split_participants(ids, {"train": 0.6, "val": 0.2, "test": 0.2}, seed=3)["test"].tolist() == splits["test"].tolist()
-    folds = grouped_folds(ids, 5, seed=1)
-    assert len(folds) == 5 and sum(map(len, folds)) == 101 and not set(folds[0]) & set(folds[1])
+def test_a_window_needs_room_for_its_minimum_days():
     with pytest.raises(ValueError):
         WindowConfig(lookback=7, min_observed_days=8)

@@ -13,6 +13,7 @@ from data.windows import WindowConfig
 
 if TYPE_CHECKING:
     from training.fit import FitConfig
+    from training.splits import Folds
 
 app = typer.Typer()
 
@@ -20,6 +21,14 @@ app = typer.Typer()
 
 
 _WINDOW = WindowConfig()  # the window defaults live in data/windows.py only
+
+
+def _folds(text: str) -> Folds:
+    if text == "loso":
+        return "loso"
+    if not text.isdigit():
+        raise typer.BadParameter("a number of folds (0 = one split) or loso", param_hint="--cv-folds")
+    return int(text)
 
 
 def _fit_config(model: str, **fit: Any) -> FitConfig:
@@ -49,7 +58,9 @@ def train_cmd(
         int, typer.Option(help="A window needs this many days with any signal")
     ] = _WINDOW.min_observed_days,
     washout_days: Annotated[int, typer.Option(help="Days after an event that are never scored")] = _WINDOW.washout_days,
-    cv_folds: Annotated[int, typer.Option(help="Grouped K-fold cross-validation (0 = one participant split)")] = 0,
+    cv_folds: Annotated[
+        str, typer.Option(help="K for person-level K-fold cross-validation, 0 for one participant split, or loso")
+    ] = "0",
     model: Annotated[str, typer.Option(help="tcn (default), gru or baseline")] = "tcn",
     seed: int = 0,
     out: Annotated[Path | None, typer.Option(help="Metrics, plots and card (default: train/ under EARLYWARN_HOME)")] = None,
@@ -66,6 +77,7 @@ def train_cmd(
 ) -> None:
     """Train a relapse-risk model, evaluate it on held-out participants, log to MLflow, register it as challenger."""
     from data import state
+    from training.splits import TrainingDataError
     from training.train import TrainConfig, train
 
     if calibration not in ("platt", "isotonic"):
@@ -86,14 +98,18 @@ def train_cmd(
         attributes=attributes,
         window=WindowConfig(lookback=lookback, horizon=horizon, min_observed_days=min_observed_days, washout_days=washout_days),
         fit=fit,
-        cv_folds=cv_folds,
+        cv_folds=_folds(cv_folds),
         calibration=calibration,  # type: ignore[arg-type]
         alert_budget=alert_budget,
         compare_baseline=baseline,
         chunk_rows=chunk_rows,
         out=out or state.path("train"),
     )
-    result = train(cfg)
+    try:
+        result = train(cfg)
+    except TrainingDataError as err:  # the task is impossible on this data: say so in one line
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
     if not result.is_global_zero:
         return
     m = result.metrics

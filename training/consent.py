@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlflow import MlflowClient
-
 from data import prediction_log
 from data.pseudonym import Pseudonymizer
 from training import tracking
@@ -32,15 +30,9 @@ def forget(cfg: ForgetConfig) -> ForgetResult:
     model version trained before it (they may have learned from this person) and tag those versions in MLflow."""
     key = Pseudonymizer.from_env(cfg.demo)(cfg.partner, cfg.participant_id)
     tracking.configure()
-    client = MlflowClient()
-    versions = sorted(
-        (v.version for v in client.search_model_versions(f"name='{tracking.REGISTERED_MODEL}'")), key=lambda v: int(v)
-    )
+    versions = tracking.model_versions()
     engine = prediction_log.engine_for(cfg.db_url)
     prediction_log.create_schema(engine)
     n_pred, n_out = prediction_log.forget(engine, cfg.partner, key, versions)
-    for v in versions:
-        # Only counts: the tag must not become a list of who withdrew.
-        current = client.get_model_version(tracking.REGISTERED_MODEL, v).tags.get("earlywarn.withdrawals_after_training", "0")
-        client.set_model_version_tag(tracking.REGISTERED_MODEL, v, "earlywarn.withdrawals_after_training", str(int(current) + 1))
+    tracking.count_withdrawal(versions)
     return ForgetResult(key, n_pred, n_out, versions)

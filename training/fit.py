@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,14 @@ from training.datamodule import RelapseDataModule
 from training.module import MONITOR, MONITOR_MODE, RelapseRiskModule
 from training.nets import ModelKind, build_net
 from training.preprocess import Preprocessor
+
+# Lightning's per-fit banners (hardware, a litlogger advert, "limit_*_batches=1.0 was configured") and a LeafSpec
+# deprecation from its own code would flood every training run, and small cohorts run hundreds of fits.
+for _name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
 
 
 @dataclass(frozen=True)

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
-from mlflow import MlflowClient
 from sklearn.metrics import roc_auc_score
 
 from data.contract import PARTICIPANT
 from data.ingest import load_grid
-from data.windows import WindowConfig, WindowSet, build_windows
+from data.windows import WindowSet, build_windows
 from training import tracking
-from training.bundle import ModelBundle
+from training.bundle import ModelBundle, sha256
 from training.evaluate import expected_calibration_error, subgroup_metrics
-from training.fit import FitConfig
-from training.train import TrainConfig, heldout_digest, split_windows
+from training.splits import plan_folds
+from training.train import heldout_digest
 
 
 @dataclass(frozen=True)
@@ -59,26 +56,23 @@ class PromoteResult:
 
 
 def heldout_windows(run_id: str) -> tuple[WindowSet, Path, pd.DataFrame | None]:
-    """Rebuild the challenger's held-out windows from its logged data paths and split seed (checked by digest)."""
-    run = MlflowClient().get_run(run_id)
-    p = run.data.params
-    features, outcomes = Path(p["features_path"]), Path(p["outcomes_path"])
-    for path in (features, outcomes):
+    """Rebuild the challenger's held-out windows from its training-data record (files checked by fingerprint)."""
+    record = tracking.training_data(run_id)
+    features, outcomes = Path(record.features_path), Path(record.outcomes_path)
+    for path, digest in ((features, record.features_sha256), (outcomes, record.outcomes_sha256)):
         if not path.exists():
             raise FileNotFoundError(f"{path}: the challenger's training data is gone, so the gates cannot be checked")
-    window = WindowConfig(
-        **{k: int(p[f"window_{k}"]) for k in ("lookback", "horizon", "min_observed_days", "washout_days", "stride")}
-    )
-    split = json.loads(Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="split.json")).read_text())
+        if sha256(path) != digest:
+            raise RuntimeError(f"{path} changed since the challenger was trained (sha256 differs); the gates cannot be checked")
+    window = record.window_config()
     data = load_grid(features, outcomes, pad=window.lookback - 1)
     windows = build_windows(data.panel, data.outcomes, window, data.mode)
-    cfg = TrainConfig(window=window, fit=FitConfig(seed=int(split["seed"])), cv_folds=int(split["cv_folds"]))
-    test = split_windows(windows, cfg)[-1]["test"]
-    if heldout_digest(test.panel.participants[np.unique(test.participant)]) != split["heldout_sha256"]:
-        raise RuntimeError("the re-derived held-out participants differ from the challenger's; the data changed since training")
+    plan = plan_folds(windows, record.cv_folds, record.split_seed)[-1]
+    if heldout_digest(plan.test) != record.heldout_sha256:
+        raise RuntimeError("the re-derived held-out participants differ from the challenger's; the split rules changed")
     attributes_path = features.parent / "participants.csv"
     attributes = pd.read_csv(attributes_path, dtype={PARTICIPANT: str}) if attributes_path.exists() else None
-    return test, features, attributes
+    return windows.for_participants(set(plan.test)), features, attributes
 
 
 def score_on(bundle: ModelBundle, held_out: WindowSet, features_path: Path) -> np.ndarray:
@@ -98,7 +92,8 @@ def score_on(bundle: ModelBundle, held_out: WindowSet, features_path: Path) -> n
 
 def _metrics(held_out: WindowSet, risk: np.ndarray, attributes: pd.DataFrame | None) -> dict[str, float]:
     y = held_out.label.astype(int)
-    m = {"auroc": float(roc_auc_score(y, risk)), "ece": expected_calibration_error(y, risk)}
+    auroc = float(roc_auc_score(y, risk)) if len(np.unique(y)) == 2 else float("nan")  # e.g. one person held out (LOSO)
+    m = {"auroc": auroc, "ece": expected_calibration_error(y, risk)}
     if attributes is not None:
         m.update(subgroup_metrics(held_out.frame(), y, risk, attributes))
     return m
@@ -109,7 +104,7 @@ def gates(cfg: PromoteConfig, challenger: dict[str, float], champion: dict[str, 
     if champion is None:
         out.append(Gate("auroc", True, f"no champion yet; challenger AUROC {challenger['auroc']:.3f}"))
     else:
-        ok = challenger["auroc"] >= champion["auroc"] - cfg.auroc_tolerance
+        ok = bool(challenger["auroc"] >= champion["auroc"] - cfg.auroc_tolerance)  # NaN (one class held out) fails
         out.append(
             Gate(
                 "auroc",

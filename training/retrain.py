@@ -7,9 +7,7 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import mlflow
 import pandas as pd
-from mlflow import MlflowClient
 
 from data import prediction_log, state
 from data.contract import DATE, EVENT, PARTICIPANT
@@ -17,8 +15,6 @@ from training import tracking
 from training.fit import FitConfig
 from training.promote import PromoteConfig, PromoteResult, comparison_table, promote
 from training.train import TrainConfig, TrainResult, train
-
-BASE_TAG = "earlywarn.retrain.base_"
 
 
 @dataclass(frozen=True)
@@ -54,10 +50,7 @@ def _base_paths(cfg: RetrainConfig) -> tuple[Path, Path]:
     champion = tracking.version_info(tracking.CHAMPION)
     if champion is None:
         raise LookupError("no champion: pass the original training data (--features, --outcomes)")
-    run = MlflowClient().get_run(champion.run_id).data
-    if BASE_TAG + "features" in run.tags:  # the champion was itself retrained: start again from its original data
-        return Path(run.tags[BASE_TAG + "features"]), Path(run.tags[BASE_TAG + "outcomes"])
-    return Path(run.params["features_path"]), Path(run.params["outcomes_path"])
+    return tracking.training_data(champion.run_id).original_paths()  # a retrained champion: its first data
 
 
 def live_dataset(cfg: RetrainConfig, base_features: Path, base_outcomes: Path, folder: Path) -> tuple[Path, Path, dict[str, int]]:
@@ -119,23 +112,23 @@ def retrain(cfg: RetrainConfig) -> RetrainResult:
             fit=replace(cfg.fit, progress=False),
             run_name="retrain",
             compare_baseline=False,
+            original_data=(base_features, base_outcomes),
         )
     )
     promotion = promote(cfg.gates)
     table = comparison_table(promotion)
     if trained.run_id:
-        with mlflow.start_run(run_id=trained.run_id):
-            mlflow.log_text(table + "\n\n" + promotion.message + "\n", "retrain_comparison.txt")
-            mlflow.log_dict(
-                {"gates": [g.__dict__ for g in promotion.gates], **stats, "promoted": promotion.promoted}, "retrain.json"
-            )
-            mlflow.set_tags(
-                {
-                    "earlywarn.retrain": "true",
-                    "earlywarn.promoted": str(promotion.promoted).lower(),
-                    BASE_TAG + "features": str(base_features.resolve()),
-                    BASE_TAG + "outcomes": str(base_outcomes.resolve()),
-                }
+        summary = {"gates": [g.__dict__ for g in promotion.gates], **stats, "promoted": promotion.promoted}
+        with tracking.run(run_id=trained.run_id):
+            tracking.log_run(
+                {},
+                {},
+                [],
+                texts={
+                    "retrain_comparison.txt": table + "\n\n" + promotion.message + "\n",
+                    "retrain.json": json.dumps(summary, indent=2, default=str),
+                },
+                tags={"earlywarn.retrain": "true", "earlywarn.promoted": str(promotion.promoted).lower()},
             )
     (folder / "comparison.txt").write_text(table + "\n\n" + promotion.message + "\n")
     (folder / "retrain.json").write_text(json.dumps(stats | {"promoted": promotion.promoted}, indent=2))

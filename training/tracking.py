@@ -1,13 +1,17 @@
-"""MLflow in one place: where runs go, the `relapse-risk` registry, aliases and their history."""
+"""MLflow in one place: where runs go, what they log, the typed training-data record, the `relapse-risk` registry,
+aliases and their history. No other module calls MLflow (the pyfunc model file, which MLflow itself loads, aside)."""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -16,15 +20,19 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types.schema import AnyType, ColSpec, Schema, TensorSpec
+from pytorch_lightning.loggers import MLFlowLogger
 
 from data import state
 from data.contract import DATE, PARTICIPANT
+from data.windows import WindowConfig
 from training.bundle import ModelBundle
+from training.splits import Folds
 
 REGISTERED_MODEL = "relapse-risk"
 EXPERIMENT = "earlywarn"
 CHAMPION, CHALLENGER = "champion", "challenger"
 _HISTORY_TAG = "champion_history"
+_WITHDRAWALS_TAG = "earlywarn.withdrawals_after_training"
 
 
 def tracking_uri() -> str:
@@ -150,3 +158,104 @@ def log_model(bundle: ModelBundle, register: bool) -> str | None:
             registered_model_name=REGISTERED_MODEL if register else None,
         )
     return str(info.registered_model_version) if register and info.registered_model_version is not None else None
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What a run learned from, logged with it as `training_data.json` and read back as this type: the data files
+    with their fingerprints, the window settings and the split that held participants out."""
+
+    features_path: str
+    outcomes_path: str
+    features_sha256: str
+    outcomes_sha256: str
+    window: dict[str, int]
+    split_seed: int
+    cv_folds: Folds
+    heldout_sha256: str
+    original_features_path: str | None = None  # a retrained model's first training data, where it started from
+    original_outcomes_path: str | None = None
+
+    def window_config(self) -> WindowConfig:
+        return WindowConfig(**self.window)
+
+    def original_paths(self) -> tuple[Path, Path]:
+        """The data a retraining starts from: the first model's own, never a retrained model's live snapshot."""
+        return Path(self.original_features_path or self.features_path), Path(self.original_outcomes_path or self.outcomes_path)
+
+
+_TRAINING_DATA = "training_data.json"
+
+
+def training_data(run_id: str) -> TrainingData:
+    """The typed training-data record of a run."""
+    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=_TRAINING_DATA)
+    return TrainingData(**json.loads(Path(path).read_text()))
+
+
+def start_run(experiment: str, run_name: str | None = None, nested: bool = False) -> str:
+    configure(experiment)
+    mlflow.set_experiment(experiment)
+    return str(mlflow.start_run(run_name=run_name, nested=nested).info.run_id)
+
+
+def end_run() -> None:
+    mlflow.end_run()
+
+
+@contextmanager
+def run(experiment: str = EXPERIMENT, run_name: str | None = None, run_id: str | None = None) -> Iterator[str]:
+    """An MLflow run (a new one, or an existing one resumed by id) for the duration of the block."""
+    configure(experiment)
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=run_name, run_id=run_id) as active:
+        yield str(active.info.run_id)
+
+
+def lightning_logger(run_id: str) -> MLFlowLogger:
+    """Lightning's MLflow logger writing per-epoch metrics into the given run."""
+    return MLFlowLogger(tracking_uri=tracking_uri(), run_id=run_id)
+
+
+def log_run(
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    artifacts: list[Path],
+    record: TrainingData | None = None,
+    texts: dict[str, str] | None = None,
+    tags: dict[str, str] | None = None,
+) -> None:
+    """Everything a stage logs to the active run, in one call: parameters, finite metrics, files, the typed
+    training-data record, small text artifacts and tags."""
+    if params:
+        mlflow.log_params(params)
+    finite = {k: float(v) for k, v in metrics.items() if np.isfinite(v)}
+    if finite:
+        mlflow.log_metrics(finite)
+    for path in artifacts:
+        mlflow.log_artifact(str(path))
+    if record is not None:
+        mlflow.log_dict(asdict(record), _TRAINING_DATA)
+    for name, text in (texts or {}).items():
+        mlflow.log_text(text, name)
+    if tags:
+        mlflow.set_tags(tags)
+
+
+def download(run_id: str, artifact: str) -> Path:
+    """One artifact of a run, downloaded to a local path."""
+    return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact))
+
+
+def model_versions() -> list[str]:
+    """Every registered version of the model, oldest first."""
+    found = MlflowClient().search_model_versions(f"name='{REGISTERED_MODEL}'")
+    return [str(v) for v in sorted(int(v.version) for v in found)]
+
+
+def count_withdrawal(versions: list[str]) -> None:
+    """Tag each version trained before a withdrawal with how many withdrawals followed (a count, never who)."""
+    client = MlflowClient()
+    for v in versions:
+        current = client.get_model_version(REGISTERED_MODEL, v).tags.get(_WITHDRAWALS_TAG, "0")
+        client.set_model_version_tag(REGISTERED_MODEL, v, _WITHDRAWALS_TAG, str(int(current) + 1))

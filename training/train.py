@@ -1,4 +1,4 @@
-"""The training stage: `train(cfg) -> TrainResult` — windows, participant splits, fit, calibrate, evaluate, log, register."""
+"""The training stage: `train(cfg) -> TrainResult` — windows, person-level folds, fit, calibrate, evaluate, log, register."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 from pytorch_lightning.callbacks import Callback
-from pytorch_lightning.loggers import MLFlowLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from data import state
@@ -19,24 +17,23 @@ from data.contract import PARTICIPANT
 from data.ingest import DEFAULT_CHUNK_ROWS, GridData, load_grid
 from data.oracle import oracle_auroc
 from data.summary import window_summary
-from data.synth import SynthConfig, synth
-from data.windows import WindowConfig, WindowSet, build_windows, grouped_folds, split_participants
+from data.synth import COHORT_META, SynthConfig, synth
+from data.windows import WindowConfig, WindowSet, build_windows
 from training import tracking
-from training.bundle import ModelBundle
+from training.bundle import ModelBundle, sha256
 from training.calibration import BANDS, Bands, Calibrator, Method
-from training.evaluate import evaluate
+from training.evaluate import decision_metrics, evaluate, person_metrics, person_scores, youden_threshold
 from training.fit import FitConfig, fit_net
 from training.model_card import build_card, card_markdown
 from training.plots import save_plots
+from training.splits import SPLIT, FoldPlan, Folds, TrainingDataError, plan_folds
+
+MAX_LOGGED_FOLDS = 10  # per-fold MLflow runs with per-epoch curves; leave-one-subject-out would make one per person
 
 
 def _rank() -> int:
     """This process's global rank; DDP children re-run the command, and only rank zero may log or write."""
     return int(getattr(rank_zero_only, "rank", 0))
-
-
-SPLIT = {"train": 0.6, "val": 0.15, "calib": 0.1, "test": 0.15}
-CV_INNER = {"train": 0.7, "val": 0.175, "calib": 0.125}
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,7 @@ class TrainConfig:
     attributes: Path | None = None  # default: participants.csv beside the features
     window: WindowConfig = field(default_factory=WindowConfig)
     fit: FitConfig = field(default_factory=FitConfig)
-    cv_folds: int = 0
+    cv_folds: Folds = 0  # 0/1 one participant split; K grouped folds; "loso" leave one subject out
     calibration: Method = "platt"
     alert_budget: float = 0.05
     elevated_budget: float = 0.15
@@ -61,6 +58,7 @@ class TrainConfig:
     run_name: str | None = None
     nested: bool = False
     chunk_rows: int = DEFAULT_CHUNK_ROWS  # rows of the features file read at a time
+    original_data: tuple[Path, Path] | None = None  # for a retrained model: the first training data it extends
 
 
 @dataclass
@@ -73,14 +71,33 @@ class TrainResult:
     model_version: str | None = None
     out_dir: Path | None = None
     bundle: ModelBundle | None = None
+    folds: list[FoldPlan] = field(default_factory=list)
+
+
+@dataclass
+class _Fitted:
+    """A fold's calibrated, banded model, and the in-fold windows (never test ones) its bands and cuts were tuned on."""
+
+    bundle: ModelBundle
+    val_score: float
+    tuning: WindowSet
+    tuning_risk: np.ndarray
+
+    def cuts(self) -> tuple[float, float]:
+        """Per-window and per-person decision thresholds (balanced accuracy) chosen on the tuning windows."""
+        per = person_scores(self.tuning.frame(), self.tuning_risk)
+        return youden_threshold(self.tuning.label, self.tuning_risk), youden_threshold(
+            per["label"].to_numpy(), per["risk"].to_numpy()
+        )
 
 
 @dataclass
 class _Fold:
-    bundle: ModelBundle
+    plan: FoldPlan
+    model: _Fitted
     test: WindowSet
     test_risk: np.ndarray
-    val_score: float
+    baseline: _Fitted | None
     baseline_risk: np.ndarray | None
 
 
@@ -97,40 +114,72 @@ def resolve_data(cfg: TrainConfig) -> tuple[Path, Path]:
     return features, cohort / "outcomes.csv"
 
 
-def split_windows(windows: WindowSet, cfg: TrainConfig) -> list[dict[str, WindowSet]]:
-    """One participant split, or K grouped folds each with its own inner train/val/calib split."""
-    people = windows.panel.participants
-    if cfg.cv_folds < 2:
-        return [{k: windows.for_participants(set(v)) for k, v in split_participants(people, SPLIT, cfg.fit.seed).items()}]
-    folds = []
-    for k, held_out in enumerate(grouped_folds(people, cfg.cv_folds, cfg.fit.seed)):
-        rest = np.setdiff1d(people, held_out)
-        inner = split_participants(rest, CV_INNER, cfg.fit.seed + k)
-        folds.append(
-            {"test": windows.for_participants(set(held_out))} | {n: windows.for_participants(set(v)) for n, v in inner.items()}
-        )
-    return folds
-
-
 def heldout_digest(ids: np.ndarray) -> str:
     """A fingerprint of the held-out participants, so promotion can check it re-derived the same split."""
     return hashlib.sha256("\n".join(sorted(map(str, ids))).encode()).hexdigest()
 
 
-def _fit_and_calibrate(
-    cfg: TrainConfig, fit: FitConfig, parts: dict[str, WindowSet], callbacks: list[Callback] | None, run_id: str | None
+def _bundle(
+    cfg: TrainConfig, fit: FitConfig, train: WindowSet, val: WindowSet, callbacks, run_id
 ) -> tuple[ModelBundle, float] | None:
-    logger = MLFlowLogger(tracking_uri=tracking.tracking_uri(), run_id=run_id) if run_id else None
-    outcome = fit_net(fit, parts["train"], parts["val"], logger=logger, callbacks=callbacks)
+    logger = tracking.lightning_logger(run_id) if run_id else None
+    outcome = fit_net(fit, train, val, logger=logger, callbacks=callbacks)
     if not outcome.is_global_zero:
         return None
     bundle = ModelBundle(
         fit.kind, fit.hparams, outcome.preprocessor, Calibrator("platt"), Bands(0, 1, 0, 0), cfg.window, outcome.net
     )
-    calib = parts["calib"]
-    bundle.calibrator = Calibrator.fit(bundle.logits(calib), calib.label, cfg.calibration)
-    bundle.bands = Bands.fit(bundle.risk(parts["val"]), cfg.alert_budget, cfg.elevated_budget)
     return bundle, outcome.best_score
+
+
+def _cross_fitted_logits(cfg: TrainConfig, fit: FitConfig, windows: WindowSet, plan: FoldPlan) -> tuple[WindowSet, np.ndarray]:
+    """Out-of-fold logits for every non-test participant, each from a model that never saw them."""
+    predicted = np.concatenate([inner["predict"] for inner in plan.cross_fit])
+    tuning = windows.for_participants(set(predicted))
+    logits = np.empty(len(tuning), np.float32)
+    quiet = replace(fit, progress=False, devices=1, strategy="auto")
+    for inner in plan.cross_fit:
+        part = np.isin(tuning.participant_id, inner["predict"])
+        made = _bundle(
+            cfg, quiet, windows.for_participants(set(inner["train"])), windows.for_participants(set(inner["val"])), None, None
+        )
+        assert made is not None
+        logits[part] = made[0].logits(tuning.subset(part))
+    return tuning, logits
+
+
+def _fit_and_calibrate(cfg: TrainConfig, fit: FitConfig, windows: WindowSet, plan: FoldPlan, callbacks, run_id) -> _Fitted | None:
+    """Fit on the fold's train participants (early stopping on validation), then calibrate and band on the calibration
+    split — or, when that split is too small or one-class, on cross-fitted out-of-fold predictions."""
+    made = _bundle(
+        cfg, fit, windows.for_participants(set(plan.train)), windows.for_participants(set(plan.val)), callbacks, run_id
+    )
+    if made is None:
+        return None
+    bundle, val_score = made
+    if plan.cross_fit:
+        tuning, logits = _cross_fitted_logits(cfg, fit, windows, plan)
+        bundle.calibrator = Calibrator.fit(logits, tuning.label, cfg.calibration)
+        tuning_risk = bundle.calibrator(logits)
+    else:
+        calib = windows.for_participants(set(plan.calib))
+        bundle.calibrator = Calibrator.fit(bundle.logits(calib), calib.label, cfg.calibration)
+        tuning = windows.for_participants(set(plan.val))
+        tuning_risk = bundle.risk(tuning)
+    bundle.bands = Bands.fit(tuning_risk, cfg.alert_budget, cfg.elevated_budget)
+    return _Fitted(bundle, val_score, tuning, tuning_risk)
+
+
+def _train_fold(cfg: TrainConfig, windows: WindowSet, plan: FoldPlan, callbacks, run_id) -> _Fold | None:
+    model = _fit_and_calibrate(cfg, cfg.fit, windows, plan, callbacks, run_id)
+    if model is None:
+        return None
+    test = windows.for_participants(set(plan.test))
+    baseline = None
+    if cfg.compare_baseline and cfg.fit.kind != "baseline":
+        base_fit = replace(cfg.fit, kind="baseline", hparams={}, progress=False, devices=1, strategy="auto")
+        baseline = _fit_and_calibrate(cfg, base_fit, windows, plan, None, None)
+    return _Fold(plan, model, test, model.bundle.risk(test), baseline, baseline.bundle.risk(test) if baseline else None)
 
 
 def train(cfg: TrainConfig, callbacks: list[Callback] | None = None) -> TrainResult:
@@ -138,106 +187,108 @@ def train(cfg: TrainConfig, callbacks: list[Callback] | None = None) -> TrainRes
     features_path, outcomes_path = resolve_data(cfg)
     data = load_grid(features_path, outcomes_path, pad=cfg.window.lookback - 1, chunk_rows=cfg.chunk_rows)
     windows = build_windows(data.panel, data.outcomes, cfg.window, data.mode)
-    if len(windows) == 0 or len(np.unique(windows.label)) < 2:
-        raise ValueError(f"no usable windows with both outcomes (got {len(windows)}; skipped {windows.skipped})")
+    if len(windows) == 0:
+        raise TrainingDataError(f"no usable windows (skipped: {windows.skipped})")
+    plans = plan_folds(windows, cfg.cv_folds, cfg.fit.seed)
+    is_zero = _rank() == 0
+    run_id = tracking.start_run(cfg.experiment, cfg.run_name, cfg.nested) if is_zero else None
+    try:
+        folds: list[_Fold] = []
+        for k, plan in enumerate(plans):
+            per_fold_run = is_zero and 1 < len(plans) <= MAX_LOGGED_FOLDS
+            fold_run = tracking.start_run(cfg.experiment, f"fold-{k}", nested=True) if per_fold_run else run_id
+            fold = _train_fold(cfg, windows, plan, callbacks, fold_run if len(plans) <= MAX_LOGGED_FOLDS else None)
+            if per_fold_run:
+                tracking.end_run()
+            if fold is None:
+                return TrainResult(is_global_zero=False)
+            folds.append(fold)
+        assert run_id is not None
+        metrics, frame, risk = _evaluate(cfg, data, windows, folds, features_path)
+        return _record(cfg, data, windows, folds, metrics, frame, risk, (features_path, outcomes_path), run_id)
+    finally:
+        if is_zero:
+            tracking.end_run()
+
+
+def _side_tables(cfg: TrainConfig, features_path: Path) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """Participant attributes (for subgroups) and the synthetic oracle, where they exist beside the data."""
     attributes_path = cfg.attributes or (features_path.parent / "participants.csv")
     attributes = pd.read_csv(attributes_path, dtype={PARTICIPANT: str}) if attributes_path.exists() else None
     oracle_path = features_path.parent / "oracle.parquet"
-    oracle = pd.read_parquet(oracle_path) if oracle_path.exists() else None
-    is_zero = _rank() == 0
-
-    run_id = None
-    if is_zero:
-        tracking.configure(cfg.experiment)
-        mlflow.set_experiment(cfg.experiment)
-        run = mlflow.start_run(run_name=cfg.run_name, nested=cfg.nested)
-        run_id = run.info.run_id
-    try:
-        folds = split_windows(windows, cfg)
-        results: list[_Fold] = []
-        for k, parts in enumerate(folds):
-            fold_run = mlflow.start_run(run_name=f"fold-{k}", nested=True).info.run_id if is_zero and len(folds) > 1 else run_id
-            fitted = _fit_and_calibrate(cfg, cfg.fit, parts, callbacks, fold_run)
-            if fold_run != run_id and is_zero:
-                mlflow.end_run()
-            if fitted is None:
-                return TrainResult(is_global_zero=False)
-            bundle, val_score = fitted
-            baseline_risk = None
-            if cfg.compare_baseline and cfg.fit.kind != "baseline":
-                base_cfg = replace(cfg.fit, kind="baseline", hparams={}, progress=False, devices=1, strategy="auto")
-                base = _fit_and_calibrate(cfg, base_cfg, parts, None, None)
-                baseline_risk = base[0].risk(parts["test"]) if base else None
-            results.append(_Fold(bundle, parts["test"], bundle.risk(parts["test"]), val_score, baseline_risk))
-        assert run_id is not None
-        return _report(cfg, data, windows, results, attributes, oracle, features_path, outcomes_path, run_id)
-    finally:
-        if is_zero:
-            mlflow.end_run()
+    return attributes, (pd.read_parquet(oracle_path) if oracle_path.exists() else None)
 
 
-def _pooled(results: list[_Fold]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray | None]:
-    """Test windows of every fold with their risks, each fold's own high threshold, and the baseline's risks."""
-    frame = pd.concat([r.test.frame() for r in results], ignore_index=True)
-    risk = np.concatenate([r.test_risk for r in results])
-    high = np.concatenate([np.full(len(r.test), r.bundle.bands.high) for r in results])
-    base_parts = [r.baseline_risk for r in results if r.baseline_risk is not None]
-    base = np.concatenate(base_parts) if len(base_parts) == len(results) else None
-    return frame, risk, high, base
+def _decisions(
+    folds: list[_Fold], models: list[_Fitted], risks: list[np.ndarray], prefix: str, cfg: TrainConfig
+) -> dict[str, float]:
+    """Per-day and per-person MCC and balanced accuracy at thresholds each fold chose on its own tuning windows."""
+    frame = pd.concat([f.test.frame() for f in folds], ignore_index=True)
+    risk = np.concatenate(risks)
+    cuts = [m.cuts() for m in models]
+    day_cut = np.concatenate([np.full(len(f.test), c[0]) for f, c in zip(folds, cuts, strict=True)])
+    person_cut = pd.Series({str(p): c[1] for f, c in zip(folds, cuts, strict=True) for p in f.plan.test})
+    out = decision_metrics(frame["label"].to_numpy(int), risk >= day_cut, f"{prefix}day_")
+    out |= {f"{prefix}{k}": v for k, v in person_metrics(frame, risk, person_cut, cfg.bootstrap_reps, cfg.fit.seed).items()}
+    return out
 
 
-def _report(
-    cfg: TrainConfig,
-    data: GridData,
-    windows: WindowSet,
-    results: list[_Fold],
-    attributes: pd.DataFrame | None,
-    oracle: pd.DataFrame | None,
-    features_path: Path,
-    outcomes_path: Path,
-    run_id: str,
-) -> TrainResult:
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    frame, risk, high, base_risk = _pooled(results)
+def _evaluate(
+    cfg: TrainConfig, data: GridData, windows: WindowSet, folds: list[_Fold], features_path: Path
+) -> tuple[dict[str, float], pd.DataFrame, np.ndarray]:
+    """Pooled out-of-fold metrics per day (with the high band) and per person, baseline beside, oracle where known."""
+    attributes, oracle = _side_tables(cfg, features_path)
+    frame = pd.concat([f.test.frame() for f in folds], ignore_index=True)
+    risk = np.concatenate([f.test_risk for f in folds])
+    high = np.concatenate([np.full(len(f.test), f.model.bundle.bands.high) for f in folds])
     events = data.outcomes if data.mode == "event" else None
     oracle_value = None
     if oracle is not None:
-        evaluated = windows.subset(np.isin(windows.end_row, np.concatenate([r.test.end_row for r in results])))
+        evaluated = windows.subset(np.isin(windows.end_row, np.concatenate([f.test.end_row for f in folds])))
         oracle_value = oracle_auroc(oracle, evaluated)
     metrics = evaluate(frame, risk, high, cfg.window.horizon, events, attributes, oracle_value, cfg.bootstrap_reps, cfg.fit.seed)
-    baseline_summary = None
-    if base_risk is not None:
-        base = evaluate(
-            frame,
-            base_risk,
-            np.quantile(base_risk, 1 - cfg.alert_budget),
-            cfg.window.horizon,
-            None,
-            None,
-            None,
-            cfg.bootstrap_reps,
-            cfg.fit.seed,
-        )
-        metrics.update({f"baseline_{k}": base[k] for k in ("auroc", "auroc_ci_low", "auroc_ci_high", "auprc", "ece", "brier")})
-        baseline_summary = (
-            f"AUROC {base['auroc']:.3f} ({base['auroc_ci_low']:.3f}–{base['auroc_ci_high']:.3f}), AUPRC {base['auprc']:.3f}"
-        )
-    metrics["val_" + "score_best"] = float(np.mean([r.val_score for r in results]))
-    final = results[-1].bundle  # with CV, the last fold's model is registered; its held-out fold is its test set
-    # Undefined metrics (e.g. lead time without events) are null, so strict JSON readers still parse the file.
-    finite = {k: (v if np.isfinite(v) else None) for k, v in metrics.items()}
-    (out / "metrics.json").write_text(json.dumps(finite, indent=2, sort_keys=True, allow_nan=False))
-    thresholds = {"elevated": float(final.bands.elevated), "high": float(final.bands.high)}
-    plots = save_plots(frame, risk, thresholds, out, events, title=f"({cfg.fit.kind})")
+    metrics |= _decisions(folds, [f.model for f in folds], [f.test_risk for f in folds], "", cfg)
+    baselines = [f.baseline for f in folds if f.baseline is not None]
+    if len(baselines) == len(folds):
+        base_risk = np.concatenate([f.baseline_risk for f in folds if f.baseline_risk is not None])
+        base_high = np.concatenate([np.full(len(f.test), b.bundle.bands.high) for f, b in zip(folds, baselines, strict=True)])
+        base = evaluate(frame, base_risk, base_high, cfg.window.horizon, None, None, None, cfg.bootstrap_reps, cfg.fit.seed)
+        metrics |= {f"baseline_{k}": base[k] for k in ("auroc", "auroc_ci_low", "auroc_ci_high", "auprc", "ece", "brier")}
+        metrics |= _decisions(folds, baselines, [f.baseline_risk for f in folds if f.baseline_risk is not None], "baseline_", cfg)
+    metrics["val_score_best"] = float(np.mean([f.model.val_score for f in folds]))
+    metrics["n_folds"] = float(len(folds))
+    metrics["folds_cross_fitted_calibration"] = float(sum(bool(f.plan.cross_fit) for f in folds))
+    return metrics, frame, risk
 
-    protocol = (
-        f"{cfg.cv_folds}-fold cross-validation grouped by participant: out-of-fold predictions on every participant; "
-        "each fold calibrated and banded on its own inner split. The registered model is the last fold's."
-        if cfg.cv_folds >= 2
-        else f"Participants split {SPLIT} (seed {cfg.fit.seed}); nobody appears in two splits. Early stopping on "
-        "validation AUROC, calibration on the calibration split, bands on validation, metrics on the test split."
+
+def _protocol(cfg: TrainConfig, folds: list[_Fold]) -> str:
+    crossed = sum(bool(f.plan.cross_fit) for f in folds)
+    calibration = (
+        f"Calibration, bands and decision thresholds were tuned on cross-fitted out-of-fold predictions in {crossed} of "
+        f"{len(folds)} folds (their calibration split was too small or one-class), on the calibration and validation "
+        "splits otherwise."
+        if crossed
+        else "Calibration on each fold's calibration split; bands and decision thresholds on its validation split."
     )
+    if cfg.cv_folds == "loso":
+        split = "Leave-one-subject-out: each participant is held out once; out-of-fold predictions on every participant."
+    elif cfg.cv_folds >= 2:
+        split = (
+            f"{cfg.cv_folds}-fold cross-validation grouped by participant and stratified by outcome; "
+            "out-of-fold predictions on every participant."
+        )
+    else:
+        split = f"Participants split {SPLIT} (seed {cfg.fit.seed}), stratified by outcome; nobody appears in two splits."
+    return (
+        f"{split} Nested: early stopping, calibration, bands and thresholds never see a fold's test participants. "
+        f"{calibration} The registered model is the last fold's."
+    )
+
+
+def _card(
+    cfg: TrainConfig, data: GridData, windows: WindowSet, folds: list[_Fold], metrics: dict[str, float], source: Path, run_id: str
+) -> dict:
+    final = folds[-1].model.bundle
     model_info = {
         "architecture": {
             "tcn": "causal dilated temporal convolutions with attention pooling over daily inputs",
@@ -247,18 +298,23 @@ def _report(
         "kind": cfg.fit.kind,
         "hyperparameters": json.dumps(cfg.fit.hparams | {"lr": cfg.fit.lr, "weight_decay": cfg.fit.weight_decay}),
         "calibration": cfg.calibration,
+        "calibrated_on": folds[-1].plan.calibration,
         "trained_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
         "mlflow_run_id": run_id,
     }
+    synthetic = (source.parent / COHORT_META).exists()
     data_info = {
-        "source": str(features_path),
+        "source": str(source),
+        "validation_data": "synthetic (generated cohort with a known oracle)"
+        if synthetic
+        else "real (as supplied; not synthetic)",
         "participants": len(data.panel.participants),
         "participant_days": data.participant_days,
         "date_range": f"{data.first_date:%Y-%m-%d} to {data.last_date:%Y-%m-%d}",
-        "windows_evaluated": len(frame),
+        "windows_evaluated": int(metrics["n_windows"]),
         "windows_skipped": json.dumps(windows.skipped),
         "outcome_mode": data.mode,
-        "prevalence": round(float(frame["label"].mean()), 4),
+        "prevalence": round(float(metrics["prevalence"]), 4),
         "missing_share": round(data.missing_share, 4),
         "features": final.features,
     }
@@ -267,64 +323,82 @@ def _report(
         if data.mode == "event"
         else "The window ending on an assessment date carries that assessment's 0/1 label."
     )
-    card = build_card(
-        None,
-        model_info,
-        data_info,
-        {
-            "outcome": outcome,
-            "horizon": cfg.window.horizon,
-            "lookback": cfg.window.lookback,
-            "protocol": protocol,
-            "baseline": baseline_summary,
-        },
-        metrics,
-        thresholds | {"alert_budget": cfg.alert_budget},
+    baseline = (
+        f"AUROC {metrics['baseline_auroc']:.3f} "
+        f"({metrics['baseline_auroc_ci_low']:.3f}–{metrics['baseline_auroc_ci_high']:.3f}), AUPRC {metrics['baseline_auprc']:.3f}"
+        if "baseline_auroc" in metrics
+        else None
     )
-    final.meta = {"model_card": card, "metrics": metrics, "trained_at": model_info["trained_at"], "run_id": run_id}
-
-    reference_sample(windows, results[-1].test, final, cfg.fit.seed).to_parquet(out / "reference.parquet", index=False)
-    feature_spec = {
-        "features": final.features,
-        "lookback": cfg.window.lookback,
+    evaluation = {
+        "outcome": outcome,
         "horizon": cfg.window.horizon,
-        "min_observed_days": cfg.window.min_observed_days,
+        "lookback": cfg.window.lookback,
+        "protocol": _protocol(cfg, folds),
+        "baseline": baseline,
     }
-    (out / "feature_spec.json").write_text(json.dumps(feature_spec, indent=2))
-    split_info = {
-        "seed": cfg.fit.seed,
-        "cv_folds": cfg.cv_folds,
-        "heldout_sha256": heldout_digest(results[-1].test.panel.participants[np.unique(results[-1].test.participant)]),
-    }
+    thresholds = {"elevated": float(final.bands.elevated), "high": float(final.bands.high), "alert_budget": cfg.alert_budget}
+    return build_card(None, model_info, data_info, evaluation, metrics, thresholds)
 
-    mlflow.log_params(
-        {
-            "features_path": str(Path(features_path).resolve()),
-            "outcomes_path": str(Path(outcomes_path).resolve()),
-            "model": cfg.fit.kind,
-            **{f"window_{k}": v for k, v in asdict(cfg.window).items()},
-            **{k: v for k, v in asdict(cfg.fit).items() if k not in ("hparams", "kind", "progress")},
-            **{f"hp_{k}": v for k, v in cfg.fit.hparams.items()},
-            "cv_folds": cfg.cv_folds,
-            "calibration": cfg.calibration,
-            "alert_budget": cfg.alert_budget,
-            "n_features": len(final.features),
-        }
+
+def _record(
+    cfg: TrainConfig,
+    data: GridData,
+    windows: WindowSet,
+    folds: list[_Fold],
+    metrics: dict[str, float],
+    frame: pd.DataFrame,
+    risk: np.ndarray,
+    paths: tuple[Path, Path],
+    run_id: str,
+) -> TrainResult:
+    """Write metrics, plots, reference sample and card; log them and the training-data record; register the model."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    final = folds[-1].model.bundle  # with CV, the last fold's model is registered; its held-out fold is its test set
+    # Undefined metrics (e.g. lead time without events) are null, so strict JSON readers still parse the file.
+    finite = {k: (v if np.isfinite(v) else None) for k, v in metrics.items()}
+    (out / "metrics.json").write_text(json.dumps(finite, indent=2, sort_keys=True, allow_nan=False))
+    events = data.outcomes if data.mode == "event" else None
+    thresholds = {"elevated": float(final.bands.elevated), "high": float(final.bands.high)}
+    plots = save_plots(frame, risk, thresholds, out, events, title=f"({cfg.fit.kind})")
+    card = _card(cfg, data, windows, folds, metrics, paths[0], run_id)
+    final.meta = {"model_card": card, "metrics": metrics, "trained_at": card["model"]["trained_at"], "run_id": run_id}
+    reference_sample(windows, folds[-1].test, final, cfg.fit.seed).to_parquet(out / "reference.parquet", index=False)
+    spec = {"features": final.features, **{k: getattr(cfg.window, k) for k in ("lookback", "horizon", "min_observed_days")}}
+    (out / "feature_spec.json").write_text(json.dumps(spec, indent=2))
+    record = tracking.TrainingData(
+        features_path=str(paths[0].resolve()),
+        outcomes_path=str(paths[1].resolve()),
+        features_sha256=sha256(paths[0]),
+        outcomes_sha256=sha256(paths[1]),
+        window=asdict(cfg.window),
+        split_seed=cfg.fit.seed,
+        cv_folds=cfg.cv_folds,
+        heldout_sha256=heldout_digest(folds[-1].plan.test),
+        original_features_path=str(cfg.original_data[0].resolve()) if cfg.original_data else None,
+        original_outcomes_path=str(cfg.original_data[1].resolve()) if cfg.original_data else None,
     )
-    mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
-    mlflow.log_dict(split_info, "split.json")
-    for path in [out / "metrics.json", out / "reference.parquet", out / "feature_spec.json", *plots]:
-        mlflow.log_artifact(str(path))
-
+    params = {
+        "model": cfg.fit.kind,
+        **{f"window_{k}": v for k, v in asdict(cfg.window).items()},
+        **{k: v for k, v in asdict(cfg.fit).items() if k not in ("hparams", "kind", "progress")},
+        **{f"hp_{k}": v for k, v in cfg.fit.hparams.items()},
+        "cv_folds": cfg.cv_folds,
+        "calibration": cfg.calibration,
+        "alert_budget": cfg.alert_budget,
+        "n_features": len(final.features),
+    }
+    tracking.log_run(
+        params, metrics, [out / "metrics.json", out / "reference.parquet", out / "feature_spec.json", *plots], record
+    )
     model_version = tracking.log_model(final, cfg.register) if cfg.log_model else None
     card["version"] = model_version
     (out / "model_card.json").write_text(json.dumps(card, indent=2, default=str))
     (out / "model_card.md").write_text(card_markdown(card))
-    mlflow.log_artifact(str(out / "model_card.json"))
-    mlflow.log_artifact(str(out / "model_card.md"))
+    tracking.log_run({}, {}, [out / "model_card.json", out / "model_card.md"])
     if model_version is not None:
         tracking.set_alias(tracking.CHALLENGER, model_version)
-    return TrainResult(True, metrics, run_id, model_version, out, final)
+    return TrainResult(True, metrics, run_id, model_version, out, final, [f.plan for f in folds])
 
 
 def reference_sample(windows: WindowSet, test: WindowSet, bundle: ModelBundle, seed: int, n: int = 20_000) -> pd.DataFrame:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import mlflow
 import optuna
 import pytorch_lightning as pl
 from optuna.storages import JournalStorage
@@ -85,15 +84,13 @@ def _suggest(trial: optuna.Trial | optuna.trial.FixedTrial, base: TrainConfig) -
 
 def tune(cfg: TuneConfig) -> TuneResult:
     """Run trials (each a nested MLflow run), then retrain the best configuration and register it as challenger."""
-    tracking.configure(cfg.train.experiment)
-    mlflow.set_experiment(cfg.train.experiment)
     study = optuna.create_study(
         study_name=cfg.study,
         storage=storage_for(cfg.storage),
         direction=optuna.study.StudyDirection.MAXIMIZE if MONITOR_MODE == "max" else optuna.study.StudyDirection.MINIMIZE,
         load_if_exists=True,
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
-        sampler=optuna.samplers.TPESampler(seed=None),
+        sampler=optuna.samplers.TPESampler(seed=cfg.train.fit.seed),  # the same trials every run
     )
 
     def objective(trial: optuna.Trial) -> float:
@@ -111,14 +108,13 @@ def tune(cfg: TuneConfig) -> TuneResult:
         trial.set_user_attr("mlflow_run_id", result.run_id)
         return float(result.metrics["val_score_best"])
 
-    with mlflow.start_run(run_name=f"tune-{cfg.study}"):
+    with tracking.run(cfg.train.experiment, run_name=f"tune-{cfg.study}"):
         study.optimize(objective, n_trials=cfg.trials, timeout=cfg.timeout, catch=(ValueError,))
         completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         if not completed:
             raise RuntimeError(f"study {cfg.study!r} has no completed trial")
         best = study.best_trial
-        mlflow.log_params({f"best_{k}": v for k, v in best.params.items()})
-        mlflow.log_metric(f"best_{MONITOR}", float(best.value))  # type: ignore[arg-type]
+        tracking.log_run({f"best_{k}": v for k, v in best.params.items()}, {f"best_{MONITOR}": float(best.value)}, [])  # type: ignore[arg-type]
         final = None
         if cfg.retrain_best:
             best_cfg = replace(
