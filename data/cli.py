@@ -9,6 +9,7 @@ from typing import Annotated, cast
 import typer
 
 from data import state
+from data.actigraphy import ActigraphyImportConfig, import_actigraphy
 from data.globem import GlobemImportConfig, import_globem
 from data.ingest import DEFAULT_CHUNK_ROWS, load_grid
 from data.synth import DESIGNS, DRIFTS, Design, Drift, SynthConfig, synth
@@ -34,6 +35,10 @@ def synth_cmd(
         str, typer.Option(help=f"{' or '.join(DESIGNS)}: relapse events over time, or cases and controls with dated labels")
     ] = "relapse",
     case_share: Annotated[float, typer.Option(min=0.05, max=0.95, help="Share of cases (case-control only)")] = 0.4,
+    minutes: Annotated[
+        Path | None, typer.Option(help="Also write raw minute-level activity files here (for import-actigraphy)")
+    ] = None,
+    epoch_seconds: Annotated[int, typer.Option(help="Epoch of the raw files: 30, 60, 120 or 300 s")] = 60,
 ) -> None:
     """Generate a synthetic cohort with known relapse risk."""
     if drift is not None and drift not in DRIFTS:
@@ -51,6 +56,13 @@ def synth_cmd(
         case_share=case_share,
     )
     r = synth(cfg, out or state.path("cohort"))
+    if minutes is not None:
+        import pandas as pd
+
+        from data.synth_minutes import export_minutes
+
+        written = export_minutes(pd.read_parquet(r.features_path), minutes, epoch_seconds=epoch_seconds, seed=seed)
+        typer.echo(f"wrote {len(written)} raw minute files ({epoch_seconds} s epochs) -> {minutes}")
     what = "cases" if design == "case-control" else "events"
     typer.echo(f"wrote {r.n_rows} participant-days for {r.n_participants} participants, {r.n_events} {what} -> {r.out_dir}")
     if r.drift:
@@ -101,3 +113,27 @@ def import_globem_cmd(
     )
     if r.dropped_out_of_range:
         typer.echo(f"implausible values set to missing: {r.dropped_out_of_range}")
+
+
+@app.command("import-actigraphy")
+def import_actigraphy_cmd(
+    path: Annotated[Path, typer.Argument(help="Folder of <participant_id>.csv files: timestamp, activity (counts per epoch)")],
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the contract tables (default: actigraphy/ under EARLYWARN_HOME)")
+    ] = None,
+    labels: Annotated[
+        Path | None, typer.Option(help="participant_id,label (one per person) or participant_id,date,label")
+    ] = None,
+    min_wear_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Days worn less than this are missing")] = 0.7,
+) -> None:
+    """Turn minute-level activity counts into daily sleep, activity and circadian-rhythm features (docs/data-contract.md)."""
+    out = out or state.path("actigraphy")
+    try:
+        r = import_actigraphy(ActigraphyImportConfig(path, out, labels, min_wear_share=min_wear_share))
+    except ContractError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(1) from err
+    epochs = sorted(set(r.epochs_seconds.values()))
+    typer.echo(f"imported {r.n_participants} participants, {r.n_days} days (epochs {epochs} s) -> {r.features_path}")
+    if r.outcomes_path:
+        typer.echo(f"labels -> {r.outcomes_path}")
