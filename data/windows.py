@@ -22,6 +22,7 @@ class WindowConfig:
     min_observed_days: int = 14
     washout_days: int = 28
     stride: int = 1
+    baseline_days: int = 90  # the person's own history the model compares the recent days with (causal, ends at t)
 
     def __post_init__(self) -> None:
         for name in ("lookback", "horizon", "min_observed_days", "stride"):
@@ -31,6 +32,8 @@ class WindowConfig:
             raise ValueError("min_observed_days cannot exceed lookback")
         if self.washout_days < 0:
             raise ValueError("washout_days cannot be negative")
+        if self.baseline_days and self.baseline_days < self.lookback:
+            raise ValueError("baseline_days must be 0 (the window's own earlier days) or at least the lookback")
 
 
 @dataclass
@@ -61,6 +64,15 @@ class Panel:
         start = self.offsets[lo]
         offsets, values = self.offsets[lo : hi + 1] - start, self.values[start : self.offsets[hi]]
         return Panel(self.participants[lo:hi], offsets, self.first_day[lo:hi], values, self.features, self.pad)
+
+    def history(self, end_row: np.ndarray, days: int) -> np.ndarray:
+        """[B, days, F] values of the `days` grid days ending at each row, NaN before the participant's first day."""
+        rows = end_row[:, None] - np.arange(days - 1, -1, -1)[None, :]
+        owner = np.searchsorted(self.offsets, end_row, side="right") - 1
+        before = rows < self.offsets[owner][:, None]
+        out = self.values[np.maximum(rows, 0)]
+        out[before] = np.nan
+        return out
 
     def rows_for(self, participant_idx: np.ndarray, day: np.ndarray) -> np.ndarray:
         """Row of each (participant, day), or -1 where the day is outside that participant's grid."""
@@ -132,6 +144,12 @@ class WindowSet:
     def values(self, idx: np.ndarray | slice | None = None) -> np.ndarray:
         """[B, L, F] float32 window values (NaN = missing)."""
         return self.panel.values[self.rows(idx)]
+
+    def history(self, idx: np.ndarray | slice | None = None, days: int | None = None) -> np.ndarray:
+        """[B, days, F] each window's own days and the person's history before them (NaN = missing or before
+        their first day); `days` defaults to the lookback."""
+        ends = self.end_row if idx is None else self.end_row[idx]
+        return self.panel.history(ends, days or self.cfg.lookback)
 
     def subset(self, mask_or_idx: np.ndarray) -> WindowSet:
         return replace(self, end_row=self.end_row[mask_or_idx], label=self.label[mask_or_idx])

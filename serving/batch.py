@@ -54,8 +54,8 @@ class BatchScoreResult:
 def score_frame(bundle: ModelBundle, frame: pd.DataFrame, as_of: dt.date | None = None) -> pa.Table:
     """Score every participant whose rows are all in this frame: the unit of work for one process, or for one
     task of a distributed engine (see docs/scaling.md)."""
-    # Only the model window is gridded (not the API's 90 days): memory is bounded by the batch, not the history.
-    histories = histories_from_frame(frame, bundle.features, bundle.window.lookback, as_of)
+    # Only the days the model reads are gridded: memory is bounded by the batch, not by anyone's whole history.
+    histories = histories_from_frame(frame, bundle.features, bundle.input_days, as_of)
     with torch.inference_mode():
         s = score_histories(bundle, histories)
     return pa.table(

@@ -27,8 +27,8 @@ def _service_env() -> dict[str, str]:
     return env
 
 
-def write_example_request(features_path: Path, out: Path, days: int = 28) -> Path:
-    """A request body with one synthetic participant's last days, for the printed example."""
+def write_example_request(features_path: Path, out: Path, days: int = 90) -> Path:
+    """A request body with one synthetic participant's last 90 days (the window and the personal baseline before it)."""
     import pandas as pd
 
     table = pd.read_parquet(features_path)

@@ -58,6 +58,7 @@ def score(
     for i, pid in enumerate(batch.participant_ids):
         quality = {
             "days_observed": int(scores.days_observed[i]),
+            "baseline_days": int(scores.baseline_days[i]),  # the personal history behind the deviations (cold start: few)
             "lookback_days": lookback,
             "missing_share": {f: round(float(scores.missing_share[i, j]), 3) for j, f in enumerate(bundle.features)},
         }

@@ -61,7 +61,7 @@ def test_unworn_days_are_missing_never_zeros(imported):
 
 
 def test_circadian_metrics_and_labels_are_written(imported):
-    root, both = imported
+    root, _ = imported
     got = pd.read_csv(root / "out" / "features.csv")
     # Trailing-window metrics need two days of history (cold start), and a worn day.
     later = got.groupby("participant_id").cumcount() >= 1

@@ -26,7 +26,7 @@ def test_batch_scores_match_the_api_scoring_path(served_model, small_cohort, tmp
     some = sorted(table["participant_id"].unique())[:5]
     rows = []
     for pid in some:
-        person = table[table["participant_id"] == pid].tail(28)
+        person = table[table["participant_id"] == pid].tail(90)  # the API takes 90 days: the personal baseline
         rows.append(
             (
                 pid,

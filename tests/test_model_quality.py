@@ -42,7 +42,7 @@ def _held_out_windows(cohort, bundle, n=600):
     data = load_validated(cohort.features_path, cohort.outcomes_path)
     ws = build_windows(data.features, data.outcomes, WindowConfig(lookback=bundle.window.lookback))
     rng = np.random.default_rng(0)
-    return ws, ws.values(rng.choice(len(ws), n, replace=False)), data
+    return ws, ws.history(rng.choice(len(ws), n, replace=False), bundle.input_days), data
 
 
 def test_shifting_all_dates_does_not_change_a_score(default_run):
@@ -52,9 +52,9 @@ def test_shifting_all_dates_does_not_change_a_score(default_run):
     people = data.features[data.features["participant_id"].isin(["P000", "P001", "P002"])]
     from training.scoring import histories_from_frame
 
-    before = histories_from_frame(people, bundle.features, bundle.window.lookback).values
+    before = histories_from_frame(people, bundle.features, bundle.input_days).values
     shifted = people.assign(date=people["date"] + pd.Timedelta(days=400))
-    after = histories_from_frame(shifted, bundle.features, bundle.window.lookback).values
+    after = histories_from_frame(shifted, bundle.features, bundle.input_days).values
     np.testing.assert_array_equal(bundle.risk(before), bundle.risk(after))
 
 
@@ -70,3 +70,25 @@ def test_worsening_sleep_does_not_lower_the_score(default_run):
     assert after.mean() > before.mean()
     # Per window, allow only numerical noise below the original score.
     assert (after >= before - 1e-3).mean() >= 0.98, np.sort(after - before)[:10]
+
+
+def test_a_stable_personal_level_is_not_flagged_by_level_alone(default_run):
+    """A person who always sleeps less and moves less than the population is not flagged for it: the model compares
+    the recent days with the person's own 90-day baseline, so the same change only in the last week counts far more."""
+    cohort, result = default_run
+    bundle = result.bundle
+    _, values, _ = _held_out_windows(cohort, bundle)
+    shift = {"sleep_duration_h": -0.6, "steps": -2200.0, "active_minutes": -14.0, "mood_ema": -0.9}  # one between-person SD
+    stable, recent = values.copy(), values.copy()
+    for name, delta in shift.items():
+        j = bundle.features.index(name)
+        stable[:, :, j] = np.clip(stable[:, :, j] + delta, 0, None)
+        recent[:, -7:, j] = np.clip(recent[:, -7:, j] + delta, 0, None)
+    base, lower_level, recent_drop = bundle.risk(values), bundle.risk(stable), bundle.risk(recent)
+    high = bundle.bands.high
+    assert (recent_drop - base).mean() > 0
+    assert (lower_level - base).mean() < 0.3 * (recent_drop - base).mean(), (
+        (lower_level - base).mean(),
+        (recent_drop - base).mean(),
+    )
+    assert (lower_level >= high).mean() <= (base >= high).mean() + 0.02

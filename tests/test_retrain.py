@@ -56,17 +56,25 @@ def test_retrain_beats_a_weak_champion_and_a_worse_challenger_is_refused(live):
     assert tracking.version_info(tracking.CHAMPION).version == good.train.model_version
 
 
-def test_forget_deletes_a_participant_and_records_the_models_that_saw_them(live):
-    from training.consent import ForgetConfig, forget
+def test_forget_deletes_a_participant_and_records_the_models_that_saw_them(live, monkeypatch):
+    from typer.testing import CliRunner
+
+    from data.pseudonym import Pseudonymizer
+    from earlywarn.cli import app
 
     engine = prediction_log.engine_for(live["db"])
     pid = "P000"  # dealt to the only partner
-    result = forget(ForgetConfig(live["db"], "clinic-east", pid))
-    assert result.predictions_deleted == 40 and result.models_trained_before
-    assert prediction_log.read_inputs(engine).query("participant_key == @result.participant_key").empty
+    monkeypatch.setenv("EARLYWARN_DB_URL", live["db"])
+    res = CliRunner().invoke(app, ["participants", "forget", "--partner", "clinic-east", "--participant", pid])  # as users run it
+    assert res.exit_code == 0, res.output
+    versions = tracking.model_versions()
+    said = "deleted 40 predictions (with their inputs) and 0 outcomes; model versions trained before the withdrawal: "
+    assert said + ", ".join(versions) in res.output
+    key = Pseudonymizer.from_env(True)("clinic-east", pid)
+    assert prediction_log.read_inputs(engine).query("participant_key == @key").empty
     gone = prediction_log.read_withdrawals(engine)
-    assert gone.iloc[0]["participant_key"] == result.participant_key and pid not in gone.to_string()
-    version = result.models_trained_before[-1]
+    assert gone.iloc[0]["participant_key"] == key and pid not in gone.to_string()
+    version = versions[-1]
     tags = MlflowClient().get_model_version(tracking.REGISTERED_MODEL, version).tags
     assert tags["earlywarn.withdrawals_after_training"] == "1"
     # A record still in a spool from before the withdrawal is not stored when it is replayed; a later one is.
@@ -74,7 +82,7 @@ def test_forget_deletes_a_participant_and_records_the_models_that_saw_them(live)
     after = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
     record = {
         "partner": "clinic-east",
-        "participant_key": result.participant_key,
+        "participant_key": key,
         "date": dt.date(2025, 3, 1),
         "event": "relapse",
     }

@@ -17,10 +17,11 @@ pytestmark = pytest.mark.slow
 
 
 def _table(small_cohort) -> pd.DataFrame:
-    """Four participants' last 28 days, and one whose 28 days hold only 5 with any signal (too little data)."""
+    """Four participants' last 90 days (window and personal baseline), and one whose days hold only 5 with any signal
+    (too little data)."""
     full = pd.read_parquet(small_cohort.features_path)
     people = sorted(full["participant_id"].unique())[:5]
-    table = full[full["participant_id"].isin(people)].groupby("participant_id").tail(28).reset_index(drop=True)
+    table = full[full["participant_id"].isin(people)].groupby("participant_id").tail(90).reset_index(drop=True)
     sparse = table["participant_id"] == people[-1]
     signals = [c for c in table.columns if c not in ("participant_id", "date")]
     blank = table.index[sparse][:-5]

@@ -65,3 +65,20 @@ def test_windows_share_one_panel_instead_of_copying():
 def test_a_window_needs_room_for_its_minimum_days():
     with pytest.raises(ValueError):
         WindowConfig(lookback=7, min_observed_days=8)
+
+
+def test_training_history_equals_what_serving_grids_for_the_same_day():
+    """The personal baseline a training window sees is exactly the history the scoring core builds from a table:
+    the same days, NaN before the person's first day, nothing from the participant stored before them."""
+    from training.scoring import histories_from_frame
+
+    table = pd.concat([_daily("a", 50, missing=(3, 4)), _daily("b", 120, start="2024-12-01", missing=(100,))])
+    feats = validate_features(table)
+    ws = build_windows(feats, None, WindowConfig(lookback=7, min_observed_days=1, baseline_days=90))
+    for i in (0, 40, len(ws) - 1):
+        pid, end = ws.participant_id[i], pd.Timestamp(ws.end_date[i])
+        own = feats[(feats["participant_id"] == pid) & (feats["date"] <= end)]
+        served = histories_from_frame(own, ["steps"], 90).values[0]
+        np.testing.assert_array_equal(ws.history(np.array([i]), 90)[0], served)
+    first_b = int(np.flatnonzero(ws.participant_id == "b")[0])
+    assert np.isnan(ws.history(np.array([first_b]), 90)[0, :-7]).all()  # nothing borrowed from participant a

@@ -48,13 +48,20 @@ class ModelBundle:
     def features(self) -> list[str]:
         return list(self.preprocessor.features)
 
+    @property
+    def input_days(self) -> int:
+        """Days of history each input needs: arrays given to `logits`/`risk` are [B, input_days, F]."""
+        return self.preprocessor.input_days
+
     @torch.inference_mode()
     def logits(self, values: np.ndarray | WindowSet, batch_size: int = 4096) -> np.ndarray:
-        """[B, L, F] raw windows (features in bundle order), or a window set sliced a batch at a time -> [B] logits."""
+        """[B, D, F] raw days ending on each window's last day (features in bundle order; D = `input_days` gives the
+        model its full personal baseline), or a window set sliced a batch at a time -> [B] logits."""
         self.net.eval()
         out = np.empty(len(values), np.float32)
         for i in range(0, len(values), batch_size):
-            part = values.values(slice(i, i + batch_size)) if isinstance(values, WindowSet) else values[i : i + batch_size]
+            window = slice(i, i + batch_size)
+            part = values.history(window, self.input_days) if isinstance(values, WindowSet) else values[window]
             out[i : i + batch_size] = self.net(torch.from_numpy(self.preprocessor.transform(part))).numpy()
         return out
 

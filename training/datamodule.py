@@ -24,7 +24,7 @@ class WindowDataset(Dataset):
 
     def __getitems__(self, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         i = np.asarray(idx)
-        x = self.pre.transform(self.windows.values(i))
+        x = self.pre.transform(self.windows.history(i, self.pre.input_days))
         return torch.from_numpy(x), torch.from_numpy(self.windows.label[i].astype(np.float32))
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,7 +56,9 @@ class RelapseDataModule(pl.LightningDataModule):
     def __init__(self, train: WindowSet, val: WindowSet, batch_size: int = 256, recent_days: int = 7):
         super().__init__()
         self.train_windows, self.val_windows, self.batch_size = train, val, batch_size
-        self.preprocessor = Preprocessor.fit(training_days(train), train.panel.features, train.cfg.lookback, recent_days)
+        self.preprocessor = Preprocessor.fit(
+            training_days(train), train.panel.features, train.cfg.lookback, recent_days, train.cfg.baseline_days
+        )
 
     @property
     def n_features(self) -> int:

@@ -46,6 +46,16 @@ def build_card(
         "missing_data": "Missing days and signals are kept as missing; the model sees an observed mask and days since each "
         "signal was last seen. Windows with fewer than the minimum observed days are not scored.",
         "evaluation_protocol": evaluation["protocol"],
+        "validation_data": {
+            "kind": data.get("validation_data", "unknown"),
+            "participants": data.get("participants"),
+            "calibrated_on": model.get("calibrated_on"),
+            "person_level": {
+                k: metrics.get(k)
+                for k in ("person_auroc", "person_auroc_ci_low", "person_auroc_ci_high", "person_mcc", "person_balanced_accuracy")
+                if k in metrics
+            },
+        },
         "performance": {
             k: metrics.get(k)
             for k in ("auroc", "auroc_ci_low", "auroc_ci_high", "auprc", "auprc_ci_low", "auprc_ci_high", "oracle_auroc")
@@ -104,6 +114,13 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
         "## 6. Evaluation protocol",
         card["evaluation_protocol"],
+        "",
+        "### Validation data",
+        f"The figures below come from **{card['validation_data']['kind']}** data "
+        f"({card['validation_data']['participants']} participants); calibration was fitted on "
+        f"{card['validation_data']['calibrated_on']}. Synthetic results show the pipeline can learn a signal that is "
+        "there; they are not evidence about real patients. See docs/validation.md for real-data checks.",
+        *[f"- {k.replace('_', ' ')}: {_fmt(v)}" for k, v in card["validation_data"]["person_level"].items()],
         "",
         "## 7. Performance (95% bootstrap intervals by participant)",
         f"- AUROC {_fmt(perf.get('auroc'))} ({_fmt(perf.get('auroc_ci_low'))}–{_fmt(perf.get('auroc_ci_high'))})",

@@ -19,9 +19,12 @@ class Preprocessor:
     scale: tuple[float, ...]
     lookback: int
     recent_days: int = 7
+    baseline_days: int = 0  # 0: the baseline is the window's own earlier days (bundles from before the long baseline)
 
     @classmethod
-    def fit(cls, rows: np.ndarray, features: list[str], lookback: int, recent_days: int = 7) -> Preprocessor:
+    def fit(
+        cls, rows: np.ndarray, features: list[str], lookback: int, recent_days: int = 7, baseline_days: int = 0
+    ) -> Preprocessor:
         """Fit on [N, F] daily rows of training participants (NaN = missing)."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -31,20 +34,32 @@ class Preprocessor:
         scale = np.where((q75 - q25) > 0, (q75 - q25) / 1.349, std)
         scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
         center = np.where(np.isfinite(center), center, 0.0)
-        return cls(tuple(features), tuple(map(float, center)), tuple(map(float, scale)), lookback, recent_days)
+        return cls(tuple(features), tuple(map(float, center)), tuple(map(float, scale)), lookback, recent_days, baseline_days)
+
+    @property
+    def input_days(self) -> int:
+        """How many days of a person's history `transform` takes: the window, or the longer baseline period."""
+        return max(self.lookback, self.baseline_days)
 
     @property
     def n_inputs(self) -> int:
         return len(CHANNELS) * len(self.features)
 
-    def transform(self, values: np.ndarray) -> np.ndarray:
-        """[B, L, F] raw values -> [B, L, 5F] float32 inputs with no NaN."""
+    def transform(self, history: np.ndarray) -> np.ndarray:
+        """[B, D, F] raw days ending on each window's last day (D >= lookback; the last `lookback` are the window) ->
+        [B, lookback, 5F] float32 inputs with no NaN. The personal baseline is the person's days before the recent
+        ones, over `baseline_days` of history (or the window's earlier days for bundles without one)."""
         center = np.asarray(self.center, np.float32)
         scale = np.asarray(self.scale, np.float32)
+        values = history[:, -self.lookback :]
         observed = ~np.isnan(values)
         # Scaled values are clipped so an extreme but legal reading cannot dominate (or overflow) the network.
         level = np.clip((values - center) / scale, -10, 10)
-        earlier = level[:, : -self.recent_days] if values.shape[1] > self.recent_days else level
+        source = history[:, -self.baseline_days :] if self.baseline_days else values
+        if source.shape[1] > self.recent_days:
+            earlier = np.clip((source[:, : -self.recent_days] - center) / scale, -10, 10)
+        else:
+            earlier = level
         with warnings.catch_warnings():
             # A signal never seen in the earlier days has no baseline; its deviation is then 0.
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -66,4 +81,11 @@ class Preprocessor:
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocessor:
-        return cls(tuple(d["features"]), tuple(d["center"]), tuple(d["scale"]), int(d["lookback"]), int(d["recent_days"]))
+        return cls(
+            tuple(d["features"]),
+            tuple(d["center"]),
+            tuple(d["scale"]),
+            int(d["lookback"]),
+            int(d["recent_days"]),
+            int(d.get("baseline_days", 0)),
+        )

@@ -83,7 +83,7 @@ def score_on(bundle: ModelBundle, held_out: WindowSet, features_path: Path) -> n
     if bundle.window.lookback - 1 > panel.pad:  # a longer lookback needs more empty days before each participant
         panel = load_grid(features_path, pad=bundle.window.lookback - 1).panel
     rows = panel.rows_for(pd.Index(panel.participants).get_indexer(held_out.participant_id), held_out.end_day)
-    window = panel.values[rows[:, None] - np.arange(bundle.window.lookback - 1, -1, -1)[None, :]]
+    window = panel.history(rows, bundle.input_days)
     # Signals the bundle knows but the data lacks stay missing (NaN), as in serving.
     column = [panel.features.index(f) if f in panel.features else -1 for f in bundle.features]
     values = np.where(np.array(column) >= 0, window[..., column], np.nan).astype(np.float32)

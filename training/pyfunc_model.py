@@ -29,7 +29,7 @@ class RelapseRiskPyfunc(PythonModel):
 def score_table(bundle: ModelBundle, table: pd.DataFrame) -> pd.DataFrame:
     """What the data contract accepts (dates or ISO strings; absent signals are missing) -> one row per participant."""
     typed = validate_features(table, source="model input")
-    histories = histories_from_frame(typed, bundle.features, bundle.window.lookback)
+    histories = histories_from_frame(typed, bundle.features, bundle.input_days)
     s = score_histories(bundle, histories)
     return pd.DataFrame(
         {

@@ -40,6 +40,7 @@ class Scores:
     risk: np.ndarray  # [P] float, NaN where not scored
     band: list[str | None]
     days_observed: np.ndarray  # [P] int
+    baseline_days: np.ndarray  # [P] days with any signal in the personal baseline before the recent days (cold start: few)
     missing_share: np.ndarray  # [P, F] share of the window's days without each signal
     contributions: np.ndarray | None  # [P, F] per-signal input x gradient, when asked for
 
@@ -94,15 +95,18 @@ def score_histories(bundle: ModelBundle, histories: Histories, explain: bool = F
     lookback window have any signal, and the model gives a finite score."""
     lookback, min_days = bundle.window.lookback, bundle.window.min_observed_days
     window = histories.window(lookback)
+    inputs = histories.values[:, -bundle.input_days :]  # the window and the personal baseline before it
     observed = ~np.isnan(window)
     days_observed = observed.any(axis=2).sum(axis=1)
+    baseline = inputs[:, : -bundle.preprocessor.recent_days]
+    baseline_days = (~np.isnan(baseline)).any(axis=2).sum(axis=1)
     eligible = np.flatnonzero(days_observed >= min_days)
     risk = np.full(len(window), np.nan)
     contrib = np.zeros((len(window), len(bundle.features))) if explain else None
     if len(eligible) and contrib is not None:
-        risk[eligible], contrib[eligible] = bundle.risk_and_attributions(window[eligible])
+        risk[eligible], contrib[eligible] = bundle.risk_and_attributions(inputs[eligible])
     elif len(eligible):
-        risk[eligible] = bundle.risk(window[eligible])
+        risk[eligible] = bundle.risk(inputs[eligible])
     bands = bundle.bands.assign(np.nan_to_num(risk, nan=0.0))
     status: list[str] = []
     reason: list[str | None] = []
@@ -119,4 +123,4 @@ def score_histories(bundle: ModelBundle, histories: Histories, explain: bool = F
         band.append(BANDS[bands[i]] if why is None else None)
         if why is not None:
             risk[i] = np.nan
-    return Scores(status, reason, risk, band, days_observed, 1.0 - observed.mean(axis=1), contrib)
+    return Scores(status, reason, risk, band, days_observed, baseline_days, 1.0 - observed.mean(axis=1), contrib)
