@@ -98,12 +98,13 @@ def validate_cmd(
         typer.echo(f"windows: {len(ws)} ({int(ws.label.sum())} positive); skipped: {ws.skipped}")
 
 
+ImportOut = Annotated[Path | None, typer.Option(help="Folder for the contract tables (default: a folder under EARLYWARN_HOME)")]
+
+
 @app.command("import-globem")
 def import_globem_cmd(
     path: Annotated[Path, typer.Argument(help="A GLOBEM folder (INS-W_* datasets, or one of them)")],
-    out: Annotated[
-        Path | None, typer.Option(help="Folder for the contract tables (default: globem/ under EARLYWARN_HOME)")
-    ] = None,
+    out: ImportOut = None,
 ) -> None:
     """Convert GLOBEM RAPIDS features and weekly depression labels into the data contract."""
     out = out or state.path("globem")
@@ -118,9 +119,7 @@ def import_globem_cmd(
 @app.command("import-actigraphy")
 def import_actigraphy_cmd(
     path: Annotated[Path, typer.Argument(help="Folder of <participant_id>.csv files: timestamp, activity (counts per epoch)")],
-    out: Annotated[
-        Path | None, typer.Option(help="Folder for the contract tables (default: actigraphy/ under EARLYWARN_HOME)")
-    ] = None,
+    out: ImportOut = None,
     labels: Annotated[
         Path | None, typer.Option(help="participant_id,label (one per person) or participant_id,date,label")
     ] = None,
