@@ -53,6 +53,13 @@ class Thresholds:
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"{path}: unknown threshold(s) {sorted(unknown)}")
+        # A quoted number ("0.2") or a boolean would load and fail later, far from the file: refuse it here.
+        defaults = cls()
+        wanted = {k: int if isinstance(getattr(defaults, k), int) else int | float for k in data}
+        wrong = [k for k, v in data.items() if isinstance(v, bool) or not isinstance(v, wanted[k])]
+        if wrong:
+            kinds = ", ".join(f"{k} ({'a whole number' if wanted[k] is int else 'a number'})" for k in sorted(wrong))
+            raise ValueError(f"{path}: [thresholds] expects {kinds}; write each unquoted")
         return cls(**data)
 
 

@@ -28,11 +28,24 @@ class ServeConfig:
             db_url=prediction_log.url_from_env(),
             spool_dir=Path(os.environ.get("EARLYWARN_SPOOL_DIR") or state.path("spool")).resolve(),
             demo=os.environ.get("EARLYWARN_MODE", "demo") != "production",
-            fsync=os.environ.get("EARLYWARN_SPOOL_FSYNC", "0") == "1",
+            fsync=flag("EARLYWARN_SPOOL_FSYNC", default=False),
             model_tag=os.environ.get("EARLYWARN_MODEL_TAG", f"{MODEL_NAME}:latest"),
             # Half the measured single-worker capacity: one partner cannot starve the others.
             rate_limit=os.environ.get("EARLYWARN_RATE_LIMIT", "250/second"),
         )
+
+
+def flag(name: str, default: bool) -> bool:
+    """A yes/no setting: 1/true/yes/on or 0/false/no/off (any case); anything else is refused, naming the variable."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name}={raw!r}: use true or false")
 
 
 def bentoml_home() -> Path:

@@ -177,3 +177,14 @@ def test_a_large_window_is_judged_on_a_uniform_sample_of_participants(tmp_path, 
     people = _traffic(reference, 2000, 7)["participant"].nunique()
     assert "uniform sample of 25.0% of participants" in run.overall.notes[-1]
     assert 0.1 * people < run.overall.n_participants < 0.45 * people and run.verdict == "ok"
+
+
+def test_a_thresholds_file_with_a_quoted_number_is_refused_when_loaded(tmp_path):
+    from monitoring.monitor import Thresholds
+
+    path = tmp_path / "t.toml"
+    path.write_text('[thresholds]\ndrift_floor = "0.2"\nmin_rows = 2.5\nmax_high_band_share = 0.2\n')
+    with pytest.raises(ValueError, match=r"drift_floor \(a number\), min_rows \(a whole number\)"):
+        Thresholds.load(path)
+    path.write_text("[thresholds]\ndrift_floor = 0.2\nmin_rows = 30\n")
+    assert Thresholds.load(path).drift_floor == 0.2 and Thresholds.load(path).min_rows == 30
