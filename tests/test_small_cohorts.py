@@ -44,35 +44,38 @@ def _cfg(cohort, out: Path, folds, seed: int) -> TrainConfig:
 def test_thirty_person_case_control_trains_on_every_seed_with_nested_folds(
     case_control, folds, mlflow_uri, tmp_path, monkeypatch
 ):
-    seen: list[set[str]] = []  # the participants each fit_net call was given (training or early stopping)
-    real_fit = train_module.fit_net
+    seen: list[set[str]] = []  # per fold: every participant a fit_net call was given (training or early stopping)
+    tuned: list[set[str]] = []  # per fold: the participants calibration, bands and thresholds were fitted on
+    real_fold, real_fit, real_calibrate = train_module._train_fold, train_module.fit_net, train_module._fit_and_calibrate
 
-    def spy(cfg, train_set, val_set, **kw):
-        seen.append(set(map(str, train_set.participant_id)) | set(map(str, val_set.participant_id)))
+    def spy_fold(*args, **kw):
+        seen.append(set())
+        return real_fold(*args, **kw)
+
+    def spy_fit(cfg, train_set, val_set, **kw):
+        seen[-1].update(map(str, train_set.participant_id), map(str, val_set.participant_id))
         return real_fit(cfg, train_set, val_set, **kw)
-
-    monkeypatch.setattr(train_module, "fit_net", spy)
-    tuned: list[set[str]] = []  # the participants calibration, bands and thresholds were fitted on, per fold
-    real_calibrate = train_module._fit_and_calibrate
 
     def spy_calibrate(*args, **kw):
         fitted = real_calibrate(*args, **kw)
         tuned.append(set(map(str, fitted.tuning.participant_id)))
         return fitted
 
+    monkeypatch.setattr(train_module, "_train_fold", spy_fold)
+    monkeypatch.setattr(train_module, "fit_net", spy_fit)
     monkeypatch.setattr(train_module, "_fit_and_calibrate", spy_calibrate)
     for seed in range(5):
         seen.clear(), tuned.clear()
         result = train(_cfg(case_control, tmp_path / f"{folds}-{seed}", folds, seed))
         m = result.metrics
-        assert m["n_folds"] == (5 if folds == 5 else 30) == len(result.folds) == len(tuned)
+        assert m["n_folds"] == (5 if folds == 5 else 30) == len(result.folds) == len(tuned) == len(seen)
         assert m["person_n"] == 30 and 0 <= m["person_auroc"] <= 1 and np.isfinite(m["person_mcc"])
         assert m["folds_cross_fitted_calibration"] >= 1
-        fits_per_fold = len(seen) // len(result.folds)
         for k, plan in enumerate(result.folds):
             test = set(map(str, plan.test))
-            assert not test & set().union(*seen[k * fits_per_fold : (k + 1) * fits_per_fold]), f"fold {k} fit on test people"
+            assert not test & seen[k], f"fold {k} fit or stopped early on test people"
             assert not test & tuned[k], f"fold {k} calibrated or thresholded on test people"
+            assert seen[k] and tuned[k]
     card = (tmp_path / f"{folds}-4" / "model_card.md").read_text()
     assert "cross-fitted" in card and "synthetic" in card
 

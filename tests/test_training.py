@@ -93,11 +93,14 @@ def test_train_logs_everything_and_registers_a_challenger(small_cohort, mlflow_u
 def test_promotion_gates_and_rollback(small_cohort, mlflow_uri, tmp_path):
     first = train(_cfg(small_cohort, tmp_path / "a"))
     assert promote(PromoteConfig(max_ece=0.2)).champion == first.model_version
-    # A network that has barely started learning must not replace a trained one.
+    # A network that has barely started learning, on a week of days without a personal baseline, must not replace a
+    # trained one (untrained weights over informative deviation inputs can rank well by chance, so the weak model
+    # also gets weak inputs).
     weak = train(
         replace(
             _cfg(small_cohort, tmp_path / "b", lr=1e-6),
             compare_baseline=False,
+            window=WindowConfig(lookback=7, min_observed_days=3, baseline_days=0),
             fit=FitConfig(max_epochs=1, lr=1e-6, progress=False, seed=1),
         )
     )

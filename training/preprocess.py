@@ -55,16 +55,14 @@ class Preprocessor:
         observed = ~np.isnan(values)
         # Scaled values are clipped so an extreme but legal reading cannot dominate (or overflow) the network.
         level = np.clip((values - center) / scale, -10, 10)
-        source = history[:, -self.baseline_days :] if self.baseline_days else values
-        if source.shape[1] > self.recent_days:
-            earlier = np.clip((source[:, : -self.recent_days] - center) / scale, -10, 10)
+        if self.baseline_days:  # statistics of the raw days, then scaled: one pass over the long history
+            earlier = (history[:, -self.baseline_days : -self.recent_days] - center) / scale
+            mean, spread = _mean_and_sd(earlier)
+            baseline = np.clip(mean, -10, 10)
         else:
-            earlier = level
-        with warnings.catch_warnings():
-            # A signal never seen in the earlier days has no baseline; its deviation is then 0.
-            warnings.simplefilter("ignore", RuntimeWarning)
-            baseline = np.nanmean(earlier, axis=1, keepdims=True)
-            spread = np.nanstd(earlier, axis=1, keepdims=True)
+            earlier = level[:, : -self.recent_days] if values.shape[1] > self.recent_days else level
+            baseline, spread = _mean_and_sd(earlier)
+        # A signal never seen in the earlier days has a NaN baseline: its deviation is then 0.
         deviation = np.nan_to_num(level - baseline, nan=0.0)
         # The same change means more for a person whose signal is usually steady.
         personal_z = np.clip(np.nan_to_num(deviation / np.maximum(np.nan_to_num(spread, nan=1.0), 0.1)), -5, 5)
@@ -89,3 +87,16 @@ class Preprocessor:
             int(d["recent_days"]),
             int(d.get("baseline_days", 0)),
         )
+
+
+def _mean_and_sd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and SD over axis 1 ignoring NaN ([B, 1, F] each, NaN where nothing was seen), for scaled values. Masked
+    sums over a contiguous day axis are several times faster than nanmean/nanstd, and this runs for every batch."""
+    days_last = np.ascontiguousarray(x.transpose(0, 2, 1))
+    seen = ~np.isnan(days_last)
+    n = seen.sum(axis=2, dtype=np.float32)
+    filled = np.where(seen, days_last, np.float32(0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = filled.sum(axis=2) / n
+        sd = np.sqrt(np.maximum(np.einsum("bfd,bfd->bf", filled, filled) / n - mean * mean, 0))
+    return mean[:, None, :], sd[:, None, :]
