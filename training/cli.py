@@ -58,6 +58,9 @@ def train_cmd(
         int, typer.Option(help="A window needs this many days with any signal")
     ] = _WINDOW.min_observed_days,
     washout_days: Annotated[int, typer.Option(help="Days after an event that are never scored")] = _WINDOW.washout_days,
+    baseline_days: Annotated[
+        int, typer.Option(help="Personal baseline: days of the person's history before the window's last week (0 = the window's)")
+    ] = _WINDOW.baseline_days,
     cv_folds: Annotated[
         str, typer.Option(help="K for person-level K-fold cross-validation, 0 for one participant split, or loso")
     ] = "0",
@@ -96,7 +99,13 @@ def train_cmd(
         features=features,
         outcomes=outcomes,
         attributes=attributes,
-        window=WindowConfig(lookback=lookback, horizon=horizon, min_observed_days=min_observed_days, washout_days=washout_days),
+        window=WindowConfig(
+            lookback=lookback,
+            horizon=horizon,
+            min_observed_days=min_observed_days,
+            washout_days=washout_days,
+            baseline_days=baseline_days,
+        ),
         fit=fit,
         cv_folds=_folds(cv_folds),
         calibration=calibration,  # type: ignore[arg-type]
