@@ -32,7 +32,7 @@ bench: $(STAMP) ## Load-test the service (Locust), in-process scoring, a monitor
 	$(PY) -m bench.serving
 	$(PY) -m bench.monitor 100000
 
-validate: $(STAMP) ## Regenerate docs/validation.md: synthetic oracle ratio, case-control synthetic, GLOBEM sample (about 30 minutes)
+validate: $(STAMP) ## Write docs/validation.md: synthetic oracle ratio, case-control synthetic, GLOBEM sample (about an hour on 2 cores)
 	$(PY) -m bench.validate docs/validation.md
 
 bench-scale: $(STAMP) ## Time and peak memory of each stage at growing cohort sizes (see BENCHMARKS.md); needs `make run` first
