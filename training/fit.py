@@ -22,8 +22,19 @@ from training.preprocess import Preprocessor
 
 # Lightning's per-fit banners (hardware, a litlogger advert, "limit_*_batches=1.0 was configured") and a LeafSpec
 # deprecation from its own code would flood every training run, and small cohorts run hundreds of fits.
+_NOISE = ("litlogger", "available:", "was configured so", "LOCAL_RANK", "`Trainer.fit` stopped")
+
+
+class _Quiet(logging.Filter):
+    """Drops Lightning's per-fit banners; keeps everything else (e.g. that DDP processes registered)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(n in record.getMessage() for n in _NOISE)
+
+
 for _name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
+    for _handler in logging.getLogger(_name).handlers:
+        _handler.addFilter(_Quiet())
 warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
