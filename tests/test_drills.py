@@ -268,26 +268,32 @@ def test_a_tampered_model_is_refused_at_start(served_model, tmp_path):
 def test_kill_9_while_the_store_is_away_then_restart_replays_exactly_once(served_model, small_cohort, tmp_path):
     """Records acknowledged while the store cannot be written survive a kill -9 and land once after restart."""
     store = tmp_path / "store"
-    url = f"sqlite:///{store / 'log.db'}"  # the folder does not exist yet: every write fails until it does
-    keys_db = tmp_path / "keys.db"
-    key = create_key(prediction_log.engine_for(f"sqlite:///{keys_db}"), "acme").token
+    url = f"sqlite:///{store / 'log.db'}"
+    store.mkdir()
+    keys_engine = prediction_log.engine_for(url)  # keys live in the same store
+    key = create_key(keys_engine, "acme").token
+    keys_engine.dispose()  # closed, so the key is in log.db itself and not only in a WAL file beside it
     env = _env(served_model, tmp_path, EARLYWARN_DB_URL=url)
     table = pd.read_parquet(small_cohort.features_path)
     people = sorted(table["participant_id"].unique())[:3]
     body = {"participants": [{"participant_id": f"k9-{p}", "days": days_of(table, p)} for p in people]}
-    store.mkdir()
-    shutil.copy(keys_db, store / "log.db")  # keys live in the same store; then take the folder away
+    auth = {"Authorization": f"Bearer {key}"}
     server = Server(env, tmp_path / "server.log").start()
-    acked = 0
     away = tmp_path / "store.away"
     try:
+        # One request while the store is there: the service then knows the key (its last known state covers
+        # outages), rather than depending on a pooled connection outliving the store's folder.
+        first = httpx.post(f"{server.url}/v1/risk-scores", json=body, headers=auth, timeout=30)
+        assert first.status_code == 200, first.text
+        acked = len(first.json()["results"])
         # The whole folder goes, so the database travels with its WAL files (moving log.db alone left a stale WAL
         # beside it, which once made SQLite answer "disk I/O error" after the restart).
         store.rename(away)
         store.write_text("")  # a plain file where the folder was: nothing can be created in it, even by root
         for _ in range(size(10, 100)):
-            r = httpx.post(f"{server.url}/v1/risk-scores", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30)
-            acked += len(r.json()["results"]) if r.status_code == 200 else 0
+            r = httpx.post(f"{server.url}/v1/risk-scores", json=body, headers=auth, timeout=30)
+            assert r.status_code == 200, r.text  # acknowledged from the spool while the store is away
+            acked += len(r.json()["results"])
     finally:
         server.stop(signal.SIGKILL)
     store.unlink()
