@@ -108,4 +108,4 @@ def served_model(small_cohort, tmp_path_factory):
     assert promote(PromoteConfig(max_ece=1.0, max_subgroup_drop=1.0)).promoted
     imported = import_model()
     mp.undo()
-    return env | {"EARLYWARN_MODEL_TAG": imported.tag, "_root": str(root)}
+    return env | {"EARLYWARN_MODEL_TAG": imported.tag, "_root": str(root), "_mlflow_version": imported.mlflow_version}

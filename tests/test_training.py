@@ -80,7 +80,7 @@ def test_train_logs_everything_and_registers_a_challenger(small_cohort, mlflow_u
     assert "participant_id" not in reference.columns
 
     assert tracking.version_info("challenger").version == result.model_version
-    model = mlflow.pyfunc.load_model("models:/relapse-risk@challenger")
+    model = tracking.load_pyfunc("challenger")
     assert model.metadata.signature is not None
     table = pd.read_parquet(small_cohort.features_path)
     table = table[table["participant_id"].isin(["P00", "P01"])]

@@ -19,6 +19,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
+from mlflow.pyfunc import PyFuncModel
 from mlflow.types.schema import AnyType, ColSpec, Schema, TensorSpec
 from pytorch_lightning.loggers import MLFlowLogger
 
@@ -92,16 +93,24 @@ def version_info(alias_or_version: str) -> VersionInfo | None:
     return VersionInfo(str(mv.version), str(mv.run_id), tuple(mv.aliases))
 
 
+def _ref(alias_or_version: str) -> str:
+    if alias_or_version.isdigit():
+        return f"models:/{REGISTERED_MODEL}/{alias_or_version}"
+    return f"models:/{REGISTERED_MODEL}@{alias_or_version}"
+
+
 def load_bundle(alias_or_version: str) -> ModelBundle:
     """Download a registered version's bundle and load it (sha256-verified)."""
-    ref = (
-        f"models:/{REGISTERED_MODEL}/{alias_or_version}"
-        if alias_or_version.isdigit()
-        else f"models:/{REGISTERED_MODEL}@{alias_or_version}"
-    )
     with tempfile.TemporaryDirectory(prefix="earlywarn-model-") as tmp:
-        path = mlflow.artifacts.download_artifacts(artifact_uri=ref, dst_path=tmp)
+        path = mlflow.artifacts.download_artifacts(artifact_uri=_ref(alias_or_version), dst_path=tmp)
         return ModelBundle.load(Path(path) / "artifacts" / "bundle")
+
+
+def load_pyfunc(alias_or_version: str) -> PyFuncModel:
+    """The registered version as an MLflow pyfunc, from the store the environment names now: `configure` first,
+    because MLflow keeps the last URI it was given for the whole process."""
+    configure()
+    return mlflow.pyfunc.load_model(_ref(alias_or_version))
 
 
 def champion_history() -> list[str]:
