@@ -69,6 +69,14 @@ def train_cmd(
     out: Annotated[Path | None, typer.Option(help="Metrics, plots and card (default: train/ under EARLYWARN_HOME)")] = None,
     max_epochs: int = 12,
     batch_size: int = 512,
+    behaviour_weight: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Weight of the behavioural penalties: worse recent days never lower the score, a stable level "
+            "alone does not move it (0 = off; docs/training.md)",
+        ),
+    ] = 0.0,
     devices: Annotated[str, typer.Option(help="Lightning devices (e.g. 2, or auto)")] = "1",
     strategy: Annotated[str, typer.Option(help="Lightning strategy (auto, ddp, ...)")] = "auto",
     accelerator: str = "cpu",
@@ -90,6 +98,7 @@ def train_cmd(
         seed=seed,
         max_epochs=max_epochs,
         batch_size=batch_size,
+        behaviour_weight=behaviour_weight,
         devices=devices,
         strategy=strategy,
         accelerator=accelerator,

@@ -14,6 +14,7 @@ import torch
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import Logger
 
+from data.contract import SIGNALS
 from data.windows import WindowSet
 from training.datamodule import RelapseDataModule
 from training.module import MONITOR, MONITOR_MODE, RelapseRiskModule
@@ -57,6 +58,9 @@ class FitConfig:
     strategy: str = "auto"
     num_nodes: int = 1
     progress: bool = True
+    # Weight of the behavioural penalties (worse recent days never lower the score; a stable level alone does not
+    # move it), 0 = off; see module.py and docs/training.md.
+    behaviour_weight: float = 0.0
     limit_batches: float = 1.0  # share of each epoch's batches; below 1 only for benchmarks of very large cohorts
 
 
@@ -81,7 +85,15 @@ def fit_net(
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = RelapseDataModule(train, val, batch_size=cfg.batch_size)
     net = build_net(cfg.kind, dm.n_features, cfg.hparams)
-    module = RelapseRiskModule(net, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    worse = [SIGNALS[f].worse if f in SIGNALS else 0 for f in dm.preprocessor.features]
+    module = RelapseRiskModule(
+        net,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        worse=worse,
+        recent_days=dm.preprocessor.recent_days,
+        behaviour_weight=cfg.behaviour_weight,
+    )
     with tempfile.TemporaryDirectory(prefix="earlywarn-ckpt-") as ckpt_dir:
         checkpoint = ModelCheckpoint(dirpath=ckpt_dir, monitor=MONITOR, mode=MONITOR_MODE, save_top_k=1, save_weights_only=True)
         trainer = pl.Trainer(
