@@ -195,13 +195,14 @@ def main(out: Path = ROOT / "docs" / "validation.md", quick: bool = False) -> No
     started = time.perf_counter()
 
     seeds = SEEDS[:1] if quick else SEEDS
+    plan = [(folds, seed) for folds in FOLD_PLANS for seed in (seeds if folds == 5 else seeds[: len(LOSO_SEEDS)])]
     default = synth(SynthConfig(participants=80, days=200) if quick else SynthConfig(), work / "default-cohort")
     epochs = 2 if quick else 12
     rows: dict[str, list[Row]] = {"synthetic": [], "case_control": [], "real": []}
     personal: dict[str, float] | None = None
 
     def write() -> None:  # after every model, so an interrupted run still leaves what it measured
-        out.write_text(_report(rows, personal, time.perf_counter() - started, GLOBEM.is_dir()))
+        out.write_text(_report(rows, personal, time.perf_counter() - started, len(plan)))
 
     rows["synthetic"].append(
         _run("synthetic (default cohort)", default.features_path, default.outcomes_path, WindowConfig(), 0, 0, epochs, work)
@@ -210,22 +211,18 @@ def main(out: Path = ROOT / "docs" / "validation.md", quick: bool = False) -> No
     personal = personalisation(rows["synthetic"][0].result, default.out_dir)
     write()
     cc = synth(SynthConfig(participants=40, days=90, seed=3, design="case-control"), work / "case-control")
-    cc_window = WindowConfig(lookback=7, min_observed_days=1)
-    for folds in FOLD_PLANS:
-        for seed in seeds if folds == 5 else seeds[: len(LOSO_SEEDS)]:
-            name = "synthetic case-control (40 people)"
-            rows["case_control"].append(
-                _run(name, cc.features_path, cc.outcomes_path, cc_window, folds, seed, 2 if quick else 6, work)
-            )
-            write()
+    cc_window, cc_epochs = WindowConfig(lookback=7, min_observed_days=1), 2 if quick else 6
+    for folds, seed in plan:
+        name = "synthetic case-control (40 people)"
+        rows["case_control"].append(_run(name, cc.features_path, cc.outcomes_path, cc_window, folds, seed, cc_epochs, work))
+        write()
     if GLOBEM.is_dir():
         g = import_globem(GlobemImportConfig(GLOBEM, work / "globem"))
         g_window = WindowConfig(lookback=28, min_observed_days=7)
-        for folds in FOLD_PLANS:
-            for seed in seeds if folds == 5 else seeds[: len(LOSO_SEEDS)]:
-                name = "GLOBEM sample (40 people, real)"
-                rows["real"].append(_run(name, g.features_path, g.outcomes_path, g_window, folds, seed, epochs, work))
-                write()
+        for folds, seed in plan:
+            name = "GLOBEM sample (40 people, real)"
+            rows["real"].append(_run(name, g.features_path, g.outcomes_path, g_window, folds, seed, epochs, work))
+            write()
     print(f"wrote {out}")
 
 
@@ -233,10 +230,11 @@ def _machine() -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def _report(rows: dict[str, list[Row]], personal: dict[str, float] | None, seconds: float, globem: bool) -> str:
+def _report(rows: dict[str, list[Row]], personal: dict[str, float] | None, seconds: float, planned: int) -> str:
+    """The report from the rows measured so far; `planned` runs per cohort make it complete."""
     synthetic, case_control, real = rows["synthetic"], rows["case_control"], rows["real"]
-    complete = len(case_control) == len(SEEDS) + len(LOSO_SEEDS) and bool(real or not globem) and personal is not None
-    complete = complete and (not globem or len(real) == len(SEEDS) + len(LOSO_SEEDS))
+    globem = GLOBEM.is_dir()
+    complete = personal is not None and len(case_control) == planned and (not globem or len(real) == planned)
     s = synthetic[0].metrics
     ratio = s["auroc"] / s["oracle_auroc"] if s.get("oracle_auroc") else float("nan")
     parts = [
