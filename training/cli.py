@@ -76,7 +76,7 @@ def train_cmd(
             help="Weight of the behavioural penalties: worse recent days never lower the score, a stable level "
             "alone does not move it (0 = off; docs/training.md)",
         ),
-    ] = 0.0,
+    ] = 1.0,
     devices: Annotated[str, typer.Option(help="Lightning devices (e.g. 2, or auto)")] = "1",
     strategy: Annotated[str, typer.Option(help="Lightning strategy (auto, ddp, ...)")] = "auto",
     accelerator: str = "cpu",

@@ -60,7 +60,7 @@ class FitConfig:
     progress: bool = True
     # Weight of the behavioural penalties (worse recent days never lower the score; a stable level alone does not
     # move it), 0 = off; see module.py and docs/training.md.
-    behaviour_weight: float = 0.0
+    behaviour_weight: float = 1.0
     limit_batches: float = 1.0  # share of each epoch's batches; below 1 only for benchmarks of very large cohorts
 
 
