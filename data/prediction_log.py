@@ -232,6 +232,24 @@ def scored_participants(engine: Engine, partner: str, keys: list[str]) -> set[st
         return {r[0] for r in conn.execute(q)}
 
 
+def latest_events(engine: Engine, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dt.date]:
+    """The latest reported event date of each (partner, participant key) that has one."""
+    by_partner: dict[str, set[str]] = {}
+    for partner, key in pairs:
+        by_partner.setdefault(partner, set()).add(key)
+    out: dict[tuple[str, str], dt.date] = {}
+    with engine.connect() as conn:
+        for partner, keys in by_partner.items():
+            q = (
+                sa.select(outcomes.c.participant_key, sa.func.max(outcomes.c.date))
+                .where(outcomes.c.partner == partner, outcomes.c.participant_key.in_(sorted(keys)))
+                .group_by(outcomes.c.participant_key)
+            )
+            for key, day in conn.execute(q):
+                out[(partner, key)] = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day))
+    return out
+
+
 def read_predictions(
     engine: Engine,
     since: dt.datetime | None = None,

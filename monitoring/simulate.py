@@ -157,7 +157,9 @@ def simulate(cfg: SimulateConfig) -> SimulateResult:
                 auth = {"Authorization": f"Bearer {keys[partner].token}"}
                 for chunk in np.array_split(who, max(1, -(-len(who) // 1000))):
                     r = client.post(
-                        "/v1/risk-scores", json={"participants": cohort.days_payload(chunk, end, lookback)}, headers=auth
+                        "/v1/risk-scores",
+                        json={"as_of": day.isoformat(), "participants": cohort.days_payload(chunk, end, lookback)},
+                        headers=auth,
                     )
                     r.raise_for_status()
                     scored += sum(x["status"] == "scored" for x in r.json()["results"])

@@ -39,7 +39,7 @@ class BatchScoreConfig:
     features: Path  # parquet, rows of one participant contiguous (as `earlywarn data synth` and exports write them)
     out: Path  # parquet: participant_id, window_end, status, risk, band, escalate, days_observed
     model_tag: str = "relapse-risk:latest"
-    as_of: dt.date | None = None  # default: each participant's last day
+    as_of: dt.date | None = None  # default: each participant's last day, scored for the file's newest day
     batch_rows: int = 500_000  # memory is bounded by this, not by the cohort
 
 
@@ -51,11 +51,26 @@ class BatchScoreResult:
     out: Path
 
 
-def score_frame(bundle: ModelBundle, frame: pd.DataFrame, as_of: dt.date | None = None) -> pa.Table:
+def newest_day(source: pq.ParquetFile) -> dt.date | None:
+    """The file's newest date, from the row groups' statistics (no data read), or a pass over the date column."""
+    column = source.schema_arrow.get_field_index(DATE)
+    stats = [source.metadata.row_group(i).column(column).statistics for i in range(source.metadata.num_row_groups)]
+    newest: pd.Timestamp | None
+    if stats and all(s is not None and s.has_min_max for s in stats):
+        newest = max(pd.Timestamp(s.max) for s in stats)
+    else:
+        batches = (pd.to_datetime(b.column(0).to_pandas()).max() for b in source.iter_batches(columns=[DATE]))
+        newest = max((b for b in batches if not pd.isna(b)), default=None)
+    return None if newest is None else newest.date()
+
+
+def score_frame(
+    bundle: ModelBundle, frame: pd.DataFrame, as_of: dt.date | None = None, newest: dt.date | None = None
+) -> pa.Table:
     """Score every participant whose rows are all in this frame: the unit of work for one process, or for one
-    task of a distributed engine (see docs/scaling.md)."""
+    task of a distributed engine (see docs/scaling.md). Scores are for `as_of`, else for `newest` (the file's)."""
     # Only the days the model reads are gridded: memory is bounded by the batch, not by anyone's whole history.
-    histories = histories_from_frame(frame, bundle.features, bundle.input_days, as_of)
+    histories = histories_from_frame(frame, bundle.features, bundle.input_days, as_of, newest)
     with torch.inference_mode():
         s = score_histories(bundle, histories)
     return pa.table(
@@ -83,6 +98,7 @@ def score_file(cfg: BatchScoreConfig) -> BatchScoreResult:
     if missing or PARTICIPANT not in source.schema_arrow.names or DATE not in source.schema_arrow.names:
         raise ValueError(f"{cfg.features}: missing column(s) {[PARTICIPANT, DATE, *missing]} needed by the model")
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
+    newest = None if cfg.as_of else newest_day(source)
     seen: set[str] = set()
     totals = {"participants": 0, "scored": 0}
     carry = pd.DataFrame()
@@ -91,7 +107,7 @@ def score_file(cfg: BatchScoreConfig) -> BatchScoreResult:
         def flush(frame: pd.DataFrame) -> None:
             if frame.empty:
                 return
-            table = score_frame(bundle, frame, cfg.as_of)
+            table = score_frame(bundle, frame, cfg.as_of, newest)
             ids = table.column(PARTICIPANT).to_pylist()
             repeated = seen.intersection(ids)
             if repeated:

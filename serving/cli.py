@@ -28,7 +28,8 @@ def _service_env() -> dict[str, str]:
 
 
 def write_example_request(features_path: Path, out: Path, days: int = 90) -> Path:
-    """A request body with one synthetic participant's last 90 days (the window and the personal baseline before it)."""
+    """A request body with one synthetic participant's last 90 days (the window and the personal baseline before it),
+    scored as of the newest of them."""
     import pandas as pd
 
     table = pd.read_parquet(features_path)
@@ -38,7 +39,9 @@ def write_example_request(features_path: Path, out: Path, days: int = 90) -> Pat
         for d, r in zip(person["date"], person.drop(columns=["participant_id", "date"]).to_dict("records"), strict=True)
     ]
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"participants": [{"participant_id": "demo-participant-1", "days": rows}]}))
+    # Scored as of its newest day: the synthetic cohort lies in the past, and as of today it would be stale.
+    body = {"as_of": rows[-1]["date"], "participants": [{"participant_id": "demo-participant-1", "days": rows}]}
+    out.write_text(json.dumps(body))
     return out
 
 
@@ -130,7 +133,10 @@ def keys_list() -> None:
 def score_cmd(
     features: Annotated[Path, typer.Option(help="Daily features (parquet; each participant's rows together)")],
     out: Annotated[Path, typer.Option(help="Output parquet: one row per participant")],
-    as_of: Annotated[str | None, typer.Option(help="Score windows ending on this day (default: each one's last day)")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Score windows ending on this day (default: each one's last day, scored for the file's newest day)"),
+    ] = None,
     model_tag: Annotated[str | None, typer.Option(help="Packaged model (default: EARLYWARN_MODEL_TAG or the latest)")] = None,
     batch_rows: Annotated[int, typer.Option(min=1000, help="Rows read at a time; bounds memory")] = 500_000,
 ) -> None:

@@ -12,7 +12,8 @@ from typing import Any, cast
 import pandas as pd
 
 from data.contract import DATE, PARTICIPANT
-from serving.batch import score_frame
+from data.ingest import open_parquet
+from serving.batch import newest_day, score_frame
 from training.bundle import ModelBundle
 
 
@@ -29,9 +30,10 @@ def score_with_ray(features: Path, out: Path, model_dir: str, as_of: dt.date | N
     ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
     columns = [PARTICIPANT, DATE, *_bundle(model_dir).features]
     ds = ray.data.read_parquet(str(features), columns=columns)
+    newest = None if as_of else newest_day(open_parquet(features))
 
     def score_group(frame: pd.DataFrame) -> pd.DataFrame:
-        return score_frame(_bundle(model_dir), frame, as_of).to_pandas()
+        return score_frame(_bundle(model_dir), frame, as_of, newest).to_pandas()
 
     scored = ds.groupby(PARTICIPANT).map_groups(cast(Any, score_group), batch_format="pandas")
     scored.write_parquet(str(out))

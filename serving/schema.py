@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from data.contract import SIGNALS
+from training.scoring import MAX_STALENESS_DAYS
 
 MAX_PARTICIPANTS = 1000
 MAX_DAYS = 90
@@ -51,6 +52,15 @@ def score_request_model(features: list[str]) -> type[BaseModel]:
     return create_model(
         "RiskScoreRequest",
         __config__=STRICT,
+        as_of=(
+            dt.date | None,
+            Field(
+                None,
+                description="The day the scores are for (default: today, UTC). No day may be after it; a participant "
+                f"whose newest day with any signal is more than {MAX_STALENESS_DAYS} days before it gets status "
+                "'stale' and no score.",
+            ),
+        ),
         participants=(Annotated[list[participant], Field(min_length=1, max_length=MAX_PARTICIPANTS)], ...),
     )
 
@@ -94,8 +104,16 @@ def validation_errors(err: ValidationError, limit: int = 50) -> list[dict[str, s
     return out
 
 
-def day_order_errors(participants: list[Any]) -> list[dict[str, str]]:
-    """Dates must be strictly increasing within a participant; participant ids unique within a request."""
+def as_of_errors(as_of: dt.date | None, today: dt.date) -> list[dict[str, str]]:
+    """`as_of` may lead UTC's today by one day (partners east of UTC), not more."""
+    if as_of is not None and (as_of - today).days > 1:
+        return [{"field": "as_of", "message": f"more than a day after today ({today}, UTC)"}]
+    return []
+
+
+def day_order_errors(participants: list[Any], as_of: dt.date | None = None) -> list[dict[str, str]]:
+    """Dates must be strictly increasing within a participant and not after `as_of`; participant ids unique within a
+    request."""
     errors: list[dict[str, str]] = []
     seen: dict[str, int] = {}
     for i, p in enumerate(participants):
@@ -112,4 +130,9 @@ def day_order_errors(participants: list[Any]) -> list[dict[str, str]]:
                     {"field": f"participants[{i}].days[{j}].date", "message": f"date {what}: dates must be strictly increasing"}
                 )
                 break
+        if as_of is not None and days[-1].date > as_of:
+            j = next(j for j, d in enumerate(days) if d.date > as_of)
+            errors.append(
+                {"field": f"participants[{i}].days[{j}].date", "message": f"after as_of ({as_of}): days cannot be in the future"}
+            )
     return errors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 from typing import Any
 
@@ -42,13 +43,13 @@ def _driver_entries(
 
 
 def score(
-    bundle: ModelBundle, batch: Histories, explain: bool = True
+    bundle: ModelBundle, batch: Histories, explain: bool = True, last_event: list[dt.date | None] | None = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[list[list[float | None]]]]:
     """The core's scores as API results, with drivers and data quality; returns (API results, model-input summaries,
     the model-input windows themselves)."""
     lookback = bundle.window.lookback
     window = batch.window(lookback)
-    scores = score_histories(bundle, batch, explain=explain)
+    scores = score_histories(bundle, batch, explain=explain, last_event=last_event)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         z = baseline_deviation(batch.values)
@@ -63,6 +64,8 @@ def score(
             "missing_share": {f: round(float(scores.missing_share[i, j]), 3) for j, f in enumerate(bundle.features)},
         }
         entry: dict[str, Any] = {"participant_id": pid, "window_end": batch.end_dates[i].isoformat(), "data_quality": quality}
+        if batch.as_of is not None:
+            entry["as_of"] = batch.as_of[i].isoformat()
         if scores.status[i] != SCORED:
             entry |= {"status": scores.status[i], "reason": scores.reason[i]}
         else:

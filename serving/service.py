@@ -28,6 +28,7 @@ from serving.config import ServeConfig
 from serving.keys import KeyVerifier
 from serving.schema import (
     OutcomeRequest,
+    as_of_errors,
     day_order_errors,
     max_body_bytes,
     score_request_model,
@@ -35,6 +36,7 @@ from serving.schema import (
 )
 from serving.scoring import assemble, score
 from training.bundle import ModelBundle
+from training.scoring import MAX_STALENESS_DAYS
 
 log = logging.getLogger("earlywarn.serving")
 CONFIG = ServeConfig.from_env()
@@ -76,6 +78,7 @@ class ScoreJob:
     """One validated request waiting for the model."""
 
     rows: list[tuple[str, list[tuple[dt.date, list[float | None]]]]]
+    as_of: dt.date
     partner: str
     request_id: str
     explain: bool
@@ -189,6 +192,7 @@ class RiskService:
         )
         self.spool.start()
         self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._events: OrderedDict[tuple[str, str], dt.date] = OrderedDict()  # (partner, key) -> latest event day
         self.batcher: MicroBatcher[ScoreJob, list[dict[str, Any]] | APIError] = MicroBatcher(
             self._score_jobs, lambda j: len(j.rows)
         )
@@ -226,6 +230,25 @@ class RiskService:
         while len(self._recent) > 200_000:
             self._recent.popitem(last=False)
 
+    def _latest_events(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], dt.date]:
+        """Each participant's latest reported event: the store's, and this replica's own not yet flushed from the
+        spool. While the store is away, the events this replica has seen (its last known state, like keys)."""
+        try:
+            stored = prediction_log.latest_events(self.engine, pairs)
+        except sa.exc.SQLAlchemyError:
+            log.warning("prediction store unreachable; washout uses the events this replica has seen")
+            stored = {}
+        for pair, day in stored.items():
+            self._note_event(pair, day)
+        return {pair: self._events[pair] for pair in pairs if pair in self._events}
+
+    def _note_event(self, pair: tuple[str, str], day: dt.date) -> None:
+        if pair not in self._events or day > self._events[pair]:
+            self._events[pair] = day
+        self._events.move_to_end(pair)
+        while len(self._events) > 200_000:
+            self._events.popitem(last=False)
+
     def _store(self, table: str, records: list[dict[str, Any]]) -> None:
         try:
             self.spool.append(table, records)
@@ -236,8 +259,13 @@ class RiskService:
     def _score_jobs(self, jobs: list[ScoreJob]) -> list[list[dict[str, Any]] | APIError]:
         """Score several requests in one pass; each gets its results, or the error that kept them from being stored."""
         rows = [row for job in jobs for row in job.rows]
+        pairs = [(job.partner, self.pseudonym(job.partner, pid)) for job in jobs for pid, _ in job.rows]
+        events = self._latest_events(pairs)
         results, summaries, inputs = score(
-            self.bundle, assemble(rows, len(self.bundle.features)), explain=any(j.explain for j in jobs)
+            self.bundle,
+            assemble(rows, len(self.bundle.features), [job.as_of for job in jobs for _ in job.rows]),
+            explain=any(j.explain for j in jobs),
+            last_event=[events.get(pair) for pair in pairs],
         )
         now = dt.datetime.now(dt.UTC).isoformat()
         out: list[list[dict[str, Any]] | APIError] = []
@@ -246,8 +274,8 @@ class RiskService:
             mine = results[start : start + len(job.rows)]
             sums = summaries[start : start + len(job.rows)]
             days = inputs[start : start + len(job.rows)]
+            keys = [key for _, key in pairs[start : start + len(job.rows)]]
             start += len(job.rows)
-            keys = [self.pseudonym(job.partner, r["participant_id"]) for r in mine]
             for r, s, window, key in zip(mine, sums, days, keys, strict=True):
                 if not job.explain:
                     r.pop("drivers", None)
@@ -281,12 +309,14 @@ class RiskService:
         """Score 1-1,000 participants (up to 90 days each): calibrated risk, band, escalation flag, drivers, data quality."""
         partner = self._partner(request)
         req = parse(self.request_model, await read_body(request, self.limit))
-        if errors := day_order_errors(req.participants):
+        today = dt.datetime.now(dt.UTC).date()
+        as_of = req.as_of or today
+        if errors := as_of_errors(req.as_of, today) + day_order_errors(req.participants, as_of):
             raise APIError(422, "validation_error", errors)
         request_id = str(uuid.uuid4())
         feats = self.bundle.features
         rows = [(p.participant_id, [(d.date, [getattr(d, f) for f in feats]) for d in p.days]) for p in req.participants]
-        results = await self.batcher.submit(ScoreJob(rows, partner, request_id, explain))
+        results = await self.batcher.submit(ScoreJob(rows, as_of, partner, request_id, explain))
         if isinstance(results, APIError):
             raise results
         for r in results:
@@ -325,6 +355,8 @@ class RiskService:
             for o, k in zip(req.outcomes, keys, strict=True)
         ]
         await run_in_threadpool(self._store, "outcomes", records)
+        for o, k in zip(req.outcomes, keys, strict=True):
+            self._note_event((partner, k), o.date)
         return JSONResponse({"stored": len(records)}, status_code=202)
 
     @app.get("/model")
@@ -335,6 +367,11 @@ class RiskService:
         card["trained_at"] = self.bundle.meta.get("trained_at")
         card["band_thresholds"] = {"elevated": self.bundle.bands.elevated, "high": self.bundle.bands.high}
         card["window"] = {"lookback_days": self.bundle.window.lookback, "min_observed_days": self.bundle.window.min_observed_days}
+        card["not_scored"] = {  # the rules that answer a status instead of a score (training/scoring.py)
+            "max_staleness_days": MAX_STALENESS_DAYS,
+            "washout_days": self.bundle.window.washout_days,
+            "min_observed_days": self.bundle.window.min_observed_days,
+        }
         card["features"] = self.bundle.features
         return JSONResponse(card)
 

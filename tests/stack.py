@@ -69,6 +69,13 @@ def days_of(table: pd.DataFrame, pid: str, n: int = 28, signals: list[str] | Non
     ]
 
 
+def scoring(participants: list[dict]) -> dict:
+    """A `POST /v1/risk-scores` body scored as of its newest day (synthetic cohorts lie in the past; scored as of
+    today they would be stale)."""
+    newest = max((p["days"][-1]["date"] for p in participants if p["days"]), default=None)
+    return ({"as_of": newest} if newest else {}) | {"participants": participants}
+
+
 def risk_request(table: pd.DataFrame, people: list[str], prefix: str, signals: list[str] | None = None) -> dict:
     """A `POST /v1/risk-scores` body for these participants, their ids prefixed so each test's people are its own."""
-    return {"participants": [{"participant_id": f"{prefix}{p}", "days": days_of(table, p, signals=signals)} for p in people]}
+    return scoring([{"participant_id": f"{prefix}{p}", "days": days_of(table, p, signals=signals)} for p in people])

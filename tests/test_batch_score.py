@@ -52,3 +52,19 @@ def test_rows_out_of_participant_order_are_refused(served_model, small_cohort, t
         score_file(
             BatchScoreConfig(tmp_path / "f.parquet", tmp_path / "o.parquet", served_model["EARLYWARN_MODEL_TAG"], batch_rows=1000)
         )
+
+
+def test_someone_whose_data_stopped_early_is_stale_in_a_batch(served_model, small_cohort, tmp_path, monkeypatch):
+    """Scores are for the file's newest day, also in the row batches that do not hold it."""
+    monkeypatch.setenv("BENTOML_HOME", served_model["BENTOML_HOME"])
+    table = pd.read_parquet(small_cohort.features_path)
+    first, second = sorted(table["participant_id"].unique())[:2]
+    stopped = table[table["participant_id"] == first]["date"].max() - pd.Timedelta(days=10)
+    table = table[(table["participant_id"] != first) | (table["date"] <= stopped)]
+    table.to_parquet(tmp_path / "f.parquet", row_group_size=1000)
+    result = score_file(
+        BatchScoreConfig(tmp_path / "f.parquet", tmp_path / "o.parquet", served_model["EARLYWARN_MODEL_TAG"], batch_rows=500)
+    )
+    out = pd.read_parquet(result.out).set_index("participant_id")
+    assert out.loc[first, "status"] == "stale" and np.isnan(out.loc[first, "risk"]) and not out.loc[first, "escalate"]
+    assert out.loc[second, "status"] == "scored"

@@ -27,7 +27,7 @@ from data import prediction_log
 from data.keys import create_key
 from data.validation import ContractError, validate_features, validate_outcomes
 from tests.drill import record, size
-from tests.stack import days_of
+from tests.stack import days_of, scoring
 
 pytestmark = pytest.mark.slow
 
@@ -135,7 +135,7 @@ def test_hostile_bodies_get_a_4xx_and_the_service_stays_up(drill_server):
     )
     ok = httpx.post(
         f"{server.url}/v1/risk-scores",
-        json={"participants": [{"participant_id": "p", "days": days_of(table, table["participant_id"].iloc[0])}]},
+        json=scoring([{"participant_id": "p", "days": days_of(table, table["participant_id"].iloc[0])}]),
         headers=auth,
         timeout=30,
     )
@@ -157,7 +157,7 @@ def test_rate_limit_answers_429_with_retry_after_per_partner(served_model, small
     engine = prediction_log.engine_for(env["EARLYWARN_DB_URL"])
     keys = {p: create_key(engine, p).token for p in ("greedy", "quiet")}
     table = pd.read_parquet(small_cohort.features_path)
-    body = {"participants": [{"participant_id": "p1", "days": days_of(table, table["participant_id"].iloc[0])}]}
+    body = scoring([{"participant_id": "p1", "days": days_of(table, table["participant_id"].iloc[0])}])
     server = Server(env, tmp_path / "server.log").start()
     try:
         codes, retry = [], []
@@ -189,14 +189,14 @@ def test_logs_hold_no_raw_ids_signal_values_or_keys(drill_server):
     auth = {"Authorization": f"Bearer {keys['beta']}"}
     httpx.post(
         f"{server.url}/v1/risk-scores",
-        json={"participants": [{"participant_id": marker_id, "days": days}]},
+        json=scoring([{"participant_id": marker_id, "days": days}]),
         headers=auth,
         timeout=30,
     )
     bad = [dict(d, steps=-5.0) for d in days]  # an error path too
     httpx.post(
         f"{server.url}/v1/risk-scores",
-        json={"participants": [{"participant_id": marker_id, "days": bad}]},
+        json=scoring([{"participant_id": marker_id, "days": bad}]),
         headers=auth,
         timeout=30,
     )
@@ -245,7 +245,7 @@ def test_mlflow_unreachable_at_start_serves_the_packaged_model(served_model, sma
     table = pd.read_parquet(small_cohort.features_path)
     server = Server(env, tmp_path / "server.log").start()
     try:
-        body = {"participants": [{"participant_id": "p", "days": days_of(table, table["participant_id"].iloc[0])}]}
+        body = scoring([{"participant_id": "p", "days": days_of(table, table["participant_id"].iloc[0])}])
         r = httpx.post(f"{server.url}/v1/risk-scores", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30)
     finally:
         server.stop()
@@ -276,7 +276,7 @@ def test_kill_9_while_the_store_is_away_then_restart_replays_exactly_once(served
     env = _env(served_model, tmp_path, EARLYWARN_DB_URL=url)
     table = pd.read_parquet(small_cohort.features_path)
     people = sorted(table["participant_id"].unique())[:3]
-    body = {"participants": [{"participant_id": f"k9-{p}", "days": days_of(table, p)} for p in people]}
+    body = scoring([{"participant_id": f"k9-{p}", "days": days_of(table, p)} for p in people])
     auth = {"Authorization": f"Bearer {key}"}
     server = Server(env, tmp_path / "server.log").start()
     away = tmp_path / "store.away"
@@ -318,7 +318,7 @@ def test_soak_at_half_capacity_without_errors_or_memory_growth(drill_server):
     """A short soak here; `make drill` runs 10 minutes."""
     server, keys, engine, table = drill_server
     seconds, rate = size(20, 600), 100  # about half the paced capacity measured in docs/serving.md
-    body = json.dumps({"participants": [{"participant_id": "soak", "days": days_of(table, table["participant_id"].iloc[2])}]})
+    body = json.dumps(scoring([{"participant_id": "soak", "days": days_of(table, table["participant_id"].iloc[2])}]))
     auth = {"Authorization": f"Bearer {keys['acme']}", "Content-Type": "application/json"}
 
     def rss() -> int:

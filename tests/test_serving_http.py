@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import tarfile
@@ -17,7 +18,7 @@ from bench.launcher import Server
 from data import prediction_log
 from data.keys import create_key
 from serving.schema import max_body_bytes
-from tests.stack import days_of
+from tests.stack import days_of, scoring
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +52,7 @@ def test_scores_many_participants_in_one_call(server):
         srv,
         "/v1/risk-scores",
         keys["acme"],
-        {"participants": [{"participant_id": f"ext-{p}", "days": days_of(table, p)} for p in ids]},
+        scoring([{"participant_id": f"ext-{p}", "days": days_of(table, p)} for p in ids]),
     )
     assert r.status_code == 200, r.text
     body = r.json()
@@ -72,9 +73,7 @@ def test_scores_many_participants_in_one_call(server):
 def test_too_little_data_is_not_guessed(server):
     srv, keys, _, table = server
     days = days_of(table, "P00")[-5:]
-    res = _post(srv, "/v1/risk-scores", keys["acme"], {"participants": [{"participant_id": "short", "days": days}]}).json()[
-        "results"
-    ][0]
+    res = _post(srv, "/v1/risk-scores", keys["acme"], scoring([{"participant_id": "short", "days": days}])).json()["results"][0]
     assert res["status"] == "insufficient_data" and "at least 14" in res["reason"] and "risk" not in res
 
 
@@ -85,9 +84,7 @@ def test_extreme_but_legal_values_give_finite_risks(server):
     for pick in ("low", "high"):
         day = {s.name: float(getattr(s, pick)) for s in STANDARD_SIGNALS}
         days = [{"date": f"2025-02-{d:02d}"} | day for d in range(1, 29)]
-        res = _post(
-            srv, "/v1/risk-scores", keys["acme"], {"participants": [{"participant_id": f"extreme-{pick}", "days": days}]}
-        ).json()
+        res = _post(srv, "/v1/risk-scores", keys["acme"], scoring([{"participant_id": f"extreme-{pick}", "days": days}])).json()
         assert math.isfinite(res["results"][0]["risk"])
 
 
@@ -105,7 +102,7 @@ def test_revoked_key_is_refused(server):
     srv, keys, engine, table = server
     from data.keys import revoke
 
-    body = {"participants": [{"participant_id": "r1", "days": days_of(table, "P01")}]}
+    body = scoring([{"participant_id": "r1", "days": days_of(table, "P01")}])
     assert _post(srv, "/v1/risk-scores", keys["gone"], body).status_code == 200
     revoke(engine, partner="gone")
     assert _post(srv, "/v1/risk-scores", keys["gone"], body).status_code == 401
@@ -113,13 +110,53 @@ def test_revoked_key_is_refused(server):
 
 def test_partners_cannot_touch_each_others_participants(server):
     srv, keys, _, table = server
-    scored = {"participants": [{"participant_id": "shared-id", "days": days_of(table, "P02")}]}
+    scored = scoring([{"participant_id": "shared-id", "days": days_of(table, "P02")}])
     assert _post(srv, "/v1/risk-scores", keys["acme"], scored).status_code == 200
     outcome = {"outcomes": [{"participant_id": "shared-id", "date": "2025-09-01", "event": "relapse"}]}
     refused = _post(srv, "/v1/outcomes", keys["beta"], outcome)
     assert refused.status_code == 422 and refused.json()["detail"][0]["field"] == "outcomes[0].participant_id"
     accepted = _post(srv, "/v1/outcomes", keys["acme"], outcome)
     assert accepted.status_code == 202 and accepted.json() == {"stored": 1}
+
+
+def test_old_data_is_stale_as_of_today_and_scored_as_of_its_own_day(server):
+    """Without `as_of` a score is for today (UTC): the synthetic cohort's days lie in the past, so they are stale."""
+    srv, keys, _, table = server
+    person = [{"participant_id": "then", "days": days_of(table, "P03")}]
+    now = _post(srv, "/v1/risk-scores", keys["acme"], {"participants": person}).json()["results"][0]
+    assert now["status"] == "stale" and "days old" in now["reason"] and "risk" not in now and "escalate" not in now
+    assert now["as_of"] == dt.datetime.now(dt.UTC).date().isoformat()
+    then = _post(srv, "/v1/risk-scores", keys["acme"], scoring(person)).json()["results"][0]
+    assert then["status"] == "scored" and then["as_of"] == person[0]["days"][-1]["date"]
+
+
+def test_days_after_as_of_and_a_future_as_of_are_refused(server):
+    srv, keys, _, table = server
+    body = scoring([{"participant_id": "early", "days": days_of(table, "P03")}])
+    days = [dt.date.fromisoformat(d["date"]) for d in body["participants"][0]["days"]]
+    as_of = days[-1] - dt.timedelta(days=2)
+    early = _post(srv, "/v1/risk-scores", keys["acme"], body | {"as_of": str(as_of)})
+    first_after = next(j for j, d in enumerate(days) if d > as_of)
+    assert early.status_code == 422
+    assert early.json()["detail"] == [
+        {"field": f"participants[0].days[{first_after}].date", "message": f"after as_of ({as_of}): days cannot be in the future"}
+    ]
+    future = _post(srv, "/v1/risk-scores", keys["acme"], body | {"as_of": "2999-01-01"})
+    assert future.status_code == 422 and future.json()["detail"][0]["field"] == "as_of"
+
+
+def test_after_a_reported_event_the_washout_is_not_scored(server):
+    """An event reported through /v1/outcomes puts the participant in washout for this partner (training never saw
+    such windows); another partner's participant with the same id is still scored."""
+    srv, keys, _, table = server
+    body = scoring([{"participant_id": "relapsed", "days": days_of(table, "P04")}])
+    assert _post(srv, "/v1/risk-scores", keys["acme"], body).json()["results"][0]["status"] == "scored"
+    assert _post(srv, "/v1/risk-scores", keys["beta"], body).json()["results"][0]["status"] == "scored"
+    event = {"outcomes": [{"participant_id": "relapsed", "date": body["as_of"], "event": "relapse"}]}
+    assert _post(srv, "/v1/outcomes", keys["acme"], event).status_code == 202
+    after = _post(srv, "/v1/risk-scores", keys["acme"], body).json()["results"][0]
+    assert after["status"] == "recent_event" and body["as_of"] in after["reason"] and "band" not in after
+    assert _post(srv, "/v1/risk-scores", keys["beta"], body).json()["results"][0]["status"] == "scored"
 
 
 BAD_BODIES = [

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from training.scoring import MAX_STALENESS_DAYS
+
 INTENDED_USE = (
     "Decision support for care teams monitoring people in treatment for a mental-health condition: the score flags "
     "people whose recent behaviour resembles the weeks before a relapse so a clinician can check in sooner. "
@@ -14,6 +16,9 @@ LIMITATIONS = [
     "until checked with local outcomes (see monitoring).",
     "Behavioural signals are indirect: illness, holidays, travel, shift work or a new phone can look like a prodrome.",
     "Windows with too few observed days are not scored; heavy missingness lowers reliability even above that minimum.",
+    f"A score is for one day (the request's as_of, default today): a person whose newest day with any signal is more "
+    f"than {MAX_STALENESS_DAYS} days older is answered 'stale', not scored. In the washout after a reported event "
+    "(the model never saw such windows) the answer is 'recent_event', not a score.",
     "Risk bands are set for an alert budget on validation data; the share of high alerts moves with case mix.",
     "Events without a behavioural prodrome cannot be anticipated; a low score is not reassurance.",
     "Subgroup results with few windows have wide uncertainty; fairness across groups not listed was not assessed.",

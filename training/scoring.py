@@ -6,6 +6,7 @@ the Ray Data path and the MLflow pyfunc — so eligibility rules live here and n
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,10 @@ from training.bundle import ModelBundle
 from training.calibration import BANDS
 
 HISTORY_DAYS = 90  # the most history a request may carry; the model window is its last `lookback` days
-SCORED, INSUFFICIENT = "scored", "insufficient_data"
+SCORED, INSUFFICIENT, STALE, RECENT_EVENT = "scored", "insufficient_data", "stale", "recent_event"
+# A score is for `as_of`; when the newest day with any signal is older than this, the window no longer describes the
+# person now, so no score is shown (stated in the model card).
+MAX_STALENESS_DAYS = 3
 
 
 @dataclass
@@ -26,6 +30,7 @@ class Histories:
     participant_ids: list[str]
     end_dates: list[dt.date]
     values: np.ndarray  # [P, days, F] float32; the last `lookback` days are the model window
+    as_of: list[dt.date] | None = None  # the day each score is for (None: each window's last day)
 
     def window(self, lookback: int) -> np.ndarray:
         return self.values[:, -lookback:, :]
@@ -48,9 +53,13 @@ class Scores:
         return self.status[i] == SCORED and self.band[i] == "high"
 
 
-def histories_from_days(participants: list[tuple[str, list[tuple[dt.date, list[float | None]]]]], n_features: int) -> Histories:
-    """[(id, [(date, values in feature order)])] -> Histories ending at each participant's last reported day.
-    Days more than HISTORY_DAYS before the last one are ignored."""
+def histories_from_days(
+    participants: list[tuple[str, list[tuple[dt.date, list[float | None]]]]],
+    n_features: int,
+    as_of: list[dt.date] | None = None,
+) -> Histories:
+    """[(id, [(date, values in feature order)])] -> Histories ending at each participant's last reported day, scored
+    for `as_of` (one day per participant). Days more than HISTORY_DAYS before the last one are ignored."""
     ids, ends, pidx, offset, rows = [], [], [], [], []
     for i, (pid, days) in enumerate(participants):
         end = days[-1][0]
@@ -66,12 +75,16 @@ def histories_from_days(participants: list[tuple[str, list[tuple[dt.date, list[f
     grid = np.asarray(rows, dtype=np.float64).reshape(len(rows), n_features) if rows else np.empty((0, n_features))
     keep = o < HISTORY_DAYS
     grid_days[p[keep], HISTORY_DAYS - 1 - o[keep]] = grid[keep]  # None became NaN in the float conversion
-    return Histories(ids, ends, grid_days)
+    return Histories(ids, ends, grid_days, as_of)
 
 
-def histories_from_frame(frame: pd.DataFrame, features: list[str], days: int, as_of: dt.date | None = None) -> Histories:
+def histories_from_frame(
+    frame: pd.DataFrame, features: list[str], days: int, as_of: dt.date | None = None, newest: dt.date | None = None
+) -> Histories:
     """A long daily table (participant_id, date, signals) -> the last `days` days of each participant, vectorised.
-    Windows end on `as_of` when given, else on each participant's last day; absent signal columns are missing."""
+    Windows end on `as_of` when given, else on each participant's last day; absent signal columns are missing.
+    Scores are for `as_of`, else for the newest day of the whole table (`newest`, when the frame is only part of
+    it; default: the frame's newest day), so someone whose data stopped earlier than the rest's is stale."""
     ids, codes = np.unique(frame[PARTICIPANT].astype(str).to_numpy(), return_inverse=True)
     dates = pd.to_datetime(frame[DATE]).to_numpy("datetime64[D]")
     if as_of is not None:
@@ -87,20 +100,85 @@ def histories_from_frame(frame: pd.DataFrame, features: list[str], days: int, as
     columns = [features.index(f) for f in present]
     block = frame.loc[keep, present].to_numpy(np.float32)
     values[codes[keep][:, None], (days - 1 - offset[keep])[:, None], np.asarray(columns)[None, :]] = block
-    return Histories([str(i) for i in ids], [d.item() for d in ends.astype("datetime64[D]")], values)
+    day = as_of or newest or (dates.max().item() if len(dates) else None)
+    days_for = [day] * len(ids) if day is not None else None
+    return Histories([str(i) for i in ids], [d.item() for d in ends.astype("datetime64[D]")], values, days_for)
 
 
-def score_histories(bundle: ModelBundle, histories: Histories, explain: bool = False) -> Scores:
-    """Score every eligible participant in one forward pass. Eligibility: at least `min_observed_days` of the
-    lookback window have any signal, and the model gives a finite score."""
+def _days_since_signal(histories: Histories) -> np.ndarray:
+    """[P] days from each participant's newest day with any signal to the day the score is for (-1: no signal)."""
+    seen = (~np.isnan(histories.values)).any(axis=2)
+    n_days = seen.shape[1]
+    last = n_days - 1 - np.argmax(seen[:, ::-1], axis=1)
+    lag = np.zeros(len(seen), np.int64)
+    if histories.as_of is not None:
+        lag = np.array([(a - e).days for a, e in zip(histories.as_of, histories.end_dates, strict=True)], np.int64)
+    return np.where(seen.any(axis=1), n_days - 1 - last + lag, -1)
+
+
+def _recent_events(histories: Histories, last_event: Sequence[dt.date | None] | None, washout: int) -> list[dt.date | None]:
+    """The event that puts each participant in washout: reported by the day the score is for, and fewer than
+    `washout` days before the window's last day (the windows training never saw)."""
+    if last_event is None:
+        return [None] * len(histories.participant_ids)
+    as_of = histories.as_of or histories.end_dates
+    return [
+        e if e is not None and e <= a and (end - e).days < washout else None
+        for e, a, end in zip(last_event, as_of, histories.end_dates, strict=True)
+    ]
+
+
+def _verdicts(
+    bundle: ModelBundle, histories: Histories, days_observed: np.ndarray, events: list[dt.date | None], max_staleness: int
+) -> list[tuple[str, str | None]]:
+    """(status, reason) for each participant before the model runs; scored ones get no reason."""
     lookback, min_days = bundle.window.lookback, bundle.window.min_observed_days
+    since = _days_since_signal(histories)
+    out: list[tuple[str, str | None]] = []
+    for i, n in enumerate(days_observed):
+        if events[i] is not None:
+            out.append(
+                (
+                    RECENT_EVENT,
+                    f"an event was reported on {events[i]}; the model does not score the "
+                    f"{bundle.window.washout_days} days after an event",
+                )
+            )
+        elif since[i] > max_staleness:
+            out.append(
+                (
+                    STALE,
+                    f"the newest day with any signal is {since[i]} days old; a score needs data from the "
+                    f"last {max_staleness} days",
+                )
+            )
+        elif n < min_days:
+            out.append((INSUFFICIENT, f"{n} of the last {lookback} days have any signal; at least {min_days} are needed"))
+        else:
+            out.append((SCORED, None))
+    return out
+
+
+def score_histories(
+    bundle: ModelBundle,
+    histories: Histories,
+    explain: bool = False,
+    last_event: Sequence[dt.date | None] | None = None,
+    max_staleness_days: int = MAX_STALENESS_DAYS,
+) -> Scores:
+    """Score every eligible participant in one forward pass. Not scored: a reported event within the washout
+    (`last_event`: each participant's latest), data older than `max_staleness_days` on the day the score is for,
+    fewer than `min_observed_days` of the lookback window with any signal, or a non-finite model output."""
+    lookback = bundle.window.lookback
     window = histories.window(lookback)
     inputs = histories.values[:, -bundle.input_days :]  # the window and the personal baseline before it
     observed = ~np.isnan(window)
     days_observed = observed.any(axis=2).sum(axis=1)
     baseline = inputs[:, : -bundle.preprocessor.recent_days]
     baseline_days = (~np.isnan(baseline)).any(axis=2).sum(axis=1)
-    eligible = np.flatnonzero(days_observed >= min_days)
+    events = _recent_events(histories, last_event, bundle.window.washout_days)
+    verdicts = _verdicts(bundle, histories, days_observed, events, max_staleness_days)
+    eligible = np.flatnonzero([v[0] == SCORED for v in verdicts])
     risk = np.full(len(window), np.nan)
     contrib = np.zeros((len(window), len(bundle.features))) if explain else None
     if len(eligible) and contrib is not None:
@@ -111,16 +189,12 @@ def score_histories(bundle: ModelBundle, histories: Histories, explain: bool = F
     status: list[str] = []
     reason: list[str | None] = []
     band: list[str | None] = []
-    for i, n in enumerate(days_observed):
-        if n < min_days:
-            why: str | None = f"{n} of the last {lookback} days have any signal; at least {min_days} are needed"
-        elif not np.isfinite(risk[i]):
-            why = "the model did not produce a finite score for this input"
-        else:
-            why = None
-        status.append(SCORED if why is None else INSUFFICIENT)
+    for i, (verdict, why) in enumerate(verdicts):
+        if verdict == SCORED and not np.isfinite(risk[i]):
+            verdict, why = INSUFFICIENT, "the model did not produce a finite score for this input"
+        status.append(verdict)
         reason.append(why)
-        band.append(BANDS[bands[i]] if why is None else None)
-        if why is not None:
+        band.append(BANDS[bands[i]] if verdict == SCORED else None)
+        if verdict != SCORED:
             risk[i] = np.nan
     return Scores(status, reason, risk, band, days_observed, baseline_days, 1.0 - observed.mean(axis=1), contrib)

@@ -1,0 +1,81 @@
+"""The scoring core's eligibility rules on a tiny untrained model: stale data and the washout after an event."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from data.windows import WindowConfig
+from training.bundle import ModelBundle
+from training.calibration import Bands, Calibrator
+from training.nets import build_net
+from training.preprocess import Preprocessor
+from training.scoring import (
+    INSUFFICIENT,
+    MAX_STALENESS_DAYS,
+    RECENT_EVENT,
+    SCORED,
+    STALE,
+    histories_from_days,
+    score_histories,
+)
+
+FEATURES = ["steps", "sleep_duration_h"]
+END = dt.date(2025, 6, 30)
+
+
+@pytest.fixture(scope="module")
+def bundle() -> ModelBundle:
+    rng = np.random.default_rng(0)
+    rows = np.column_stack([rng.normal(8000, 2000, 500), rng.normal(7, 1, 500)]).astype(np.float32)
+    window = WindowConfig(lookback=14, min_observed_days=7, washout_days=28, baseline_days=30)
+    pre = Preprocessor.fit(rows, FEATURES, window.lookback, baseline_days=window.baseline_days)
+    return ModelBundle(
+        "tcn", {}, pre, Calibrator("platt"), Bands(0.2, 0.5, 0.05, 0.15), window, build_net("tcn", len(FEATURES), {})
+    )
+
+
+def _days(n: int, last: dt.date = END) -> list[tuple[dt.date, list[float | None]]]:
+    return [(last - dt.timedelta(days=n - 1 - i), [8000.0 + 10 * i, 7.0]) for i in range(n)]
+
+
+def _score(bundle, people, as_of, last_event=None):
+    histories = histories_from_days(people, len(FEATURES), [as_of] * len(people))
+    return score_histories(bundle, histories, last_event=last_event)
+
+
+def test_data_older_than_the_staleness_limit_is_not_scored(bundle):
+    fresh, limit, old = (END - dt.timedelta(days=d) for d in (0, MAX_STALENESS_DAYS, MAX_STALENESS_DAYS + 1))
+    people = [("fresh", _days(30, fresh)), ("limit", _days(30, limit)), ("old", _days(30, old))]
+    s = _score(bundle, people, END)
+    assert s.status == [SCORED, SCORED, STALE]
+    assert np.isfinite(s.risk[:2]).all() and np.isnan(s.risk[2]) and s.band[2] is None and not s.escalate(2)
+    assert s.reason[2] is not None and f"{MAX_STALENESS_DAYS + 1} days old" in s.reason[2]
+
+
+def test_trailing_days_without_any_signal_count_as_stale(bundle):
+    days = _days(30)
+    days[-5:] = [(d, [None, None]) for d, _ in days[-5:]]  # reported, but nothing arrived
+    assert _score(bundle, [("p", days)], END).status == [STALE]
+
+
+def test_the_washout_after_a_reported_event_is_not_scored(bundle):
+    people = [(p, _days(30)) for p in ("today", "washout-end", "long-ago", "none", "later-than-as-of")]
+    events = [END, END - dt.timedelta(days=27), END - dt.timedelta(days=28), None, END + dt.timedelta(days=1)]
+    s = _score(bundle, people, END, events)
+    assert s.status == [RECENT_EVENT, RECENT_EVENT, SCORED, SCORED, SCORED]
+    assert s.reason[0] is not None and "28 days after an event" in s.reason[0]
+    assert np.isnan(s.risk[:2]).all() and s.band[:2] == [None, None]
+
+
+def test_an_event_after_the_window_but_before_as_of_is_washout(bundle):
+    """The person relapsed after their last reported day: a score of the window before it says nothing now."""
+    s = _score(bundle, [("p", _days(30, END - dt.timedelta(days=2)))], END, [END - dt.timedelta(days=1)])
+    assert s.status == [RECENT_EVENT]
+
+
+def test_washout_and_staleness_come_before_too_little_data(bundle):
+    s = _score(bundle, [("a", _days(3)), ("b", _days(3))], END, [END, None])
+    assert s.status == [RECENT_EVENT, INSUFFICIENT]
