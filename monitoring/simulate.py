@@ -48,10 +48,16 @@ class SimulatedDay:
     scored: int
     outcomes: int
     run: MonitorRun | None
+    in_washout: int = 0  # answered recent_event: an event was reported in the last washout_days
 
     def row(self) -> dict[str, Any]:
         """One line of the day's table: verdicts, alerts and headline values per scope."""
-        out: dict[str, Any] = {"day": self.day.isoformat(), "scored": self.scored, "outcomes": self.outcomes}
+        out: dict[str, Any] = {
+            "day": self.day.isoformat(),
+            "scored": self.scored,
+            "in_washout": self.in_washout,
+            "outcomes": self.outcomes,
+        }
         if self.run is None:
             return out
         for s in self.run.scopes:
@@ -151,7 +157,7 @@ def simulate(cfg: SimulateConfig) -> SimulateResult:
         for i in range(cfg.days):
             end = start + i
             day = cohort.dates[end].date()
-            scored = reported = 0
+            scored = reported = washout = 0
             todays = cohort.events.get_group(day.isoformat()) if day.isoformat() in cohort.events.groups else None
             for partner, who in dealt.items():
                 auth = {"Authorization": f"Bearer {keys[partner].token}"}
@@ -162,7 +168,9 @@ def simulate(cfg: SimulateConfig) -> SimulateResult:
                         headers=auth,
                     )
                     r.raise_for_status()
-                    scored += sum(x["status"] == "scored" for x in r.json()["results"])
+                    statuses = [x["status"] for x in r.json()["results"]]
+                    scored += statuses.count("scored")
+                    washout += statuses.count("recent_event")
                     expected["predictions"] += len(chunk)
                 mine = todays[todays[PARTICIPANT].isin(set(cohort.ids[who]))] if todays is not None else None
                 if mine is not None and len(mine):
@@ -193,7 +201,7 @@ def simulate(cfg: SimulateConfig) -> SimulateResult:
                         now=dt.datetime.combine(day, dt.time(23, 59), dt.UTC),
                     )
                 )
-            days.append(SimulatedDay(day, scored, reported, run))
+            days.append(SimulatedDay(day, scored, reported, run, washout))
     finally:
         for key in keys.values():
             revoke(engine, key_id=key.key_id)
