@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from data import state
+from data.episodes import Episode
 
 metadata = sa.MetaData()
 
@@ -70,7 +71,21 @@ api_keys = sa.Table(  # partner API keys, stored as hashes (data/keys.py)
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
 )
-TABLES = {"predictions": predictions, "outcomes": outcomes}
+escalation_changes = sa.Table(  # append-only facts about escalation episodes (data/episodes.py)
+    "escalation_changes",
+    metadata,
+    sa.Column("record_id", sa.String(36), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("partner", sa.String(64), nullable=False),
+    sa.Column("participant_key", sa.String(64), nullable=False),
+    sa.Column("alert_id", sa.String(36), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),  # open | high | close
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("reason", sa.String(200)),
+    sa.Index("ix_escalation_changes_partner_participant", "partner", "participant_key"),
+)
+
+TABLES = {"predictions": predictions, "outcomes": outcomes, "escalation_changes": escalation_changes}
 
 
 def url_from_env() -> str:
@@ -170,6 +185,11 @@ def forget(engine: Engine, partner: str, participant_key: str, models_trained_be
             sa.delete(outcomes).where(outcomes.c.partner == partner, outcomes.c.participant_key == participant_key)
         ).rowcount
         conn.execute(
+            sa.delete(escalation_changes).where(
+                escalation_changes.c.partner == partner, escalation_changes.c.participant_key == participant_key
+            )
+        )
+        conn.execute(
             sa.delete(withdrawals).where(withdrawals.c.partner == partner, withdrawals.c.participant_key == participant_key)
         )
         conn.execute(
@@ -246,8 +266,33 @@ def latest_events(engine: Engine, pairs: Iterable[tuple[str, str]]) -> dict[tupl
                 .group_by(outcomes.c.participant_key)
             )
             for key, day in conn.execute(q):
-                out[(partner, key)] = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day))
+                out[(partner, key)] = _day(day)
     return out
+
+
+def open_episodes(engine: Engine, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Episode]:
+    """The open escalation episode (no close recorded) of each (partner, participant key) that has one."""
+    by_partner: dict[str, set[str]] = {}
+    for partner, key in pairs:
+        by_partner.setdefault(partner, set()).add(key)
+    c = escalation_changes.c
+    closed = sa.func.max(sa.case((c.kind == "close", 1), else_=0))
+    out: dict[tuple[str, str], Episode] = {}
+    with engine.connect() as conn:
+        for partner, keys in by_partner.items():
+            q = (
+                sa.select(c.participant_key, c.alert_id, sa.func.min(c.day), sa.func.max(c.day))
+                .where(c.partner == partner, c.participant_key.in_(sorted(keys)))
+                .group_by(c.participant_key, c.alert_id)
+                .having(closed == 0)
+            )
+            for key, alert_id, first, last in conn.execute(q):
+                out[(partner, key)] = Episode(alert_id, _day(first), _day(last))
+    return out
+
+
+def _day(v: Any) -> dt.date:
+    return v if isinstance(v, dt.date) else dt.date.fromisoformat(str(v))  # SQLite aggregates hand back strings
 
 
 def read_predictions(

@@ -20,7 +20,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from data import prediction_log
+from data import episodes, prediction_log
+from data.episodes import Episode
 from data.pseudonym import Pseudonymizer
 from data.spool import Spool
 from serving.batcher import MicroBatcher
@@ -193,6 +194,9 @@ class RiskService:
         self.spool.start()
         self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._events: OrderedDict[tuple[str, str], dt.date] = OrderedDict()  # (partner, key) -> latest event day
+        self._episodes: OrderedDict[tuple[str, str], Episode | None] = (
+            OrderedDict()
+        )  # last known open episodes, for store outages
         self.batcher: MicroBatcher[ScoreJob, list[dict[str, Any]] | APIError] = MicroBatcher(
             self._score_jobs, lambda j: len(j.rows)
         )
@@ -229,6 +233,38 @@ class RiskService:
             self._recent[(partner, k)] = None
         while len(self._recent) > 200_000:
             self._recent.popitem(last=False)
+
+    def _escalate(self, results: list[dict[str, Any]], pairs: list[tuple[str, str]], days: list[dt.date], now: str) -> None:
+        """Each scored result's escalation episode: the first high-band score opens one (`escalate: true`), later
+        ones continue it. Changes go straight to the store, so replicas see them at once; while it is away they
+        are spooled (nothing lost) and this replica goes on from the episodes it has seen."""
+        scored = [i for i, r in enumerate(results) if r["status"] == "scored"]
+        try:
+            stored = prediction_log.open_episodes(self.engine, [pairs[i] for i in scored])
+            self._episodes.update({pairs[i]: stored.get(pairs[i]) for i in scored})
+        except sa.exc.SQLAlchemyError:
+            log.warning("prediction store unreachable; escalation episodes go on from the ones this replica has seen")
+        changes: list[dict[str, Any]] = []
+        for i in scored:
+            state, episode, steps = episodes.step(self._episodes.get(pairs[i]), results[i]["band"] == "high", days[i])
+            self._episodes[pairs[i]] = episode
+            self._episodes.move_to_end(pairs[i])
+            results[i]["escalate"] = state == episodes.NEW
+            results[i]["escalation"] = {"state": state} | (
+                {"alert_id": episode.alert_id, "since": episode.since.isoformat()} if episode and state != episodes.NONE else {}
+            )
+            changes += [
+                {"record_id": str(uuid.uuid4()), "created_at": now, "partner": pairs[i][0], "participant_key": pairs[i][1]}
+                | {"alert_id": c.alert_id, "kind": c.kind, "day": c.day.isoformat(), "reason": c.reason}
+                for c in steps
+            ]
+        while len(self._episodes) > 200_000:
+            self._episodes.popitem(last=False)
+        if changes:
+            try:
+                prediction_log.insert_ignoring_duplicates(self.engine, "escalation_changes", changes)
+            except sa.exc.SQLAlchemyError:
+                self._store("escalation_changes", changes)
 
     def _latest_events(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], dt.date]:
         """Each participant's latest reported event: the store's, and this replica's own not yet flushed from the
@@ -268,6 +304,10 @@ class RiskService:
             last_event=[events.get(pair) for pair in pairs],
         )
         now = dt.datetime.now(dt.UTC).isoformat()
+        try:
+            self._escalate(results, pairs, [job.as_of for job in jobs for _ in job.rows], now)
+        except APIError as err:  # neither the store nor the spool took the episode changes
+            return [err] * len(jobs)
         out: list[list[dict[str, Any]] | APIError] = []
         records, start = [], 0
         for job in jobs:

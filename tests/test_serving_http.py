@@ -59,7 +59,8 @@ def test_scores_many_participants_in_one_call(server):
     assert body["model_version"] == "1" and len(body["request_id"]) == 36 and len(body["results"]) == 20
     for res in body["results"]:
         assert res["status"] == "scored" and 0 <= res["risk"] <= 1 and res["band"] in ("low", "elevated", "high")
-        assert res["escalate"] == (res["band"] == "high")
+        assert res["escalation"]["state"] in ("new", "none") and res["escalate"] == (res["escalation"]["state"] == "new")
+        assert (res["escalation"]["state"] == "new") == (res["band"] == "high")  # nobody had an episode before
         assert res["data_quality"]["days_observed"] >= 14 and set(res["data_quality"]["missing_share"]) >= {"steps", "mood_ema"}
         assert 1 <= len(res["drivers"]) <= 3 and {"signal", "direction", "deviation_sd"} <= set(res["drivers"][0])
     deadline = time.time() + 10
@@ -157,6 +158,41 @@ def test_after_a_reported_event_the_washout_is_not_scored(server):
     after = _post(srv, "/v1/risk-scores", keys["acme"], body).json()["results"][0]
     assert after["status"] == "recent_event" and body["as_of"] in after["reason"] and "band" not in after
     assert _post(srv, "/v1/risk-scores", keys["beta"], body).json()["results"][0]["status"] == "scored"
+
+
+def test_replayed_day_by_day_each_episode_escalates_once(server):
+    """Every participant scored on each of 20 consecutive days: the first high-band score of an episode escalates
+    (`new`, with an alert id), the next high ones are `ongoing` under the same id, and the opening is in the store."""
+    srv, keys, engine, table = server
+    ids = sorted(table["participant_id"].unique())
+    last = table["date"].max()
+    seen: dict[str, list[dict]] = {p: [] for p in ids}
+    for back in range(19, -1, -1):
+        upto = table[table["date"] <= last - pd.Timedelta(days=back)]
+        body = scoring([{"participant_id": f"ep-{p}", "days": days_of(upto, p)} for p in ids])
+        r = _post(srv, "/v1/risk-scores", keys["beta"], body)
+        assert r.status_code == 200, r.text
+        for res in r.json()["results"]:
+            seen[res["participant_id"][3:]].append(res)
+    highs = 0
+    for results in seen.values():
+        alert, last_high = None, None
+        for i, res in enumerate(results):
+            state = res.get("escalation", {}).get("state")
+            if res["status"] != "scored" or res["band"] != "high":
+                assert state in (None, "none") and not res.get("escalate")
+                continue
+            highs += 1
+            reopen = last_high is None or i - last_high > 7
+            assert state == ("new" if reopen else "ongoing") and res["escalate"] == reopen, (i, last_high, res)
+            alert = res["escalation"]["alert_id"] if reopen else alert
+            assert res["escalation"]["alert_id"] == alert
+            last_high = i
+    ongoing = sum(r.get("escalation", {}).get("state") == "ongoing" for rs in seen.values() for r in rs)
+    assert highs and ongoing, (highs, ongoing)
+    opened = {r["escalation"]["alert_id"] for rs in seen.values() for r in rs if r.get("escalate")}
+    stored = pd.read_sql(sa.text("select alert_id, kind from escalation_changes"), engine.connect())
+    assert opened <= set(stored.loc[stored["kind"] == "open", "alert_id"])
 
 
 BAD_BODIES = [
