@@ -85,7 +85,24 @@ escalation_changes = sa.Table(  # append-only facts about escalation episodes (d
     sa.Index("ix_escalation_changes_partner_participant", "partner", "participant_key"),
 )
 
-TABLES = {"predictions": predictions, "outcomes": outcomes, "escalation_changes": escalation_changes}
+alert_feedback = sa.Table(  # what a care team did about an escalation (POST /v1/alerts/{alert_id}/feedback)
+    "alert_feedback",
+    metadata,
+    sa.Column("record_id", sa.String(36), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("partner", sa.String(64), nullable=False),
+    sa.Column("participant_key", sa.String(64), nullable=False),
+    sa.Column("alert_id", sa.String(36), nullable=False, index=True),
+    sa.Column("action", sa.String(24), nullable=False),
+    sa.Column("note", sa.String(500)),
+)
+
+TABLES = {
+    "predictions": predictions,
+    "outcomes": outcomes,
+    "escalation_changes": escalation_changes,
+    "alert_feedback": alert_feedback,
+}
 
 
 def url_from_env() -> str:
@@ -184,11 +201,8 @@ def forget(engine: Engine, partner: str, participant_key: str, models_trained_be
         n_out = conn.execute(
             sa.delete(outcomes).where(outcomes.c.partner == partner, outcomes.c.participant_key == participant_key)
         ).rowcount
-        conn.execute(
-            sa.delete(escalation_changes).where(
-                escalation_changes.c.partner == partner, escalation_changes.c.participant_key == participant_key
-            )
-        )
+        for table in (escalation_changes, alert_feedback):
+            conn.execute(sa.delete(table).where(table.c.partner == partner, table.c.participant_key == participant_key))
         conn.execute(
             sa.delete(withdrawals).where(withdrawals.c.partner == partner, withdrawals.c.participant_key == participant_key)
         )
@@ -289,6 +303,14 @@ def open_episodes(engine: Engine, pairs: Iterable[tuple[str, str]]) -> dict[tupl
             for key, alert_id, first, last in conn.execute(q):
                 out[(partner, key)] = Episode(alert_id, _day(first), _day(last))
     return out
+
+
+def alert_participant(engine: Engine, partner: str, alert_id: str) -> str | None:
+    """The participant key of this partner's escalation episode with this alert id (None: not theirs, or none)."""
+    c = escalation_changes.c
+    q = sa.select(c.participant_key).where(c.partner == partner, c.alert_id == alert_id, c.kind == "open").limit(1)
+    with engine.connect() as conn:
+        return conn.execute(q).scalar_one_or_none()
 
 
 def _day(v: Any) -> dt.date:

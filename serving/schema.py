@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
@@ -79,6 +79,14 @@ class Outcome(BaseModel):
     event: Annotated[
         str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_\-]*$", description="e.g. relapse, hospitalisation")
     ]
+
+
+class FeedbackRequest(BaseModel):
+    """What the care team did about an escalation; any feedback closes its episode."""
+
+    model_config = STRICT
+    action: Literal["contacted", "false_alarm", "already_in_care", "no_action"]
+    note: Annotated[str | None, Field(max_length=500, description="Free text for the partner's own records")] = None
 
 
 class OutcomeRequest(BaseModel):

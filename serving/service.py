@@ -28,6 +28,7 @@ from serving.batcher import MicroBatcher
 from serving.config import ServeConfig
 from serving.keys import KeyVerifier
 from serving.schema import (
+    FeedbackRequest,
     OutcomeRequest,
     as_of_errors,
     day_order_errors,
@@ -204,6 +205,7 @@ class RiskService:
             {
                 "RiskScoreRequest": self.request_model.model_json_schema(ref_template="#/components/schemas/{model}"),
                 "OutcomeRequest": OutcomeRequest.model_json_schema(ref_template="#/components/schemas/{model}"),
+                "FeedbackRequest": FeedbackRequest.model_json_schema(ref_template="#/components/schemas/{model}"),
             }
         )
         log.info("serving model version %s with %d features (pid %d)", self.version, len(self.bundle.features), os.getpid())
@@ -261,10 +263,7 @@ class RiskService:
         while len(self._episodes) > 200_000:
             self._episodes.popitem(last=False)
         if changes:
-            try:
-                prediction_log.insert_ignoring_duplicates(self.engine, "escalation_changes", changes)
-            except sa.exc.SQLAlchemyError:
-                self._store("escalation_changes", changes)
+            self._store_now("escalation_changes", changes)
 
     def _latest_events(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], dt.date]:
         """Each participant's latest reported event: the store's, and this replica's own not yet flushed from the
@@ -284,6 +283,13 @@ class RiskService:
         self._events.move_to_end(pair)
         while len(self._events) > 200_000:
             self._events.popitem(last=False)
+
+    def _store_now(self, table: str, records: list[dict[str, Any]]) -> None:
+        """Straight into the store, so every replica sees the records at once; spooled while it is away."""
+        try:
+            prediction_log.insert_ignoring_duplicates(self.engine, table, records)
+        except sa.exc.SQLAlchemyError:
+            self._store(table, records)
 
     def _store(self, table: str, records: list[dict[str, Any]]) -> None:
         try:
@@ -398,6 +404,34 @@ class RiskService:
         for o, k in zip(req.outcomes, keys, strict=True):
             self._note_event((partner, k), o.date)
         return JSONResponse({"stored": len(records)}, status_code=202)
+
+    @app.post("/alerts/{alert_id}/feedback", status_code=202, openapi_extra=_body("FeedbackRequest"), responses=_ERRORS)
+    async def alert_feedback(self, request: Request, alert_id: str) -> JSONResponse:
+        """Tell us what the care team did about an escalation (only the partner it was raised for); closes its episode."""
+        partner = self._partner(request)
+        req = parse(FeedbackRequest, await read_body(request, 16 << 10))
+        key = await run_in_threadpool(self._alert_owner, partner, alert_id)
+        if key is None:  # another partner's alert answers the same as none, so ids reveal nothing
+            raise APIError(404, "not_found", "no escalation with this alert_id for this partner")
+        now = dt.datetime.now(dt.UTC)
+        row = {"created_at": now.isoformat(), "partner": partner, "participant_key": key, "alert_id": alert_id}
+        feedback = row | {"record_id": str(uuid.uuid4()), "action": req.action, "note": req.note}
+        close = row | {"record_id": str(uuid.uuid4()), "kind": "close", "day": now.date().isoformat()}
+        await run_in_threadpool(self._store_now, "alert_feedback", [feedback])
+        await run_in_threadpool(self._store_now, "escalation_changes", [close | {"reason": f"feedback: {req.action}"}])
+        if (episode := self._episodes.get((partner, key))) is not None and episode.alert_id == alert_id:
+            self._episodes[(partner, key)] = None
+        return JSONResponse({"stored": 1, "alert_id": alert_id, "episode": "closed"}, status_code=202)
+
+    def _alert_owner(self, partner: str, alert_id: str) -> str | None:
+        """The participant key behind this partner's alert: from the store, or this replica's open episodes."""
+        try:
+            return prediction_log.alert_participant(self.engine, partner, alert_id)
+        except sa.exc.SQLAlchemyError:
+            mine = [k for (p, k), e in list(self._episodes.items()) if p == partner and e and e.alert_id == alert_id]
+            if mine:
+                return mine[0]
+            raise APIError(503, "store_unavailable", "cannot check this alert right now; retry later") from None
 
     @app.get("/model")
     async def model_card(self) -> JSONResponse:

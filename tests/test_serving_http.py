@@ -194,6 +194,20 @@ def test_replayed_day_by_day_each_episode_escalates_once(server):
     stored = pd.read_sql(sa.text("select alert_id, kind from escalation_changes"), engine.connect())
     assert opened <= set(stored.loc[stored["kind"] == "open", "alert_id"])
 
+    # Feedback: only the partner the alert was raised for; it is stored and closes the episode.
+    alert = sorted(opened)[0]
+    path = f"/v1/alerts/{alert}/feedback"
+    assert _post(srv, path, keys["acme"], {"action": "contacted"}).status_code == 404
+    assert _post(srv, "/v1/alerts/no-such-alert/feedback", keys["beta"], {"action": "contacted"}).status_code == 404
+    bad = _post(srv, path, keys["beta"], {"action": "called"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "action"
+    done = _post(srv, path, keys["beta"], {"action": "already_in_care", "note": "seen by the team on Monday"})
+    assert done.status_code == 202 and done.json() == {"stored": 1, "alert_id": alert, "episode": "closed"}
+    feedback = pd.read_sql(sa.text("select alert_id, action, note from alert_feedback"), engine.connect())
+    assert feedback.to_dict("records") == [{"alert_id": alert, "action": "already_in_care", "note": "seen by the team on Monday"}]
+    closes = pd.read_sql(sa.text("select reason from escalation_changes where kind = 'close'"), engine.connect())
+    assert "feedback: already_in_care" in set(closes["reason"])
+
 
 BAD_BODIES = [
     (
