@@ -97,6 +97,15 @@ alert_feedback = sa.Table(  # what a care team did about an escalation (POST /v1
     sa.Column("note", sa.String(500)),
 )
 
+webhooks = sa.Table(  # each partner's care-team webhook and its signing secret (data/webhooks.py)
+    "webhooks",
+    metadata,
+    sa.Column("partner", sa.String(64), primary_key=True),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("secret", sa.String(64), nullable=False),  # the service must sign with it, so it cannot be a hash
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 TABLES = {
     "predictions": predictions,
     "outcomes": outcomes,

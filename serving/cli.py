@@ -14,7 +14,7 @@ from data import state
 from serving.config import ServeConfig, bentoml_home
 
 app = typer.Typer()
-keys_app = typer.Typer(help="Partner API keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Partner API keys and care-team webhooks.", no_args_is_help=True)
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -116,6 +116,24 @@ def keys_revoke(
     typer.echo(f"revoked {n} key(s)")
     if n == 0:
         raise typer.Exit(1)
+
+
+@keys_app.command("webhook")
+def keys_webhook(
+    partner: Annotated[str, typer.Option(help="Partner whose new escalations are posted")],
+    url: Annotated[str, typer.Option(help="The care team's HTTPS endpoint")],
+) -> None:
+    """Send a partner's new escalations to a webhook; prints its new signing secret once, alone on the last line."""
+    from data.prediction_log import engine_for
+    from data.webhooks import set_webhook
+
+    try:
+        hook = set_webhook(engine_for(ServeConfig.from_env().db_url), partner, url)
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"new escalations of partner {partner} go to {url}; signing secret (verify Earlywarn-Signature with it):")
+    typer.echo(hook.secret)
 
 
 @keys_app.command("list")

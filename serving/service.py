@@ -24,6 +24,7 @@ from data import episodes, prediction_log
 from data.episodes import Episode
 from data.pseudonym import Pseudonymizer
 from data.spool import Spool
+from serving.alerts import AlertSender
 from serving.batcher import MicroBatcher
 from serving.config import ServeConfig
 from serving.keys import KeyVerifier
@@ -193,6 +194,7 @@ class RiskService:
             self.cfg.spool_dir, lambda t, r: prediction_log.insert_ignoring_duplicates(self.engine, t, r), fsync=self.cfg.fsync
         )
         self.spool.start()
+        self.alerts = AlertSender(self.engine)
         self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._events: OrderedDict[tuple[str, str], dt.date] = OrderedDict()  # (partner, key) -> latest event day
         self._episodes: OrderedDict[tuple[str, str], Episode | None] = (
@@ -215,6 +217,7 @@ class RiskService:
         """On SIGTERM, write what is still spooled to the store before the worker exits (a scaled-down replica
         otherwise leaves records for its next start to replay)."""
         self.spool.close(timeout=20)
+        self.alerts.close()
 
     def _partner(self, request: Request) -> str:
         partner = self.keys.partner_for(request.headers.get("authorization"))
@@ -264,6 +267,21 @@ class RiskService:
             self._episodes.popitem(last=False)
         if changes:
             self._store_now("escalation_changes", changes)
+        for i in scored:  # only once the opening is durable; the partner's own id, never signal values
+            if results[i]["escalate"]:
+                episode_info = results[i]["escalation"]
+                self.alerts.send(
+                    pairs[i][0],
+                    {
+                        "type": "escalation.opened",
+                        "alert_id": episode_info["alert_id"],
+                        "participant_id": results[i]["participant_id"],
+                        "since": episode_info["since"],
+                        "band": "high",
+                        "model_version": self.version,
+                        "created_at": now,
+                    },
+                )
 
     def _latest_events(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], dt.date]:
         """Each participant's latest reported event: the store's, and this replica's own not yet flushed from the

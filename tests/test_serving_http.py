@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import http.server
 import json
 import math
 import tarfile
+import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
 from bench.launcher import Server
 from data import prediction_log
 from data.keys import create_key
+from data.webhooks import verify
+from earlywarn.cli import app
 from serving.schema import max_body_bytes
 from tests.stack import days_of, scoring
 
@@ -160,10 +166,34 @@ def test_after_a_reported_event_the_washout_is_not_scored(server):
     assert _post(srv, "/v1/risk-scores", keys["beta"], body).json()["results"][0]["status"] == "scored"
 
 
-def test_replayed_day_by_day_each_episode_escalates_once(server):
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    """A care team's webhook endpoint: the first delivery fails (503), so the sender must retry."""
+
+    got: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        first = not _Receiver.got
+        _Receiver.got.append((dict(self.headers), body))
+        self.send_response(503 if first else 204)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_replayed_day_by_day_each_episode_escalates_once(server, monkeypatch):
     """Every participant scored on each of 20 consecutive days: the first high-band score of an episode escalates
-    (`new`, with an alert id), the next high ones are `ongoing` under the same id, and the opening is in the store."""
+    (`new`, with an alert id), the next high ones are `ongoing` under the same id, the opening is in the store, and
+    each new alert reaches the partner's webhook once, signed (after a retry)."""
     srv, keys, engine, table = server
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    monkeypatch.setenv("EARLYWARN_DB_URL", str(engine.url))
+    hook_url = f"http://127.0.0.1:{receiver.server_address[1]}/care-team"
+    made = CliRunner().invoke(app, ["keys", "webhook", "--partner", "beta", "--url", hook_url])
+    assert made.exit_code == 0, made.output
+    secret = made.output.strip().splitlines()[-1]
     ids = sorted(table["participant_id"].unique())
     last = table["date"].max()
     seen: dict[str, list[dict]] = {p: [] for p in ids}
@@ -193,6 +223,20 @@ def test_replayed_day_by_day_each_episode_escalates_once(server):
     opened = {r["escalation"]["alert_id"] for rs in seen.values() for r in rs if r.get("escalate")}
     stored = pd.read_sql(sa.text("select alert_id, kind from escalation_changes"), engine.connect())
     assert opened <= set(stored.loc[stored["kind"] == "open", "alert_id"])
+
+    deadline = time.time() + 30
+    while len({h["Earlywarn-Delivery"] for h, _ in _Receiver.got}) < len(opened) and time.time() < deadline:
+        time.sleep(0.2)
+    receiver.shutdown()
+    delivered = {}
+    for headers, body in _Receiver.got:
+        assert verify(secret, headers["Earlywarn-Signature"], body, time.time())
+        delivered.setdefault(headers["Earlywarn-Delivery"], json.loads(body))
+    assert len(_Receiver.got) == len(delivered) + 1  # one failed first try, retried under the same delivery id
+    assert sorted(d["alert_id"] for d in delivered.values()) == sorted(opened)
+    payload = next(iter(delivered.values()))
+    assert payload["participant_id"].startswith("ep-") and payload["type"] == "escalation.opened"
+    assert not set(payload) & (set(table.columns) - {"participant_id", "date"})  # no signal values
 
     # Feedback: only the partner the alert was raised for; it is stored and closes the episode.
     alert = sorted(opened)[0]
