@@ -252,8 +252,8 @@ def main(out: Path = ROOT / "docs" / "validation.md", quick: bool = False) -> No
             row.checks = behaviour(row.result, default.out_dir)
             rows["synthetic" if weight else "reference"].append(row)
             write()
-        if seed == seeds[0]:
-            personal = personalisation(row.result, default.out_dir)
+        if seed == seeds[0]:  # the served configuration's model, not the reference without penalties
+            personal = personalisation(rows["synthetic"][0].result, default.out_dir)
             write()
     cc = synth(SynthConfig(participants=40, days=90, seed=3, design="case-control"), work / "case-control")
     cc_window, cc_epochs = WindowConfig(lookback=7, min_observed_days=1), 2 if quick else 6
