@@ -423,7 +423,12 @@ class RiskService:
             self._note_event((partner, k), o.date)
         return JSONResponse({"stored": len(records)}, status_code=202)
 
-    @app.post("/alerts/{alert_id}/feedback", status_code=202, openapi_extra=_body("FeedbackRequest"), responses=_ERRORS)
+    @app.post(
+        "/alerts/{alert_id}/feedback",
+        status_code=202,
+        openapi_extra=_body("FeedbackRequest"),
+        responses=_ERRORS | {"404": {"description": "No escalation with this alert_id for this partner"}},
+    )
     async def alert_feedback(self, request: Request, alert_id: str) -> JSONResponse:
         """Tell us what the care team did about an escalation (only the partner it was raised for); closes its episode."""
         partner = self._partner(request)
