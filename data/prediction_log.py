@@ -275,11 +275,16 @@ def scored_participants(engine: Engine, partner: str, keys: list[str]) -> set[st
         return {r[0] for r in conn.execute(q)}
 
 
-def latest_events(engine: Engine, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dt.date]:
-    """The latest reported event date of each (partner, participant key) that has one."""
+def _keys_by_partner(pairs: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
     by_partner: dict[str, set[str]] = {}
     for partner, key in pairs:
         by_partner.setdefault(partner, set()).add(key)
+    return by_partner
+
+
+def latest_events(engine: Engine, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dt.date]:
+    """The latest reported event date of each (partner, participant key) that has one."""
+    by_partner = _keys_by_partner(pairs)
     out: dict[tuple[str, str], dt.date] = {}
     with engine.connect() as conn:
         for partner, keys in by_partner.items():
@@ -295,9 +300,7 @@ def latest_events(engine: Engine, pairs: Iterable[tuple[str, str]]) -> dict[tupl
 
 def open_episodes(engine: Engine, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Episode]:
     """The open escalation episode (no close recorded) of each (partner, participant key) that has one."""
-    by_partner: dict[str, set[str]] = {}
-    for partner, key in pairs:
-        by_partner.setdefault(partner, set()).add(key)
+    by_partner = _keys_by_partner(pairs)
     c = escalation_changes.c
     closed = sa.func.max(sa.case((c.kind == "close", 1), else_=0))
     out: dict[tuple[str, str], Episode] = {}
