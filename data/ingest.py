@@ -176,3 +176,17 @@ def load_grid(
     mode = outcome_mode(raw)
     outcomes = validate_outcomes(raw, set(participants), source=str(outcomes_path))
     return GridData(panel, outcomes, mode, stored, share, first_date, last_date)
+
+
+CARE_FILE = "care.csv"  # beside the features: participant_id, date of each escalation a care team acted on
+
+
+def load_care(features_path: Path) -> pd.DataFrame | None:
+    """Days a care team acted on an escalation (written by retraining from alert feedback), where the file exists;
+    windows those days may have changed are censored (`build_windows(care=...)`)."""
+    path = Path(features_path).parent / CARE_FILE
+    if not path.exists():
+        return None
+    care = pd.read_csv(path, dtype={"participant_id": str})
+    care["date"] = pd.to_datetime(care["date"])
+    return care

@@ -325,6 +325,28 @@ def alert_participant(engine: Engine, partner: str, alert_id: str) -> str | None
         return conn.execute(q).scalar_one_or_none()
 
 
+ACTED_ON = ("contacted", "already_in_care")  # feedback saying care acted on (or was already around) an escalation
+
+
+def read_alerts(engine: Engine, partner: str | Iterable[str] | None = None, since: dt.date | None = None) -> pd.DataFrame:
+    """One row per escalation episode opened on or after `since`: partner, participant_key, alert_id, day, and the
+    care team's latest feedback action (None: none yet)."""
+    c, f = escalation_changes.c, alert_feedback.c
+    q = sa.select(c.partner, c.participant_key, c.alert_id, c.day).where(c.kind == "open")
+    if since is not None:
+        q = q.where(c.day >= since)
+    if partner is not None:
+        q = q.where(c.partner.in_([partner] if isinstance(partner, str) else list(partner)))
+    feedback = sa.select(f.alert_id, f.partner, f.action, f.created_at)
+    with engine.connect() as conn:
+        opened = pd.DataFrame(conn.execute(q).fetchall(), columns=["partner", "participant_key", "alert_id", "day"])
+        actions = pd.DataFrame(conn.execute(feedback).fetchall(), columns=["alert_id", "partner", "action", "created_at"])
+    latest = actions.sort_values("created_at").drop_duplicates(["partner", "alert_id"], keep="last")
+    out = opened.merge(latest[["partner", "alert_id", "action"]], on=["partner", "alert_id"], how="left")
+    out["day"] = out["day"].map(_day) if len(out) else out["day"]
+    return out.astype({"action": object}).where(out.notna(), None)
+
+
 def _day(v: Any) -> dt.date:
     return v if isinstance(v, dt.date) else dt.date.fromisoformat(str(v))  # SQLite aggregates hand back strings
 

@@ -186,10 +186,15 @@ def build_windows(
     mode: Literal["event", "label"] | None = None,
     feature_names: list[str] | None = None,
     block_rows: int = WINDOW_BLOCK_ROWS,
+    care: pd.DataFrame | None = None,
 ) -> WindowSet:
     """Turn validated features (a table, or a day grid already built from a file) and outcomes into labelled windows,
     counting every window skipped and why. Participants are taken a block at a time, so the working arrays stay the
-    size of a block; the result costs 9 bytes per window."""
+    size of a block; the result costs 9 bytes per window.
+
+    `care` (participant_id, date) lists days a care team acted on an escalation (event mode). Care can prevent the
+    event the model foresaw, so a window without an event whose horizon care may have touched — care on a day in
+    (end - horizon, end + horizon] — is censored, not a negative."""
     if isinstance(features, Panel):
         panel = features
         if panel.pad < cfg.lookback - 1:
@@ -204,13 +209,15 @@ def build_windows(
         owner = pd.Index(panel.participants).get_indexer(outcomes[PARTICIPANT])
         if mode == "label":
             skipped["outside_data"] = int((owner < 0).sum())
+    care_owner = pd.Index(panel.participants).get_indexer(care[PARTICIPANT]) if care is not None else np.empty(0, np.int64)
     ends, labels = [], []
     lo, n = 0, len(panel.participants)
     while lo < n:
         hi = max(lo + 1, int(np.searchsorted(panel.offsets, panel.offsets[lo] + block_rows, side="right")) - 1)
         hi = min(hi, n)
         mine = outcomes[(owner >= lo) & (owner < hi)] if outcomes is not None else None
-        block = _block_windows(panel.block(lo, hi), mine, cfg, mode)
+        cared = care[(care_owner >= lo) & (care_owner < hi)] if care is not None else None
+        block = _block_windows(panel.block(lo, hi), mine, cfg, mode, cared)
         ends.append(block.end_row + panel.offsets[lo])
         labels.append(block.label)
         for reason, count in block.skipped.items():
@@ -221,7 +228,13 @@ def build_windows(
     return WindowSet(panel, cfg, end_row, label, skipped)
 
 
-def _block_windows(panel: Panel, outcomes: pd.DataFrame | None, cfg: WindowConfig, mode: Literal["event", "label"]) -> WindowSet:
+def _block_windows(
+    panel: Panel,
+    outcomes: pd.DataFrame | None,
+    cfg: WindowConfig,
+    mode: Literal["event", "label"],
+    care: pd.DataFrame | None = None,
+) -> WindowSet:
     """Windows of one block of participants (outcomes already limited to them), rows counted within the block."""
     owner = panel.row_participant()
     real = (np.arange(panel.n_rows) - panel.offsets[owner]) >= panel.pad
@@ -265,6 +278,14 @@ def _block_windows(panel: Panel, outcomes: pd.DataFrame | None, cfg: WindowConfi
         last_event = np.full(len(panel.participants), np.iinfo(np.int64).min)
         np.maximum.at(last_event, e_p, e_day)
         last_day = np.maximum(last_day, last_event)
+    if care is not None and len(care):
+        c_p = panel_codes.get_indexer(care[PARTICIPANT]).astype(np.int64)
+        c_key = np.sort(c_p[c_p >= 0] * _KEY + day_number(care[DATE])[c_p >= 0])
+        t_key = p * _KEY + day
+        near = np.searchsorted(c_key, t_key + cfg.horizon, "right") - np.searchsorted(c_key, t_key - cfg.horizon, "right")
+        censored = keep & (label == 0) & (near > 0)
+        skipped["censored_after_care"] = int(censored.sum())
+        keep &= ~censored
     incomplete = keep & (label == 0) & (day + cfg.horizon > last_day[p])
     skipped["incomplete_follow_up"] = int(incomplete.sum())
     keep &= ~incomplete

@@ -44,6 +44,9 @@ class Thresholds:
     max_calibration_gap: float = 0.05  # |mean predicted risk - observed event rate| on matured predictions
     min_matured_windows: int = 100
     min_matured_events: int = 10  # positive matured windows needed before AUROC is judged
+    # Alert precision: the share of care-team feedback that did not call the escalation a false alarm.
+    min_alert_precision: float = 0.2
+    min_alert_feedback: int = 20  # feedback on this many escalations before alert precision is judged
 
     @classmethod
     def load(cls, path: Path | None) -> Thresholds:
@@ -76,6 +79,7 @@ class MonitorConfig:
     reference: Path | None = None  # default: the champion's reference sample in MLflow
     horizon_days: int = 14
     outcome_window: dt.timedelta = dt.timedelta(days=28)  # judge predictions whose horizon closed this recently
+    feedback_window: dt.timedelta = dt.timedelta(days=90)  # escalations opened this recently count for alert precision
     thresholds: Thresholds = field(default_factory=Thresholds)
     out_dir: Path = field(default_factory=lambda: state.path("monitoring"))
     workspace: Path | None = field(default_factory=default_workspace)
@@ -225,6 +229,10 @@ def monitor(cfg: MonitorConfig) -> MonitorRun:
 
     workspace = evidently_io.open_workspace(cfg.workspace) if cfg.workspace is not None else None
     results = [_judge(cfg, now, scope, cur, mat, reference, signals, missing, workspace) for scope, cur, mat in scopes]
+    opened = prediction_log.read_alerts(engine, partner=cfg.partners, since=today - cfg.feedback_window)
+    for result in results:
+        mine = opened if result.scope == OVERALL else opened[opened["partner"] == result.scope]
+        _judge_feedback(result, mine, cfg.thresholds)
     run = MonitorRun(now, results)
     if share < 1.0:
         run.overall.notes.append(f"{total} predictions in the window: judged a uniform sample of {share:.1%} of participants")
@@ -296,6 +304,39 @@ def _judge(
     if workspace is not None:
         result.snapshot_ids = evidently_io.add_to_workspace(workspace, snapshots, scope, signals, f"{stamp} {scope}")
     return result
+
+
+def _judge_feedback(result: MonitorResult, opened: pd.DataFrame, t: Thresholds) -> None:
+    """Escalations opened in the feedback window and what care teams said about them; alert precision (the share of
+    feedback that is not "false_alarm") alerts below its limit once enough escalations have feedback."""
+    answered = opened[opened["action"].notna()]
+    v = {
+        "escalations_opened": float(len(opened)),
+        "escalations_with_feedback": float(len(answered)),
+        "escalation_feedback_share": float(len(answered) / len(opened)) if len(opened) else float("nan"),
+        "escalations_acted_on": float(answered["action"].isin(prediction_log.ACTED_ON).sum()),
+        "escalations_false_alarm": float((answered["action"] == "false_alarm").sum()),
+    }
+    v["alert_precision"] = 1.0 - v["escalations_false_alarm"] / len(answered) if len(answered) else float("nan")
+    result.values |= v
+    if len(answered) < t.min_alert_feedback:
+        result.notes.append(
+            f"feedback on {len(answered)} of {len(opened)} escalations: too few to judge alert precision "
+            f"(need {t.min_alert_feedback})"
+        )
+    elif v["alert_precision"] < t.min_alert_precision:
+        result.alerts.append(
+            Alert(
+                result.scope,
+                "alert_precision",
+                "escalations",
+                v["alert_precision"],
+                t.min_alert_precision,
+                f"[{result.scope}] care teams called {v['escalations_false_alarm']:.0f} of {len(answered)} escalations "
+                f"false alarms: alert precision {v['alert_precision']:.0%} (< {t.min_alert_precision:.0%})",
+            )
+        )
+        result.verdict = "alert"
 
 
 def _band_quality(matured: pd.DataFrame) -> dict[str, float]:

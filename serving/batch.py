@@ -25,6 +25,8 @@ OUTPUT_SCHEMA = pa.schema(
         ("window_end", pa.date32()),
         ("status", pa.string()),
         ("risk", pa.float32()),
+        ("risk_low", pa.float32()),
+        ("risk_high", pa.float32()),
         ("band", pa.string()),
         ("escalate", pa.bool_()),
         ("days_observed", pa.int16()),
@@ -37,7 +39,7 @@ class BatchScoreConfig:
     """Which file to score with which packaged model, up to which day, in how many rows at a time."""
 
     features: Path  # parquet, rows of one participant contiguous (as `earlywarn data synth` and exports write them)
-    out: Path  # parquet: participant_id, window_end, status, risk, band, escalate, days_observed
+    out: Path  # parquet: participant_id, window_end, status, risk, risk_low, risk_high, band, escalate, days_observed
     model_tag: str = "relapse-risk:latest"
     as_of: dt.date | None = None  # default: each participant's last day, scored for the file's newest day
     batch_rows: int = 500_000  # memory is bounded by this, not by the cohort
@@ -79,6 +81,8 @@ def score_frame(
             "window_end": pa.array(histories.end_dates, pa.date32()),
             "status": pa.array(s.status, pa.string()),
             "risk": pa.array(s.risk, pa.float32(), from_pandas=True),
+            "risk_low": pa.array(s.risk_low, pa.float32(), from_pandas=True),
+            "risk_high": pa.array(s.risk_high, pa.float32(), from_pandas=True),
             "band": pa.array(s.band, pa.string()),
             "escalate": pa.array([s.escalate(i) for i in range(len(s.status))], pa.bool_()),
             "days_observed": pa.array(s.days_observed.astype(np.int16)),

@@ -144,3 +144,66 @@ def day_order_errors(participants: list[Any], as_of: dt.date | None = None) -> l
                 {"field": f"participants[{i}].days[{j}].date", "message": f"after as_of ({as_of}): days cannot be in the future"}
             )
     return errors
+
+
+# --- responses (documented in OpenAPI; the service writes them as plain JSON) ----------------------------------------
+
+
+class Driver(BaseModel):
+    """A signal that moved the score from the person's own baseline."""
+
+    signal: str
+    kind: Literal["change", "missing_data"] = Field(
+        description="change: the signal moved away from the person's baseline; missing_data: it stopped arriving"
+    )
+    direction: Literal["raises risk", "lowers risk"]
+    contribution: float = Field(
+        description="Integrated-gradients share of the change in logit from the person's baseline to now; the "
+        "contributions of all signals add up to that change"
+    )
+    recent_mean: float | None = Field(description="Mean over the recent days (the last 7)")
+    baseline_mean: float | None = Field(description="The person's baseline mean, the one the model used")
+    deviation_sd: float | None = Field(description="recent_mean minus baseline_mean, in the person's own SDs")
+    recent_days_missing: int = Field(description="Recent days on which the signal did not arrive")
+    unit: str | None
+    text: str = Field(description="One plain sentence, in the language negotiated from Accept-Language")
+
+
+class Escalation(BaseModel):
+    """The participant's escalation episode with this partner."""
+
+    state: Literal["new", "ongoing", "none"]
+    alert_id: str | None = None
+    since: str | None = Field(None, description="The day the episode opened, YYYY-MM-DD")
+
+
+class RiskResult(BaseModel):
+    """One participant's result: a score, or the reason there is none."""
+
+    participant_id: str
+    window_end: str = Field(description="The participant's newest reported day, YYYY-MM-DD")
+    as_of: str | None = Field(None, description="The day the score is for, YYYY-MM-DD")
+    status: Literal["scored", "insufficient_data", "stale", "recent_event"]
+    reason: str | None = Field(None, description="Why there is no score (not scored only), in the negotiated language")
+    risk: float | None = Field(None, description="Calibrated probability of an event within the horizon (scored only)")
+    risk_interval: list[float] | None = Field(
+        None,
+        min_length=2,
+        max_length=2,
+        description="[low, high]: an 80% interval around risk; wider when days are missing (scored only)",
+    )
+    band: Literal["low", "elevated", "high"] | None = None
+    escalate: bool | None = Field(None, description="True only on the result that opens an escalation episode")
+    escalation: Escalation | None = None
+    drivers: list[Driver] | None = Field(
+        None,
+        description="The 3 signals with the largest contributions, then any other signal that stopped arriving "
+        "(missing on at least 4 of the 7 recent days) (scored only)",
+    )
+    data_quality: dict[str, Any]
+
+
+class RiskScoreResponse(BaseModel):
+    model_version: str
+    request_id: str
+    results: list[RiskResult]

@@ -4,59 +4,118 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from data.baseline import baseline_deviation
 from data.contract import SIGNALS
 from data.summary import summary_records, window_inputs
+from training import messages
 from training.bundle import ModelBundle
-from training.scoring import SCORED, Histories, histories_from_days, score_histories
+from training.scoring import SCORED, Histories, Scores, histories_from_days, reason_text, score_histories
 
 N_DRIVERS = 3
+CHANGE, MISSING_DATA = "change", "missing_data"  # a signal moved from the person's baseline / stopped arriving
+STOPPED_DAYS = 4  # of the recent days missing: a signal that stopped arriving is listed even outside the top drivers
 assemble = histories_from_days  # request days -> the core's grid, as the service builds it
 
 
-def _driver_entries(
-    bundle: ModelBundle, contrib: np.ndarray, z: np.ndarray, recent: np.ndarray, base: np.ndarray
-) -> list[dict[str, Any]]:
-    order = np.argsort(-np.abs(contrib))
+def _driver_text(language: str, kind: str, signal: str, recent: float, base: float, missing: int, days: int) -> str:
+    """One plain sentence about a driver, in `language`."""
+    label = messages.gettext(language, messages.SIGNAL_LABELS.get(signal, signal))
+    if kind == MISSING_DATA:
+        return messages.render(language, messages.DRIVERS["missing"], signal=label, missing=missing, days=days)
+    unit, factor, decimals = messages.DISPLAY_UNITS.get(signal, (messages.GENERIC_UNIT, 1.0, 2))
+    difference = (recent - base) * factor
+    if not np.isfinite(difference) or round(abs(difference), decimals) == 0:
+        return messages.render(language, messages.DRIVERS["pattern"], signal=label, days=days)
+
+    def shown(x: float) -> str:
+        return messages.number(language, x, decimals)
+
+    return messages.render(
+        language,
+        messages.DRIVERS["higher" if difference > 0 else "lower"],
+        signal=label,
+        difference=shown(abs(difference)),
+        unit=messages.gettext(language, unit),
+        days=days,
+        recent=shown(recent * factor),
+        baseline=shown(base * factor),
+    )
+
+
+def _driver_entries(bundle: ModelBundle, scores: Scores, i: int, stats: _RecentStats, language: str) -> list[dict[str, Any]]:
+    """The signals that moved this participant's score most from their own baseline, largest first."""
+    assert scores.contributions is not None and scores.missing_part is not None
+    contrib, missing_part = scores.contributions[i], scores.missing_part[i]
+    kinds = np.where(np.abs(missing_part) > np.abs(contrib - missing_part), MISSING_DATA, CHANGE)
+    ranked = [int(j) for j in np.argsort(-np.abs(contrib)) if np.isfinite(contrib[j]) and abs(contrib[j]) >= 1e-3]
+    # A signal that stopped arriving is always shown, however small its part: the care team should know the score
+    # rests on less data than usual.
+    gone = [j for j in ranked[N_DRIVERS:] if kinds[j] == MISSING_DATA and stats.missing[i, j] >= STOPPED_DAYS]
     out = []
-    for j in order[:N_DRIVERS]:
-        if not np.isfinite(contrib[j]) or abs(contrib[j]) < 1e-3:
-            continue
-        name = bundle.features[j]
+    for j in ranked[:N_DRIVERS] + gone:
+        name, kind = bundle.features[j], str(kinds[j])
+        recent, base = float(stats.recent[i, j]), float(scores.baseline_mean[i, j])
+        missing = int(stats.missing[i, j])
         sig = SIGNALS.get(name)
         out.append(
             {
                 "signal": name,
+                "kind": kind,
                 "direction": "raises risk" if contrib[j] > 0 else "lowers risk",
                 "contribution": round(float(contrib[j]), 4),
-                "recent_mean": None if np.isnan(recent[j]) else round(float(recent[j]), 3),
-                "baseline_mean": None if np.isnan(base[j]) else round(float(base[j]), 3),
-                "deviation_sd": None if np.isnan(z[j]) else round(float(z[j]), 2),
+                "recent_mean": None if np.isnan(recent) else round(recent, 3),
+                "baseline_mean": None if np.isnan(base) else round(base, 3),
+                "deviation_sd": None if np.isnan(stats.z[i, j]) else round(float(stats.z[i, j]), 2),
+                "recent_days_missing": missing,
                 "unit": sig.unit if sig else None,
+                "text": _driver_text(language, kind, name, recent, base, missing, stats.days),
             }
         )
     return out
 
 
+@dataclass
+class _RecentStats:
+    """Each signal over the recent days against the model's own baseline period: [P, F] mean, SD units, days missing."""
+
+    recent: np.ndarray
+    z: np.ndarray
+    missing: np.ndarray
+    days: int
+
+    @classmethod
+    def of(cls, bundle: ModelBundle, batch: Histories, baseline_mean: np.ndarray) -> _RecentStats:
+        days = bundle.preprocessor.recent_days
+        inputs = batch.values[:, -bundle.input_days :]
+        last = inputs[:, -days:]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            recent = np.nanmean(last, axis=1)
+            spread = np.nanstd(bundle.preprocessor.baseline_period(inputs), axis=1)
+        z = (recent - baseline_mean) / np.maximum(spread, 1e-6 + 0.05 * np.abs(baseline_mean))
+        return cls(recent, z, np.isnan(last).sum(axis=1), days)
+
+
 def score(
-    bundle: ModelBundle, batch: Histories, explain: bool = True, last_event: list[dt.date | None] | None = None
+    bundle: ModelBundle,
+    batch: Histories,
+    explain: bool = True,
+    last_event: list[dt.date | None] | None = None,
+    language: str | list[str] = messages.DEFAULT,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[list[list[float | None]]]]:
-    """The core's scores as API results, with drivers and data quality; returns (API results, model-input summaries,
-    the model-input windows themselves)."""
+    """The core's scores as API results, with interval, drivers and data quality, texts in `language` (one, or one per
+    participant); returns (API results, model-input summaries, the model-input windows themselves)."""
     lookback = bundle.window.lookback
     window = batch.window(lookback)
     scores = score_histories(bundle, batch, explain=explain, last_event=last_event)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        z = baseline_deviation(batch.values)
-        recent = np.nanmean(batch.values[:, -7:], axis=1)
-        base = np.nanmean(batch.values[:, :-7], axis=1)
+    stats = _RecentStats.of(bundle, batch, scores.baseline_mean)
     results = []
     for i, pid in enumerate(batch.participant_ids):
+        lang = language if isinstance(language, str) else language[i]
         quality = {
             "days_observed": int(scores.days_observed[i]),
             "baseline_days": int(scores.baseline_days[i]),  # the personal history behind the deviations (cold start: few)
@@ -66,16 +125,17 @@ def score(
         entry: dict[str, Any] = {"participant_id": pid, "window_end": batch.end_dates[i].isoformat(), "data_quality": quality}
         if batch.as_of is not None:
             entry["as_of"] = batch.as_of[i].isoformat()
-        if scores.status[i] != SCORED:
-            entry |= {"status": scores.status[i], "reason": scores.reason[i]}
+        params = scores.reason_params[i]
+        if scores.status[i] != SCORED and params is not None:
+            entry |= {"status": scores.status[i], "reason": reason_text(scores.status[i], params, lang)}
         else:
-            contrib = scores.contributions
             entry |= {
                 "status": SCORED,
                 "risk": round(float(scores.risk[i]), 5),
+                "risk_interval": [round(float(scores.risk_low[i]), 5), round(float(scores.risk_high[i]), 5)],
                 "band": scores.band[i],
                 "escalate": scores.escalate(i),
-                "drivers": _driver_entries(bundle, contrib[i], z[i], recent[i], base[i]) if contrib is not None else [],
+                "drivers": _driver_entries(bundle, scores, i, stats, lang) if explain else [],
             }
         results.append(entry)
     return results, summary_records(window, bundle.features), window_inputs(window)

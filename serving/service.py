@@ -31,6 +31,7 @@ from serving.keys import KeyVerifier
 from serving.schema import (
     FeedbackRequest,
     OutcomeRequest,
+    RiskScoreResponse,
     as_of_errors,
     day_order_errors,
     max_body_bytes,
@@ -38,6 +39,7 @@ from serving.schema import (
     validation_errors,
 )
 from serving.scoring import assemble, score
+from training import messages
 from training.bundle import ModelBundle
 from training.scoring import MAX_STALENESS_DAYS
 
@@ -85,6 +87,7 @@ class ScoreJob:
     partner: str
     request_id: str
     explain: bool
+    language: str = messages.DEFAULT
 
 
 class APIError(Exception):
@@ -326,6 +329,7 @@ class RiskService:
             assemble(rows, len(self.bundle.features), [job.as_of for job in jobs for _ in job.rows]),
             explain=any(j.explain for j in jobs),
             last_event=[events.get(pair) for pair in pairs],
+            language=[job.language for job in jobs for _ in job.rows],
         )
         now = dt.datetime.now(dt.UTC).isoformat()
         try:
@@ -368,7 +372,11 @@ class RiskService:
             return [err] * len(jobs)
         return out
 
-    @app.post("/risk-scores", openapi_extra=_body("RiskScoreRequest"), responses=_ERRORS)
+    @app.post(
+        "/risk-scores",
+        openapi_extra=_body("RiskScoreRequest"),
+        responses=_ERRORS | {200: {"model": RiskScoreResponse, "description": "One result per participant, in order"}},
+    )
     async def risk_scores(self, request: Request, explain: bool = True) -> JSONResponse:
         """Score 1-1,000 participants (up to 90 days each): calibrated risk, band, escalation flag, drivers, data quality."""
         partner = self._partner(request)
@@ -380,12 +388,16 @@ class RiskService:
         request_id = str(uuid.uuid4())
         feats = self.bundle.features
         rows = [(p.participant_id, [(d.date, [getattr(d, f) for f in feats]) for d in p.days]) for p in req.participants]
-        results = await self.batcher.submit(ScoreJob(rows, as_of, partner, request_id, explain))
+        language = messages.negotiate(request.headers.get("accept-language"))
+        results = await self.batcher.submit(ScoreJob(rows, as_of, partner, request_id, explain, language))
         if isinstance(results, APIError):
             raise results
         for r in results:
             SCORED.labels(status=r["status"], band=r.get("band", "none")).inc()
-        return JSONResponse({"model_version": self.version, "request_id": request_id, "results": results})
+        return JSONResponse(
+            {"model_version": self.version, "request_id": request_id, "results": results},
+            headers={"Content-Language": language, "Vary": "Accept-Language"},
+        )
 
     @app.post("/outcomes", status_code=202, openapi_extra=_body("OutcomeRequest"), responses=_ERRORS)
     async def report_outcomes(self, request: Request) -> JSONResponse:

@@ -256,7 +256,9 @@ def test_mlflow_unreachable_at_start_serves_the_packaged_model(served_model, sma
 def test_a_tampered_model_is_refused_at_start(served_model, tmp_path):
     home = tmp_path / "bentoml"
     shutil.copytree(served_model["BENTOML_HOME"], home)
-    weights = next(home.rglob("weights.pt"))
+    name, version = served_model["EARLYWARN_MODEL_TAG"].split(":")
+    # The served model's own weights: the session's store may hold other models (and bentos) by now.
+    weights = next((home / "models" / name / version).rglob("weights.pt"))
     weights.write_bytes(weights.read_bytes()[:-16] + b"\x00" * 16)
     server = Server(_env(served_model, tmp_path, BENTOML_HOME=str(home)), tmp_path / "server.log")
     with pytest.raises(RuntimeError) as err:

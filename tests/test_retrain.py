@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
@@ -40,7 +42,31 @@ def live(tmp_path_factory):
 def test_retrain_beats_a_weak_champion_and_a_worse_challenger_is_refused(live):
     from training.retrain import RetrainConfig, retrain
 
+    # Care teams acted on some escalations: the windows care may have changed are censored, not negatives.
+    engine = prediction_log.engine_for(live["db"])
+    opened = prediction_log.read_alerts(engine)
+    acted = opened.head(max(1, len(opened) // 2))
+    now = dt.datetime.now(dt.UTC)
+    prediction_log.insert_ignoring_duplicates(
+        engine,
+        "alert_feedback",
+        [
+            {"record_id": str(uuid.uuid4()), "created_at": now, "partner": a.partner, "participant_key": a.participant_key}
+            | {"alert_id": a.alert_id, "action": "contacted", "note": None}
+            for a in acted.itertuples()
+        ]
+        + [  # a false alarm says nothing about prevention: not censored
+            {"record_id": str(uuid.uuid4()), "created_at": now, "partner": a.partner, "participant_key": a.participant_key}
+            | {"alert_id": a.alert_id, "action": "false_alarm", "note": None}
+            for a in opened.iloc[len(acted) :].itertuples()
+        ],
+    )
     good = retrain(RetrainConfig(db_url=live["db"], out=live["root"] / "retrain", fit=FitConfig(max_epochs=3), gates=LOOSE))
+    assert len(opened) and good.escalations_acted_on == len(acted)
+    care = pd.read_csv(good.features_path.parent / "care.csv")
+    assert sorted(care["participant_id"]) == sorted(acted["partner"] + ":" + acted["participant_key"])
+    skipped = json.loads(good.train.bundle.meta["model_card"]["data"]["windows_skipped"])
+    assert skipped["censored_after_care"] > 0, skipped
     assert good.logged_participants == 200 and good.logged_days >= 200 * 40 and good.reported_events > 0
     champ, chall = good.promotion.comparison["champion"], good.promotion.comparison["challenger"]
     assert chall["auroc"] > champ["auroc"] + 0.05 and good.promotion.promoted

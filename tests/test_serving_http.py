@@ -23,6 +23,7 @@ from data import prediction_log
 from data.keys import create_key
 from data.webhooks import verify
 from earlywarn.cli import app
+from monitoring.monitor import MonitorConfig, monitor
 from serving.schema import max_body_bytes
 from tests.stack import days_of, scoring
 
@@ -45,8 +46,8 @@ def server(served_model, small_cohort, tmp_path_factory):
     srv.stop()
 
 
-def _post(srv: Server, path: str, key: str | None, body, **kw) -> httpx.Response:
-    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {key}"} if key else {})
+def _post(srv: Server, path: str, key: str | None, body, headers: dict[str, str] | None = None, **kw) -> httpx.Response:
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {key}"} if key else {}) | (headers or {})
     content = body if isinstance(body, (bytes, str)) else json.dumps(body)
     return httpx.post(srv.url + path, content=content, headers=headers, timeout=60, **kw)
 
@@ -61,6 +62,7 @@ def test_scores_many_participants_in_one_call(server):
         scoring([{"participant_id": f"ext-{p}", "days": days_of(table, p)} for p in ids]),
     )
     assert r.status_code == 200, r.text
+    assert r.headers["content-language"] == "en"
     body = r.json()
     assert body["model_version"] == "1" and len(body["request_id"]) == 36 and len(body["results"]) == 20
     for res in body["results"]:
@@ -68,13 +70,30 @@ def test_scores_many_participants_in_one_call(server):
         assert res["escalation"]["state"] in ("new", "none") and res["escalate"] == (res["escalation"]["state"] == "new")
         assert (res["escalation"]["state"] == "new") == (res["band"] == "high")  # nobody had an episode before
         assert res["data_quality"]["days_observed"] >= 14 and set(res["data_quality"]["missing_share"]) >= {"steps", "mood_ema"}
-        assert 1 <= len(res["drivers"]) <= 3 and {"signal", "direction", "deviation_sd"} <= set(res["drivers"][0])
+        assert res["risk_interval"][0] <= res["risk"] <= res["risk_interval"][1]
+        drivers = res["drivers"]
+        assert drivers and {"signal", "kind", "direction", "deviation_sd", "text"} <= set(drivers[0])
+        assert all(d["kind"] == "missing_data" and d["recent_days_missing"] >= 4 for d in drivers[3:])
     deadline = time.time() + 10
     while prediction_log.count(engine, "predictions") < 20 and time.time() < deadline:
         time.sleep(0.2)
     stored = pd.read_sql(sa.text("select * from predictions"), engine.connect())
     assert len(stored) >= 20 and not stored["participant_key"].str.contains("ext-").any()
     assert set(stored["partner"]) == {"acme"} and stored["model_version"].eq("1").all()
+
+
+def test_texts_follow_accept_language(server):
+    srv, keys, _, table = server
+    body = scoring([{"participant_id": "lang-1", "days": days_of(table, "P03")}, {"participant_id": "lang-2", "days": []}])
+    body["participants"][1]["days"] = days_of(table, "P04")[-5:]  # too little data: a reason, not a score
+    headers = {"Accept-Language": "fr-CH, fr;q=0.9, en;q=0.8"}
+    r = _post(srv, "/v1/risk-scores", keys["acme"], body, headers=headers)
+    assert r.status_code == 200 and r.headers["content-language"] == "fr", r.text
+    scored, short = r.json()["results"]
+    assert short["status"] == "insufficient_data" and "derniers jours ont un signal" in short["reason"]
+    english = _post(srv, "/v1/risk-scores", keys["acme"], body).json()["results"][0]
+    assert [d["signal"] for d in scored["drivers"]] == [d["signal"] for d in english["drivers"]]
+    assert all(f["text"] != e["text"] for f, e in zip(scored["drivers"], english["drivers"], strict=True))
 
 
 def test_too_little_data_is_not_guessed(server):
@@ -182,7 +201,7 @@ class _Receiver(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_replayed_day_by_day_each_episode_escalates_once(server, monkeypatch):
+def test_replayed_day_by_day_each_episode_escalates_once(server, served_model, monkeypatch, tmp_path):
     """Every participant scored on each of 20 consecutive days: the first high-band score of an episode escalates
     (`new`, with an alert id), the next high ones are `ongoing` under the same id, the opening is in the store, and
     each new alert reaches the partner's webhook once, signed (after a retry)."""
@@ -251,6 +270,23 @@ def test_replayed_day_by_day_each_episode_escalates_once(server, monkeypatch):
     assert feedback.to_dict("records") == [{"alert_id": alert, "action": "already_in_care", "note": "seen by the team on Monday"}]
     closes = pd.read_sql(sa.text("select reason from escalation_changes where kind = 'close'"), engine.connect())
     assert "feedback: already_in_care" in set(closes["reason"])
+
+    # Monitoring counts the escalations and what care teams said about them.
+    for k, v in served_model.items():
+        if not k.startswith("_"):
+            monkeypatch.setenv(k, v)
+    judged = monitor(
+        MonitorConfig(
+            str(engine.url),
+            partners=("beta",),
+            time_basis="window_end",
+            workspace=None,
+            out_dir=tmp_path,
+            now=dt.datetime.combine(last.date(), dt.time(12), tzinfo=dt.UTC),
+        )
+    ).overall.values
+    assert judged["escalations_opened"] == len(opened) and judged["escalations_with_feedback"] == 1
+    assert judged["escalations_acted_on"] == 1 and judged["alert_precision"] == 1.0
 
 
 BAD_BODIES = [

@@ -37,6 +37,20 @@ FLAT_KEYS = {
     "n_participants",
     "n_windows",
     "oracle_auroc",
+    # what a care team meets (issue 15, item 7)
+    "ppv_high",
+    "npv_high",
+    "ppv_elevated",
+    "npv_elevated",
+    "event_sensitivity",
+    "escalation_episodes_per_100_participant_months",
+    "high_band_mean_risk",
+    "high_band_event_rate",
+    "calibration_slope",
+    "calibration_intercept",
+    "net_benefit_high",
+    "interval_coverage",
+    "interval_width_mean",
 }
 
 
@@ -57,10 +71,16 @@ def test_train_logs_everything_and_registers_a_challenger(small_cohort, mlflow_u
     assert set(metrics) >= FLAT_KEYS and all(isinstance(v, (int, float)) for v in metrics.values())
     assert metrics["auroc_ci_low"] <= metrics["auroc"] <= metrics["auroc_ci_high"]
     assert any(k.startswith("subgroup_platform_ios_") for k in metrics) and "baseline_auroc" in metrics
-    for png in ("roc.png", "pr.png", "calibration.png", "trajectories.png"):
+    ios = "subgroup_platform_ios_auroc"
+    assert metrics[f"{ios}_ci_low"] <= metrics[ios] <= metrics[f"{ios}_ci_high"]
+    assert metrics["subgroup_gap_platform_ci_low"] <= metrics["subgroup_gap_platform"] <= metrics["subgroup_gap_platform_ci_high"]
+    assert 0 <= metrics["ppv_high"] <= 1 and 0 <= metrics["event_sensitivity"] <= 1 and metrics["calibration_slope"] > 0
+    assert metrics["ppv_high"] >= metrics["ppv_elevated"] - 0.05 and metrics["npv_elevated"] >= metrics["npv_high"] - 0.05
+    for png in ("roc.png", "pr.png", "calibration.png", "decision_curve.png", "trajectories.png"):
         assert (tmp_path / "out" / png).stat().st_size > 5_000
     card = (tmp_path / "out" / "model_card.md").read_text()
     assert "not a diagnosis" in card and "Limitations" in card and f"version {result.model_version}" in card
+    assert "risk interval" in card and "calibration slope" in card and "event sensitivity" in card
 
     client = MlflowClient()
     run = client.get_run(result.run_id)

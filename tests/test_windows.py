@@ -82,3 +82,24 @@ def test_training_history_equals_what_serving_grids_for_the_same_day():
         np.testing.assert_array_equal(ws.history(np.array([i]), 90)[0], served)
     first_b = int(np.flatnonzero(ws.participant_id == "b")[0])
     assert np.isnan(ws.history(np.array([first_b]), 90)[0, :-7]).all()  # nothing borrowed from participant a
+
+
+def test_windows_care_may_have_changed_are_censored_not_negative():
+    """After a care team acted on an escalation, "no event followed" may be care's doing: negatives whose horizon
+    care could have touched are dropped; positives stay."""
+    feats = validate_features(_daily("a", 90))
+    events = validate_outcomes(pd.DataFrame({"participant_id": ["a"], "date": ["2025-03-20"], "event": ["relapse"]}))
+    cfg = WindowConfig(lookback=7, horizon=5, min_observed_days=7, washout_days=10)
+    care = pd.DataFrame(
+        {"participant_id": ["a", "a", "nobody"], "date": pd.to_datetime(["2025-02-01", "2025-03-17", "2025-02-01"])}
+    )
+    plain = build_windows(feats, events, cfg).frame().set_index("date")["label"]
+    censored = build_windows(feats, events, cfg, care=care)
+    kept = censored.frame().set_index("date")["label"]
+    acted = pd.Timestamp("2025-02-01")
+    gone = [d for d in plain.index if d not in kept.index]
+    # Negatives ending in [care - 5 days, care + 5 days) go; the positives before the 2025-03-20 event stay.
+    assert gone == [d for d in pd.date_range(acted - pd.Timedelta(days=5), periods=10)] + [
+        d for d in pd.date_range("2025-03-12", "2025-03-14")
+    ]
+    assert (kept[kept.index >= pd.Timestamp("2025-03-15")] == 1).all() and censored.skipped["censored_after_care"] == len(gone)

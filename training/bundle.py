@@ -15,8 +15,21 @@ from data.windows import WindowConfig, WindowSet
 from training.calibration import Bands, Calibrator
 from training.nets import ModelKind, build_net
 from training.preprocess import Preprocessor
+from training.uncertainty import Interval, imputations, logit
 
 SPEC_FILE, WEIGHTS_FILE, MANIFEST_FILE = "model.json", "weights.pt", "manifest.json"
+IG_STEPS = 8  # path steps: the contributions add up to the logit change within 0.003 here (as with 16 or 32 steps)
+
+
+@dataclass
+class Attribution:
+    """Per-signal integrated gradients from the person's baseline: [B] risk, [B, F] contributions to the logit, [B, F]
+    the part of them on days the signal was missing, and [B] the logit change they explain."""
+
+    risk: np.ndarray
+    contributions: np.ndarray
+    missing_part: np.ndarray
+    logit_change: np.ndarray
 
 
 class BundleError(RuntimeError):
@@ -42,6 +55,7 @@ class ModelBundle:
     bands: Bands
     window: WindowConfig
     net: torch.nn.Module
+    interval: Interval = field(default_factory=Interval)
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -68,21 +82,41 @@ class ModelBundle:
     def risk(self, values: np.ndarray | WindowSet) -> np.ndarray:
         return self.calibrator(self.logits(values))
 
-    def risk_and_attributions(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Calibrated risk and each signal's input-x-gradient contribution to the logit ([B], [B, F]), in one pass.
+    def spread(self, values: np.ndarray) -> np.ndarray:
+        """[B] SD of the calibrated logit over fills of each window's missing days from the person's own days
+        (0 where nothing is missing): how much the gaps leave open."""
+        filled, gappy = imputations(values, self.preprocessor.lookback)
+        out = np.zeros(len(values))
+        if gappy.any():
+            draws = filled[:, gappy].reshape(-1, *values.shape[1:])
+            scored = logit(self.calibrator(self.logits(draws))).reshape(len(filled), -1)
+            out[gappy] = scored.std(axis=0)
+        return out
 
-        Input x gradient needs the gradient of the very forward pass that gives the score, so computing both
-        together costs one forward and one backward (an attribution library would run its own forward again).
-        """
+    def risk_interval(self, values: np.ndarray, risk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """[B] low and high ends of each risk's interval (`interval.coverage`, 80%)."""
+        return self.interval.bounds(risk, self.spread(values))
+
+    def attributions(self, values: np.ndarray, steps: int = IG_STEPS) -> Attribution:
+        """Integrated gradients from the person's own baseline (`Preprocessor.reference`) to their window, per signal.
+
+        Completeness: each row's contributions add up to logit(window) - logit(reference), up to the path integral's
+        discretisation, so they explain the change from the person's usual days. Cells where the signal did not
+        arrive are counted apart, which tells a change in the signal from data that stopped arriving."""
         self.net.eval()
-        x = torch.from_numpy(self.preprocessor.transform(values)).requires_grad_(True)
+        x = torch.from_numpy(self.preprocessor.transform(values))
+        ref = torch.from_numpy(self.preprocessor.transform(self.preprocessor.reference(values)))
+        alphas = ((torch.arange(steps, dtype=torch.float32) + 0.5) / steps)[:, None, None, None]
+        path = (ref[None] + alphas * (x - ref)[None]).reshape(-1, *x.shape[1:]).requires_grad_(True)
         with torch.enable_grad():
-            logits = self.net(x)
-            (grad,) = torch.autograd.grad(logits.sum(), x)
-        contrib = (x.detach() * grad).numpy()
+            (grad,) = torch.autograd.grad(self.net(path).sum(), path)
+        with torch.inference_mode():
+            logits, ref_logits = self.net(torch.cat([x, ref])).numpy().reshape(2, -1)
+        cells = ((x - ref) * grad.reshape(steps, *x.shape).mean(dim=0)).numpy()
         n_f = len(self.features)
-        per_signal = contrib.reshape(contrib.shape[0], contrib.shape[1], -1, n_f).sum(axis=(1, 2))
-        return self.calibrator(logits.detach().numpy()), per_signal
+        per_cell = cells.reshape(cells.shape[0], cells.shape[1], -1, n_f).sum(axis=2)  # [B, lookback, F]
+        missing = np.isnan(values[:, -self.preprocessor.lookback :])
+        return Attribution(self.calibrator(logits), per_cell.sum(axis=1), (per_cell * missing).sum(axis=1), logits - ref_logits)
 
     def save(self, directory: str | Path) -> Path:
         d = Path(directory)
@@ -95,6 +129,7 @@ class ModelBundle:
             "calibrator": self.calibrator.to_dict(),
             "bands": self.bands.to_dict(),
             "window": vars(self.window),
+            "interval": self.interval.to_dict(),
             "meta": self.meta,
         }
         (d / SPEC_FILE).write_text(json.dumps(spec, indent=2, default=str))
@@ -127,6 +162,7 @@ class ModelBundle:
                 bands=Bands(**spec["bands"]),
                 window=WindowConfig(**spec["window"]),
                 net=net,
+                interval=Interval.from_dict(spec.get("interval")),
                 meta=spec.get("meta", {}),
             )
         except BundleError:

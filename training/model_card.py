@@ -15,7 +15,8 @@ LIMITATIONS = [
     "Trained and evaluated on the data summarised below; performance on other populations, devices or apps is unknown "
     "until checked with local outcomes (see monitoring).",
     "Behavioural signals are indirect: illness, holidays, travel, shift work or a new phone can look like a prodrome.",
-    "Windows with too few observed days are not scored; heavy missingness lowers reliability even above that minimum.",
+    "Windows with too few observed days are not scored; above that minimum, missing days widen the risk interval "
+    "(section 9) — read the interval, not only the risk.",
     f"A score is for one day (the request's as_of, default today): a person whose newest day with any signal is more "
     f"than {MAX_STALENESS_DAYS} days older is answered 'stale', not scored. In the washout after a reported event "
     "(the model never saw such windows) the answer is 'recent_event', not a score.",
@@ -66,18 +67,39 @@ def build_card(
             for k in ("auroc", "auroc_ci_low", "auroc_ci_high", "auprc", "auprc_ci_low", "auprc_ci_high", "oracle_auroc")
             if k in metrics
         },
-        "calibration": {k: metrics.get(k) for k in ("ece", "brier")} | {"method": model.get("calibration")},
+        "calibration": {
+            k: metrics.get(k)
+            for k in (
+                "ece",
+                "brier",
+                "calibration_slope",
+                "calibration_intercept",
+                "high_band_mean_risk",
+                "high_band_event_rate",
+                "high_band_calibration_gap",
+            )
+        }
+        | {"method": model.get("calibration")},
         "alerting": {
             k: metrics.get(k)
             for k in (
                 "sensitivity",
                 "specificity",
+                "ppv_high",
+                "npv_high",
+                "ppv_elevated",
+                "npv_elevated",
                 "balanced_accuracy",
                 "mcc",
-                "alerts_per_participant_month",
+                "event_sensitivity",
                 "median_lead_time_days",
+                "escalation_episodes_per_100_participant_months",
+                "alerts_per_participant_month",
+                "net_benefit_high",
+                "net_benefit_elevated",
             )
         },
+        "uncertainty": {"method": model.get("risk_interval")} | {k: v for k, v in metrics.items() if k.startswith("interval_")},
         "bands": bands,
         "subgroups": subgroups,
         "baseline_comparison": evaluation.get("baseline"),
@@ -138,21 +160,37 @@ def card_markdown(card: dict[str, Any]) -> str:
     lines += [
         "",
         "## 8. Calibration",
-        f"- Method: {cal.get('method')}; ECE {_fmt(cal.get('ece'))}; Brier {_fmt(cal.get('brier'))}",
+        f"- Method: {cal.get('method')}",
+        *[f"- {k.replace('_', ' ')}: {_fmt(v)}" for k, v in cal.items() if k != "method"],
+        "- Slope 1 and intercept 0 are ideal; a slope below 1 means risks are too extreme. The high band's mean risk "
+        "beside its observed event rate says whether a high score means what it says.",
         "",
-        "## 9. Alerting, lead time and burden (at the high band)",
+        "## 9. Uncertainty: the risk interval",
+        "Every score carries `risk_interval`: the spread of the score over plausible fills of the window's missing days "
+        "(drawn from the person's own days), widened by a conformal scale so it holds the true risk at the stated rate. "
+        "Missing days widen it.",
+        *[f"- {k.replace('_', ' ')}: {_fmt(v)}" for k, v in card.get("uncertainty", {}).items()],
+        "",
+        "## 10. Alerting, lead time and burden (at the band thresholds; decision_curve.png plots net benefit)",
         *[f"- {k.replace('_', ' ')}: {_fmt(v)}" for k, v in alert.items()],
+        "- Event sensitivity: the share of events a high-band score came before, within the horizon. Escalation episodes "
+        "open as the service opens them (a high score after 7 days without one).",
         "",
-        "## 10. Risk bands",
+        "## 11. Risk bands",
         *[f"- {k}: {_fmt(v)}" for k, v in card["bands"].items()],
         "",
-        "## 11. Subgroups",
+        "## 12. Subgroups (AUROC with 95% participant-bootstrap intervals; gap = best minus worst within an attribute)",
         *([f"- {k}: {_fmt(v)}" for k, v in card["subgroups"].items()] or ["- No participant attributes were given."]),
         "",
-        "## 12. Limitations",
+        "## 13. Drivers",
+        "Each score names the signals that moved it from the person's own baseline (integrated gradients from their "
+        "baseline days; the contributions add up to the change in log-odds). `kind` says whether a signal changed or "
+        "stopped arriving. Drivers describe the model, not causes in the person.",
+        "",
+        "## 14. Limitations",
         *[f"- {x}" for x in card["limitations"]],
         "",
-        "## 13. Ethics and privacy",
+        "## 15. Ethics and privacy",
         card["ethics"],
         "",
     ]

@@ -14,6 +14,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from data.contract import DATE, PARTICIPANT
+from training.evaluate import net_benefit
 
 
 def save_plots(
@@ -24,7 +25,8 @@ def save_plots(
     events: pd.DataFrame | None = None,
     title: str = "",
 ) -> list[Path]:
-    """Write roc.png, pr.png, calibration.png and (with events) trajectories.png; returns their paths."""
+    """Write roc.png, pr.png, calibration.png, decision_curve.png and (with events) trajectories.png; returns their
+    paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     y = frame["label"].to_numpy().astype(int)
     paths = []
@@ -53,10 +55,28 @@ def save_plots(
     ax.set(xlabel="Predicted risk", ylabel="Observed event rate", title=f"Calibration {title}".strip())
     ax.legend(loc="upper left")
     paths.append(_save(fig, out_dir / "calibration.png"))
+    paths.append(_decision_curve(y, risk, thresholds, out_dir / "decision_curve.png", title))
 
     if events is not None and not events.empty:
         paths.append(_trajectories(frame, risk, thresholds, events, out_dir / "trajectories.png"))
     return paths
+
+
+def _decision_curve(y: np.ndarray, risk: np.ndarray, thresholds: dict[str, float], path: Path, title: str) -> Path:
+    """Net benefit of acting on the model's flags across threshold probabilities, beside acting on everyone or no one."""
+    top = float(min(0.99, max(np.quantile(risk, 0.99) * 1.5, max(thresholds.values(), default=0) * 1.5, 0.05)))
+    cuts = np.linspace(0.001, top, 200)
+    prevalence = float(y.mean())
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    ax.plot(cuts, net_benefit(y, risk, cuts), label="act on the model's flag")
+    ax.plot(cuts, prevalence - (1 - prevalence) * cuts / (1 - cuts), "--", color="grey", label="act on everyone")
+    ax.axhline(0, color="black", lw=0.8, label="act on no one")
+    for name, value in thresholds.items():
+        ax.axvline(value, ls=":", color={"high": "red", "elevated": "orange"}.get(name, "grey"), label=f"{name} band threshold")
+    ax.set_ylim(min(-0.01, -prevalence * 0.2), max(prevalence * 1.1, 0.01))
+    ax.set(xlabel="Threshold probability", ylabel="Net benefit", title=f"Decision curve {title}".strip())
+    ax.legend(fontsize=7, loc="upper right")
+    return _save(fig, path)
 
 
 def _trajectories(frame: pd.DataFrame, risk: np.ndarray, thresholds: dict[str, float], events: pd.DataFrame, path: Path) -> Path:

@@ -45,6 +45,30 @@ class Preprocessor:
     def n_inputs(self) -> int:
         return len(CHANNELS) * len(self.features)
 
+    def baseline_period(self, history: np.ndarray) -> np.ndarray:
+        """The raw days the personal baseline is computed from: before the recent days, over `baseline_days` of history
+        (or the window's earlier days for bundles without one)."""
+        if self.baseline_days:
+            return history[:, -self.baseline_days : -self.recent_days]
+        values = history[:, -self.lookback :]
+        return values[:, : -self.recent_days] if values.shape[1] > self.recent_days else values
+
+    def baseline_means(self, history: np.ndarray) -> np.ndarray:
+        """[B, F] each person's baseline mean in raw units (NaN where the signal was never seen): the model's own."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(self.baseline_period(history), axis=1)
+
+    def reference(self, history: np.ndarray) -> np.ndarray:
+        """The person as usual: every window day holds their baseline mean of each signal (a signal with no baseline
+        keeps its days), so attributions against it explain the change from the person's own baseline."""
+        out = history.copy()
+        means = self.baseline_means(history)
+        window = out[:, -self.lookback :]
+        known = np.broadcast_to(np.isfinite(means)[:, None, :], window.shape)
+        window[known] = np.broadcast_to(means[:, None, :], window.shape)[known]
+        return out
+
     def transform(self, history: np.ndarray) -> np.ndarray:
         """[B, D, F] raw days ending on each window's last day (D >= lookback; the last `lookback` are the window) ->
         [B, lookback, 5F] float32 inputs with no NaN. The personal baseline is the person's days before the recent

@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from data.contract import PARTICIPANT
-from data.ingest import load_grid
+from data.ingest import load_care, load_grid
 from data.windows import WindowSet, build_windows
 from training import tracking
 from training.bundle import ModelBundle, sha256
@@ -26,6 +26,10 @@ class PromoteConfig:
     auroc_tolerance: float = 0.01  # challenger AUROC may trail the champion's by at most this
     max_ece: float = 0.05
     max_subgroup_drop: float = 0.05  # no subgroup's AUROC may fall by more than this
+    # Within one attribute, the best and worst subgroup AUROC may differ by at most this much — unless the gap's
+    # participant-bootstrap 95% interval reaches zero (small held-out groups: the gap may be noise).
+    max_subgroup_gap: float = 0.05
+    min_subgroup_people: int = 20  # in each of the two groups, for the gap to be judged at all
     min_subgroup_windows: int = 50
     rollback: bool = False
     experiment: str = tracking.EXPERIMENT
@@ -66,7 +70,7 @@ def heldout_windows(run_id: str) -> tuple[WindowSet, Path, pd.DataFrame | None]:
             raise RuntimeError(f"{path} changed since the challenger was trained (sha256 differs); the gates cannot be checked")
     window = record.window_config()
     data = load_grid(features, outcomes, pad=window.lookback - 1)
-    windows = build_windows(data.panel, data.outcomes, window, data.mode)
+    windows = build_windows(data.panel, data.outcomes, window, data.mode, care=load_care(features))
     plan = plan_folds(windows, record.cv_folds, record.split_seed)[-1]
     if heldout_digest(plan.test) != record.heldout_sha256:
         raise RuntimeError("the re-derived held-out participants differ from the challenger's; the split rules changed")
@@ -125,7 +129,26 @@ def gates(cfg: PromoteConfig, challenger: dict[str, float], champion: dict[str, 
         if value < floor:
             collapsed.append(f"{key[len('subgroup_') : -len('_auroc')]} {value:.3f} < {floor:.3f}")
     out.append(Gate("subgroups", not collapsed, "; ".join(collapsed) or "no subgroup AUROC collapsed"))
+    out.append(_gap_gate(cfg, challenger))
     return out
+
+
+def _gap_gate(cfg: PromoteConfig, challenger: dict[str, float]) -> Gate:
+    """Fails when some attribute's best and worst subgroup AUROC differ by more than the limit and the interval of that
+    gap excludes zero; judged only when both groups hold `min_subgroup_people` people (fewer: a bootstrap interval
+    is too optimistic to block on)."""
+    wide = []
+    for key, gap in challenger.items():
+        if not key.startswith("subgroup_gap_") or key.endswith(("_ci_low", "_ci_high", "_min_participants")):
+            continue
+        low = challenger.get(f"{key}_ci_low", float("nan"))
+        people = challenger.get(f"{key}_min_participants", 0.0)
+        if people < cfg.min_subgroup_people or not np.isfinite(gap):
+            continue
+        if gap > cfg.max_subgroup_gap and np.isfinite(low) and low > 0:
+            wide.append(f"{key[len('subgroup_gap_') :]} gap {gap:.3f} (95% CI from {low:.3f}) > {cfg.max_subgroup_gap}")
+    detail = "; ".join(wide) or f"no attribute's subgroup AUROC gap exceeds {cfg.max_subgroup_gap} beyond noise"
+    return Gate("subgroup_gap", not wide, detail)
 
 
 def promote(cfg: PromoteConfig) -> PromoteResult:

@@ -37,6 +37,8 @@ def score_table(bundle: ModelBundle, table: pd.DataFrame) -> pd.DataFrame:
             "window_end": [d.isoformat() for d in histories.end_dates],
             "status": s.status,
             "risk": s.risk.astype(np.float64),
+            "risk_low": s.risk_low.astype(np.float64),
+            "risk_high": s.risk_high.astype(np.float64),
             "band": s.band,
         }
     )

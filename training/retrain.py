@@ -8,9 +8,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
+import sqlalchemy as sa
 
 from data import prediction_log, state
 from data.contract import DATE, EVENT, PARTICIPANT
+from data.ingest import CARE_FILE
 from training import tracking
 from training.fit import FitConfig
 from training.promote import PromoteConfig, PromoteResult, comparison_table, promote
@@ -38,6 +40,7 @@ class RetrainResult:
     logged_participants: int
     logged_days: int
     reported_events: int
+    escalations_acted_on: int
     train: TrainResult
     promotion: PromoteResult
     comparison: str
@@ -87,6 +90,9 @@ def live_dataset(cfg: RetrainConfig, base_features: Path, base_outcomes: Path, f
         stats["logged_participants"], stats["logged_days"] = int(ids.nunique()), len(live)
     folder.mkdir(parents=True, exist_ok=True)
     features_path, outcomes_path = folder / "features.parquet", folder / "outcomes.csv"
+    care = _care_days(engine, set(ids) if not logged.empty else set())
+    stats["escalations_acted_on"] = len(care)
+    care.to_csv(folder / CARE_FILE, index=False)
     combined = pd.concat(parts, ignore_index=True)
     combined[DATE] = pd.to_datetime(combined[DATE])
     combined.to_parquet(features_path, index=False)
@@ -95,6 +101,16 @@ def live_dataset(cfg: RetrainConfig, base_features: Path, base_outcomes: Path, f
     if attributes.exists():
         (folder / "participants.csv").write_text(attributes.read_text())
     return features_path, outcomes_path, stats
+
+
+def _care_days(engine: sa.Engine, logged_ids: set[str]) -> pd.DataFrame:
+    """The day each escalation opened that a care team acted on (feedback contacted / already_in_care), for the
+    logged participants: windows care may have changed are censored in training, not taken as negatives."""
+    alerts = prediction_log.read_alerts(engine)
+    acted = alerts[alerts["action"].isin(prediction_log.ACTED_ON)]
+    ids = acted["partner"] + ":" + acted["participant_key"]
+    care = pd.DataFrame({PARTICIPANT: ids, DATE: pd.to_datetime(acted["day"]).dt.strftime("%Y-%m-%d")})
+    return care[care[PARTICIPANT].isin(logged_ids)].drop_duplicates()
 
 
 def retrain(cfg: RetrainConfig) -> RetrainResult:

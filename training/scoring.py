@@ -8,16 +8,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from data.contract import DATE, PARTICIPANT
+from training import messages
 from training.bundle import ModelBundle
 from training.calibration import BANDS
 
 HISTORY_DAYS = 90  # the most history a request may carry; the model window is its last `lookback` days
 SCORED, INSUFFICIENT, STALE, RECENT_EVENT = "scored", "insufficient_data", "stale", "recent_event"
+NON_FINITE = "non_finite"  # a reason, not a status: the model gave no finite score (shown as insufficient_data)
 # A score is for `as_of`; when the newest day with any signal is older than this, the window no longer describes the
 # person now, so no score is shown (stated in the model card).
 MAX_STALENESS_DAYS = 3
@@ -41,13 +44,18 @@ class Scores:
     """The core's verdict for every participant, columnar; risk and band are only meaningful where status is scored."""
 
     status: list[str]
-    reason: list[str | None]
+    reason: list[str | None]  # in English; `reason_params` renders it in other languages (`reason_text`)
+    reason_params: list[dict[str, Any] | None]
     risk: np.ndarray  # [P] float, NaN where not scored
     band: list[str | None]
     days_observed: np.ndarray  # [P] int
     baseline_days: np.ndarray  # [P] days with any signal in the personal baseline before the recent days (cold start: few)
     missing_share: np.ndarray  # [P, F] share of the window's days without each signal
-    contributions: np.ndarray | None  # [P, F] per-signal input x gradient, when asked for
+    risk_low: np.ndarray  # [P] the risk interval's ends (`bundle.interval.coverage`), NaN where not scored
+    risk_high: np.ndarray
+    baseline_mean: np.ndarray  # [P, F] each person's baseline mean in raw units, the one the model used
+    contributions: np.ndarray | None  # [P, F] integrated gradients from the person's baseline, when asked for
+    missing_part: np.ndarray | None  # [P, F] the part of `contributions` on days the signal did not arrive
 
     def escalate(self, i: int) -> bool:
         return self.status[i] == SCORED and self.band[i] == "high"
@@ -128,35 +136,32 @@ def _recent_events(histories: Histories, last_event: Sequence[dt.date | None] | 
     ]
 
 
+Verdict = tuple[str, dict[str, Any] | None]  # (status, the reason's parameters; None when scored)
+
+
 def _verdicts(
     bundle: ModelBundle, histories: Histories, days_observed: np.ndarray, events: list[dt.date | None], max_staleness: int
-) -> list[tuple[str, str | None]]:
-    """(status, reason) for each participant before the model runs; scored ones get no reason."""
+) -> list[Verdict]:
+    """(status, the parameters of the reason it is not scored) for each participant before the model runs."""
     lookback, min_days = bundle.window.lookback, bundle.window.min_observed_days
     since = _days_since_signal(histories)
-    out: list[tuple[str, str | None]] = []
+    out: list[Verdict] = []
     for i, n in enumerate(days_observed):
         if events[i] is not None:
-            out.append(
-                (
-                    RECENT_EVENT,
-                    f"an event was reported on {events[i]}; the model does not score the "
-                    f"{bundle.window.washout_days} days after an event",
-                )
-            )
+            out.append((RECENT_EVENT, {"event_date": str(events[i]), "washout": bundle.window.washout_days}))
         elif since[i] > max_staleness:
-            out.append(
-                (
-                    STALE,
-                    f"the newest day with any signal is {since[i]} days old; a score needs data from the "
-                    f"last {max_staleness} days",
-                )
-            )
+            out.append((STALE, {"days_old": int(since[i]), "max_days": max_staleness}))
         elif n < min_days:
-            out.append((INSUFFICIENT, f"{n} of the last {lookback} days have any signal; at least {min_days} are needed"))
+            out.append((INSUFFICIENT, {"observed": int(n), "lookback": lookback, "needed": min_days}))
         else:
             out.append((SCORED, None))
     return out
+
+
+def reason_text(status: str, params: dict[str, Any], language: str = messages.DEFAULT) -> str:
+    """Why a participant was not scored, in `language`."""
+    key = NON_FINITE if status == INSUFFICIENT and not params else status
+    return messages.render(language, messages.REASONS[key], **params)
 
 
 def score_histories(
@@ -179,22 +184,43 @@ def score_histories(
     events = _recent_events(histories, last_event, bundle.window.washout_days)
     verdicts = _verdicts(bundle, histories, days_observed, events, max_staleness_days)
     eligible = np.flatnonzero([v[0] == SCORED for v in verdicts])
-    risk = np.full(len(window), np.nan)
+    risk, low, high = (np.full(len(window), np.nan) for _ in range(3))
     contrib = np.zeros((len(window), len(bundle.features))) if explain else None
-    if len(eligible) and contrib is not None:
-        risk[eligible], contrib[eligible] = bundle.risk_and_attributions(inputs[eligible])
+    missing_part = np.zeros_like(contrib) if contrib is not None else None
+    if len(eligible) and contrib is not None and missing_part is not None:
+        made = bundle.attributions(inputs[eligible])
+        risk[eligible], contrib[eligible], missing_part[eligible] = made.risk, made.contributions, made.missing_part
     elif len(eligible):
         risk[eligible] = bundle.risk(inputs[eligible])
+    finite = eligible[np.isfinite(risk[eligible])]
+    if len(finite):
+        low[finite], high[finite] = bundle.risk_interval(inputs[finite], risk[finite])
     bands = bundle.bands.assign(np.nan_to_num(risk, nan=0.0))
     status: list[str] = []
     reason: list[str | None] = []
+    params: list[dict[str, Any] | None] = []
     band: list[str | None] = []
     for i, (verdict, why) in enumerate(verdicts):
         if verdict == SCORED and not np.isfinite(risk[i]):
-            verdict, why = INSUFFICIENT, "the model did not produce a finite score for this input"
+            verdict, why = INSUFFICIENT, {}
         status.append(verdict)
-        reason.append(why)
+        params.append(why)
+        reason.append(reason_text(verdict, why) if why is not None else None)
         band.append(BANDS[bands[i]] if verdict == SCORED else None)
         if verdict != SCORED:
-            risk[i] = np.nan
-    return Scores(status, reason, risk, band, days_observed, baseline_days, 1.0 - observed.mean(axis=1), contrib)
+            risk[i] = low[i] = high[i] = np.nan
+    return Scores(
+        status,
+        reason,
+        params,
+        risk,
+        band,
+        days_observed,
+        baseline_days,
+        1.0 - observed.mean(axis=1),
+        low,
+        high,
+        bundle.preprocessor.baseline_means(inputs),
+        contrib,
+        missing_part,
+    )

@@ -14,19 +14,20 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from data import state
 from data.contract import PARTICIPANT
-from data.ingest import DEFAULT_CHUNK_ROWS, GridData, load_grid
-from data.oracle import oracle_auroc
+from data.ingest import DEFAULT_CHUNK_ROWS, GridData, load_care, load_grid
+from data.oracle import oracle_auroc, oracle_scores
 from data.summary import window_summary
 from data.synth import COHORT_META, SynthConfig, synth
 from data.windows import WindowConfig, WindowSet, build_windows
 from training import tracking
 from training.bundle import ModelBundle, sha256
 from training.calibration import BANDS, Bands, Calibrator, Method
-from training.evaluate import decision_metrics, evaluate, person_metrics, person_scores, youden_threshold
+from training.evaluate import decision_metrics, evaluate, interval_metrics, person_metrics, person_scores, youden_threshold
 from training.fit import FitConfig, fit_net
 from training.model_card import build_card, card_markdown
 from training.plots import save_plots
 from training.splits import SPLIT, FoldPlan, Folds, TrainingDataError, plan_folds
+from training.uncertainty import Interval
 
 MAX_LOGGED_FOLDS = 10  # per-fold MLflow runs with per-epoch curves; leave-one-subject-out would make one per person
 
@@ -148,9 +149,21 @@ def _cross_fitted_logits(cfg: TrainConfig, fit: FitConfig, windows: WindowSet, p
     return tuning, logits
 
 
-def _fit_and_calibrate(cfg: TrainConfig, fit: FitConfig, windows: WindowSet, plan: FoldPlan, callbacks, run_id) -> _Fitted | None:
+def _fit_interval(bundle: ModelBundle, windows: WindowSet, oracle: pd.DataFrame | None) -> Interval:
+    """The risk interval, conformally fitted against the true risk of these (never-trained-on) windows where known."""
+    if oracle is None or len(windows) == 0:
+        return Interval()
+    histories = windows.history(None, bundle.input_days)
+    risk = bundle.risk(histories)
+    return Interval.fit(risk, bundle.spread(histories), oracle_scores(oracle, windows))
+
+
+def _fit_and_calibrate(
+    cfg: TrainConfig, fit: FitConfig, windows: WindowSet, plan: FoldPlan, callbacks, run_id, oracle: pd.DataFrame | None
+) -> _Fitted | None:
     """Fit on the fold's train participants (early stopping on validation), then calibrate and band on the calibration
-    split — or, when that split is too small or one-class, on cross-fitted out-of-fold predictions."""
+    split — or, when that split is too small or one-class, on cross-fitted out-of-fold predictions — and fit the
+    risk interval on the calibration split (the validation split when there is none)."""
     made = _bundle(
         cfg, fit, windows.for_participants(set(plan.train)), windows.for_participants(set(plan.val)), callbacks, run_id
     )
@@ -167,18 +180,22 @@ def _fit_and_calibrate(cfg: TrainConfig, fit: FitConfig, windows: WindowSet, pla
         tuning = windows.for_participants(set(plan.val))
         tuning_risk = bundle.risk(tuning)
     bundle.bands = Bands.fit(tuning_risk, cfg.alert_budget, cfg.elevated_budget)
+    held = plan.val if plan.cross_fit or not len(plan.calib) else plan.calib
+    bundle.interval = _fit_interval(bundle, windows.for_participants(set(held)), oracle)
     return _Fitted(bundle, val_score, tuning, tuning_risk)
 
 
-def _train_fold(cfg: TrainConfig, windows: WindowSet, plan: FoldPlan, callbacks, run_id) -> _Fold | None:
-    model = _fit_and_calibrate(cfg, cfg.fit, windows, plan, callbacks, run_id)
+def _train_fold(
+    cfg: TrainConfig, windows: WindowSet, plan: FoldPlan, callbacks, run_id, oracle: pd.DataFrame | None
+) -> _Fold | None:
+    model = _fit_and_calibrate(cfg, cfg.fit, windows, plan, callbacks, run_id, oracle)
     if model is None:
         return None
     test = windows.for_participants(set(plan.test))
     baseline = None
     if cfg.compare_baseline and cfg.fit.kind != "baseline":
         base_fit = replace(cfg.fit, kind="baseline", hparams={}, progress=False, devices=1, strategy="auto")
-        baseline = _fit_and_calibrate(cfg, base_fit, windows, plan, None, None)
+        baseline = _fit_and_calibrate(cfg, base_fit, windows, plan, None, None, oracle)
     return _Fold(plan, model, test, model.bundle.risk(test), baseline, baseline.bundle.risk(test) if baseline else None)
 
 
@@ -186,18 +203,19 @@ def train(cfg: TrainConfig, callbacks: list[Callback] | None = None) -> TrainRes
     """Train, evaluate on held-out participants, log to MLflow and register the model as `challenger`."""
     features_path, outcomes_path = resolve_data(cfg)
     data = load_grid(features_path, outcomes_path, pad=cfg.window.lookback - 1, chunk_rows=cfg.chunk_rows)
-    windows = build_windows(data.panel, data.outcomes, cfg.window, data.mode)
+    windows = build_windows(data.panel, data.outcomes, cfg.window, data.mode, care=load_care(features_path))
     if len(windows) == 0:
         raise TrainingDataError(f"no usable windows (skipped: {windows.skipped})")
     plans = plan_folds(windows, cfg.cv_folds, cfg.fit.seed)
     is_zero = _rank() == 0
     run_id = tracking.start_run(cfg.experiment, cfg.run_name, cfg.nested) if is_zero else None
+    oracle = _side_tables(cfg, features_path)[1]
     try:
         folds: list[_Fold] = []
         for k, plan in enumerate(plans):
             per_fold_run = is_zero and 1 < len(plans) <= MAX_LOGGED_FOLDS
             fold_run = tracking.start_run(cfg.experiment, f"fold-{k}", nested=True) if per_fold_run else run_id
-            fold = _train_fold(cfg, windows, plan, callbacks, fold_run if len(plans) <= MAX_LOGGED_FOLDS else None)
+            fold = _train_fold(cfg, windows, plan, callbacks, fold_run if len(plans) <= MAX_LOGGED_FOLDS else None, oracle)
             if per_fold_run:
                 tracking.end_run()
             if fold is None:
@@ -246,7 +264,10 @@ def _evaluate(
     if oracle is not None:
         evaluated = windows.subset(np.isin(windows.end_row, np.concatenate([f.test.end_row for f in folds])))
         oracle_value = oracle_auroc(oracle, evaluated)
-    metrics = evaluate(frame, risk, high, cfg.window.horizon, events, attributes, oracle_value, cfg.bootstrap_reps, cfg.fit.seed)
+    elevated = np.concatenate([np.full(len(f.test), f.model.bundle.bands.elevated) for f in folds])
+    metrics = evaluate(
+        frame, risk, high, cfg.window.horizon, events, attributes, oracle_value, cfg.bootstrap_reps, cfg.fit.seed, elevated
+    )
     metrics |= _decisions(folds, [f.model for f in folds], [f.test_risk for f in folds], "", cfg)
     baselines = [f.baseline for f in folds if f.baseline is not None]
     if len(baselines) == len(folds):
@@ -255,10 +276,34 @@ def _evaluate(
         base = evaluate(frame, base_risk, base_high, cfg.window.horizon, None, None, None, cfg.bootstrap_reps, cfg.fit.seed)
         metrics |= {f"baseline_{k}": base[k] for k in ("auroc", "auroc_ci_low", "auroc_ci_high", "auprc", "ece", "brier")}
         metrics |= _decisions(folds, baselines, [f.baseline_risk for f in folds if f.baseline_risk is not None], "baseline_", cfg)
+    metrics |= _interval_metrics(folds, oracle)
     metrics["val_score_best"] = float(np.mean([f.model.val_score for f in folds]))
     metrics["n_folds"] = float(len(folds))
     metrics["folds_cross_fitted_calibration"] = float(sum(bool(f.plan.cross_fit) for f in folds))
     return metrics, frame, risk
+
+
+def _interval_note(interval: Interval) -> str:
+    if interval.fitted_on == "true_risk":
+        return (
+            f"{interval.coverage:.0%} interval, split-conformal against the true risk of {interval.n_fitted} calibration "
+            f"windows (scale {interval.scale:.2f}, floor {interval.floor:.2f} logit)"
+        )
+    return f"{interval.coverage:.0%} interval with a normal-theory scale: no true risk was known, coverage unchecked"
+
+
+def _interval_metrics(folds: list[_Fold], oracle: pd.DataFrame | None) -> dict[str, float]:
+    """The risk intervals on the held-out windows: width by days missing and, where the true risk is known, coverage."""
+    parts: list[tuple[np.ndarray, ...]] = []
+    for f in folds:
+        bundle = f.model.bundle
+        histories = f.test.history(None, bundle.input_days)
+        low, high = bundle.risk_interval(histories, f.test_risk)
+        missing = (~(~np.isnan(histories[:, -bundle.window.lookback :])).any(axis=2)).sum(axis=1)
+        truth = oracle_scores(oracle, f.test) if oracle is not None else np.full(len(low), np.nan)
+        parts.append((low, high, missing, truth))
+    low, high, missing, truth = (np.concatenate(p) for p in zip(*parts, strict=True))
+    return interval_metrics(low, high, missing, truth if oracle is not None else None)
 
 
 def _protocol(cfg: TrainConfig, folds: list[_Fold]) -> str:
@@ -299,6 +344,7 @@ def _card(
         "hyperparameters": json.dumps(cfg.fit.hparams | {"lr": cfg.fit.lr, "weight_decay": cfg.fit.weight_decay}),
         "calibration": cfg.calibration,
         "calibrated_on": folds[-1].plan.calibration,
+        "risk_interval": _interval_note(folds[-1].model.bundle.interval),
         "trained_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
         "mlflow_run_id": run_id,
     }
