@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP) ## Create .venv and install the project with its dev tools
 
 run: $(STAMP) ## Default cohort -> validate -> (train + promote if no champion) -> package -> serve on 127.0.0.1:3000
-	$(VENV)/bin/earlywarn run --port 3000
+	EARLYWARN_MODE=demo $(VENV)/bin/earlywarn run --port 3000
 
 bench: $(STAMP) ## Load-test the service (Locust), in-process scoring, a monitor run over 100k predictions; needs `make run` first
 	$(PY) -m pip install -q -e '.[bench]'

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from data import state
 from data.episodes import Episode
+from data.pseudonym import Pseudonymizer, SecretError
 
 metadata = sa.MetaData()
 
@@ -106,6 +107,14 @@ webhooks = sa.Table(  # each partner's care-team webhook and its signing secret 
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+store_settings = sa.Table(  # facts about the store itself, e.g. which HMAC key pseudonymised its ids
+    "store_settings",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+    sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 TABLES = {
     "predictions": predictions,
     "outcomes": outcomes,
@@ -144,6 +153,27 @@ def engine_for(url: str) -> Engine:
 
 def create_schema(engine: Engine) -> None:
     metadata.create_all(engine)
+
+
+def check_key(engine: Engine, pseudonymizer: Pseudonymizer) -> None:
+    """Record the HMAC key's fingerprint on first use; refuse a different key (its pseudonyms would match nobody,
+    so a withdrawal would delete nothing and new records would split people in two)."""
+    create_schema(engine)
+    with engine.begin() as conn:
+        stored = conn.execute(
+            sa.select(store_settings.c.value).where(store_settings.c.name == "hmac_key_fingerprint")
+        ).scalar_one_or_none()
+        if stored is None:
+            conn.execute(
+                sa.insert(store_settings).values(
+                    name="hmac_key_fingerprint", value=pseudonymizer.fingerprint, set_at=dt.datetime.now(dt.UTC)
+                )
+            )
+        elif stored != pseudonymizer.fingerprint:
+            raise SecretError(
+                f"the HMAC key (fingerprint {pseudonymizer.fingerprint}) is not the one this store's ids were "
+                f"pseudonymised with (fingerprint {stored}); set EARLYWARN_HMAC_KEY(_FILE) to that key"
+            )
 
 
 def _coerce(table: sa.Table, record: dict[str, Any]) -> dict[str, Any]:

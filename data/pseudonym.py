@@ -9,6 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEMO_KEY = "earlywarn-demo-key-not-secret"
+MODES = ("production", "demo")
+
+
+def run_mode() -> str:
+    """EARLYWARN_MODE: `production` (the default: a real secret is required) or `demo`; any other value (`prod`,
+    `Production`, ...) is an error, so a typo can never fall back to the published demo key."""
+    raw = os.environ.get("EARLYWARN_MODE", "production")
+    if raw not in MODES:
+        raise SecretError(f"EARLYWARN_MODE={raw!r}: use production (the default) or demo")
+    return raw
 
 
 class SecretError(RuntimeError):
@@ -25,9 +35,16 @@ class Pseudonymizer:
         msg = f"{partner}\x1f{participant_id}".encode()
         return hmac.new(self.key, msg, hashlib.sha256).hexdigest()[:40]
 
+    @property
+    def fingerprint(self) -> str:
+        """Names the key without revealing it: recorded in the store, so a different key is refused."""
+        return hmac.new(self.key, b"earlywarn key fingerprint", hashlib.sha256).hexdigest()[:16]
+
     @classmethod
-    def from_env(cls, demo: bool) -> Pseudonymizer:
-        """EARLYWARN_HMAC_KEY or EARLYWARN_HMAC_KEY_FILE; the demo key only in demo mode."""
+    def from_env(cls, demo: bool | None = None) -> Pseudonymizer:
+        """EARLYWARN_HMAC_KEY or EARLYWARN_HMAC_KEY_FILE; the demo key only in demo mode (default: EARLYWARN_MODE)."""
+        if demo is None:
+            demo = run_mode() == "demo"
         key = os.environ.get("EARLYWARN_HMAC_KEY")
         path = os.environ.get("EARLYWARN_HMAC_KEY_FILE")
         if not key and path:

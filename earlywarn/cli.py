@@ -30,11 +30,15 @@ def participants_forget(
     participant: Annotated[str, typer.Option(help="The partner's id for the participant (pseudonymised here, not stored)")],
 ) -> None:
     """Consent withdrawn: delete the participant's logged inputs, predictions and outcomes; record which models saw them."""
-    from serving.config import ServeConfig
-    from training.consent import ForgetConfig, forget
+    from data.prediction_log import url_from_env
+    from data.pseudonym import SecretError
+    from training.consent import ForgetConfig, UnknownPartner, forget
 
-    serve = ServeConfig.from_env()
-    result = forget(ForgetConfig(serve.db_url, partner, participant, demo=serve.demo))
+    try:
+        result = forget(ForgetConfig(url_from_env(), partner, participant))
+    except (SecretError, UnknownPartner) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(
         f"deleted {result.predictions_deleted} predictions (with their inputs) and {result.outcomes_deleted} outcomes; "
         f"model versions trained before the withdrawal: {', '.join(result.models_trained_before) or 'none'}"
@@ -49,12 +53,16 @@ def run_cmd(
     """The main job on embedded defaults: cohort -> validation -> (train + promote if no champion) -> package -> serve."""
     from data import state
     from data.ingest import load_grid
+    from data.pseudonym import run_mode
     from data.synth import SynthConfig, synth
     from serving.cli import serve_cmd
     from training import tracking
     from training.promote import PromoteConfig, promote
     from training.train import TrainConfig, train
 
+    if run_mode() != "demo":  # the demo mints a partner key and pseudonymises with the published demo secret
+        typer.echo("error: `earlywarn run` is the demo: set EARLYWARN_MODE=demo (`make run` does)", err=True)
+        raise typer.Exit(1)
     folder = cohort or state.path("cohort")
     made = synth(SynthConfig(), folder)
     grid = load_grid(made.features_path, made.outcomes_path)

@@ -58,8 +58,12 @@ def serve_cmd(
     ] = None,
 ) -> None:
     """Start the risk-score API from the packaged champion."""
+    from data.pseudonym import run_mode
     from serving.packaging import build_bento, import_model, latest_model
 
+    if demo and run_mode() != "demo":
+        typer.echo("error: --demo mints a demo partner key; it needs EARLYWARN_MODE=demo (`make run` sets it)", err=True)
+        raise typer.Exit(1)
     state.pin_home()  # the server runs from the repository, so the state root must be absolute before it starts
     os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
     if build:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data import prediction_log, state
+from data.pseudonym import run_mode
 
 MODEL_NAME = "relapse-risk"
 
@@ -27,7 +28,7 @@ class ServeConfig:
         return cls(
             db_url=prediction_log.url_from_env(),
             spool_dir=Path(os.environ.get("EARLYWARN_SPOOL_DIR") or state.path("spool")).resolve(),
-            demo=os.environ.get("EARLYWARN_MODE", "demo") != "production",
+            demo=run_mode() == "demo",
             fsync=flag("EARLYWARN_SPOOL_FSYNC", default=False),
             model_tag=os.environ.get("EARLYWARN_MODEL_TAG", f"{MODEL_NAME}:latest"),
             # Half the measured single-worker capacity: one partner cannot starve the others.

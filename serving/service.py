@@ -48,9 +48,14 @@ CONFIG = ServeConfig.from_env()
 
 
 def preflight(cfg: ServeConfig) -> None:
-    """Refuse to start on a missing or demo secret in production, or a tampered or unusable model: checked when
+    """Refuse to start on a bad EARLYWARN_MODE, a missing or demo secret in production, an HMAC key other than the
+    one the store was pseudonymised with, or a tampered or unusable model: checked when
     the module is imported, so `bentoml serve` exits with the message instead of workers failing and retrying."""
-    Pseudonymizer.from_env(cfg.demo)
+    pseudonymizer = Pseudonymizer.from_env(cfg.demo)
+    try:
+        prediction_log.check_key(prediction_log.engine_for(cfg.db_url), pseudonymizer)
+    except sa.exc.SQLAlchemyError as err:  # the store may be away at start; the spool holds records until it is back
+        log.warning("could not check the HMAC key against the store (%s); checked at the next start", type(err).__name__)
     ModelBundle.load(bentoml.models.get(cfg.model_tag).path)
 
 

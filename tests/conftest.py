@@ -16,6 +16,8 @@ for _var in ("BENTOML_DO_NOT_TRACK", "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")
 # BentoML resolves its store from BENTOML_HOME once per process, so every fixture shares one store for the session
 # (model tags are unique); servers get the same path in their environment.
 os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="earlywarn-test-bentoml-")
+# Production (a real secret) is the default; the suite runs as a demo unless a test asks for production.
+os.environ.setdefault("EARLYWARN_MODE", "demo")
 
 GLOBEM = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "globem-sample"
 

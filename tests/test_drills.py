@@ -232,7 +232,23 @@ def test_production_mode_refuses_the_demo_secret(served_model, tmp_path):
     )
     server.start()
     server.stop()
-    record("secrets", "production mode without a key, with the demo key, with a key file", "refused, refused, started")
+    # The store now holds that key's fingerprint: another key would pseudonymise everyone to new ids.
+    other = Server(
+        _env(served_model, tmp_path, EARLYWARN_MODE="production", EARLYWARN_HMAC_KEY="another-real-secret-0123456789"),
+        tmp_path / "other.log",
+    )
+    with pytest.raises(RuntimeError) as err:
+        other.start(timeout=90)
+    assert "not the one this store's ids were pseudonymised with" in str(err.value)
+    typo = Server(_env(served_model, tmp_path, EARLYWARN_MODE="Production"), tmp_path / "typo.log")
+    with pytest.raises(RuntimeError) as err:
+        typo.start(timeout=90)
+    assert "EARLYWARN_MODE='Production'" in str(err.value)
+    record(
+        "secrets",
+        "production without a key, with the demo key, with a key file, then another key; mode 'Production'",
+        "refused, refused, started, refused (fingerprint), refused (names the variable)",
+    )
 
 
 # --- faults ----------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from data import prediction_log
+from data.keys import list_keys
 from data.pseudonym import Pseudonymizer
 from training import tracking
 
@@ -14,7 +15,7 @@ class ForgetConfig:
     db_url: str
     partner: str
     participant_id: str  # the partner's own id; it is pseudonymised here exactly as the service does
-    demo: bool = True
+    demo: bool | None = None  # None: EARLYWARN_MODE decides
 
 
 @dataclass
@@ -25,14 +26,23 @@ class ForgetResult:
     models_trained_before: list[str]
 
 
+class UnknownPartner(LookupError):
+    """No key was ever issued to this partner: a typo would otherwise delete nothing and report success."""
+
+
 def forget(cfg: ForgetConfig) -> ForgetResult:
     """Delete the participant's logged inputs, predictions and outcomes; record the withdrawal with every registered
-    model version trained before it (they may have learned from this person) and tag those versions in MLflow."""
-    key = Pseudonymizer.from_env(cfg.demo)(cfg.partner, cfg.participant_id)
+    model version trained before it (they may have learned from this person) and tag those versions in MLflow.
+    Refuses (before deleting anything) a partner the store has never issued a key to, and an HMAC key other than
+    the store's (`SecretError`): either would pseudonymise to nobody and report a withdrawal that removed nothing."""
+    pseudonymizer = Pseudonymizer.from_env(cfg.demo)
+    engine = prediction_log.engine_for(cfg.db_url)
+    prediction_log.check_key(engine, pseudonymizer)
+    if cfg.partner not in {k["partner"] for k in list_keys(engine)}:
+        raise UnknownPartner(f"no partner {cfg.partner!r} in this store (see `earlywarn keys list`); nothing was deleted")
+    key = pseudonymizer(cfg.partner, cfg.participant_id)
     tracking.configure()
     versions = tracking.model_versions()
-    engine = prediction_log.engine_for(cfg.db_url)
-    prediction_log.create_schema(engine)
     n_pred, n_out = prediction_log.forget(engine, cfg.partner, key, versions)
     tracking.count_withdrawal(versions)
     return ForgetResult(key, n_pred, n_out, versions)

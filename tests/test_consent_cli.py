@@ -1,0 +1,86 @@
+"""`earlywarn participants forget` as a user runs it, on the default SQLite store: it deletes, or refuses loudly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from typer.testing import CliRunner
+
+from data import prediction_log
+from data.pseudonym import Pseudonymizer, SecretError, run_mode
+from earlywarn.cli import app
+
+SECRET = "a-real-secret-for-this-test-0123456789"
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("EARLYWARN_HOME", str(tmp_path))
+    for var in ("MLFLOW_TRACKING_URI", "EARLYWARN_DB_URL", "EARLYWARN_DB_URL_FILE", "EARLYWARN_ARTIFACT_ROOT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("EARLYWARN_MODE", "production")
+    monkeypatch.setenv("EARLYWARN_HMAC_KEY", SECRET)
+    return tmp_path
+
+
+def _outcome(key: str) -> dict:
+    return {
+        "record_id": str(uuid.uuid4()),
+        "created_at": dt.datetime.now(dt.UTC),
+        "partner": "acme",
+        "participant_key": key,
+        "date": dt.date(2025, 3, 1),
+        "event": "relapse",
+    }
+
+
+def test_forget_deletes_then_refuses_a_wrong_partner_key_or_mode(home, monkeypatch):
+    runner = CliRunner()
+    made = runner.invoke(app, ["keys", "create", "--partner", "acme"])
+    assert made.exit_code == 0, made.output
+    engine = prediction_log.engine_for(prediction_log.url_from_env())
+    assert str(home) in str(engine.url)  # the default store under the state root
+    prediction_log.insert_ignoring_duplicates(engine, "outcomes", [_outcome(Pseudonymizer.from_env()("acme", "person-1"))])
+
+    done = runner.invoke(app, ["participants", "forget", "--partner", "acme", "--participant", "person-1"])
+    assert done.exit_code == 0, done.output
+    assert "deleted 0 predictions (with their inputs) and 1 outcomes" in done.output
+    assert prediction_log.count(engine, "outcomes") == 0
+
+    typo = runner.invoke(app, ["participants", "forget", "--partner", "acmee", "--participant", "person-1"])
+    assert typo.exit_code == 1 and "no partner 'acmee'" in typo.output and "Traceback" not in typo.output
+
+    prediction_log.insert_ignoring_duplicates(engine, "outcomes", [_outcome(Pseudonymizer.from_env()("acme", "person-2"))])
+    monkeypatch.setenv("EARLYWARN_HMAC_KEY", "another-secret-0123456789-abcdef")
+    wrong = runner.invoke(app, ["participants", "forget", "--partner", "acme", "--participant", "person-2"])
+    assert wrong.exit_code == 1 and "not the one this store's ids were pseudonymised with" in wrong.output
+    assert prediction_log.count(engine, "outcomes") == 1  # nothing deleted under the wrong key
+
+    monkeypatch.setenv("EARLYWARN_MODE", "prod")
+    typo_mode = runner.invoke(app, ["participants", "forget", "--partner", "acme", "--participant", "person-2"])
+    assert typo_mode.exit_code == 1 and "EARLYWARN_MODE='prod'" in typo_mode.output
+
+
+@pytest.mark.parametrize("value", ["prod", "Production", "demo ", "staging"])
+def test_any_mode_but_production_or_demo_is_refused(monkeypatch, value):
+    monkeypatch.setenv("EARLYWARN_MODE", value)
+    with pytest.raises(SecretError, match="EARLYWARN_MODE"):
+        run_mode()
+
+
+def test_production_is_the_default_and_needs_a_secret(monkeypatch):
+    monkeypatch.delenv("EARLYWARN_MODE", raising=False)
+    monkeypatch.delenv("EARLYWARN_HMAC_KEY", raising=False)
+    monkeypatch.delenv("EARLYWARN_HMAC_KEY_FILE", raising=False)
+    assert run_mode() == "production"
+    with pytest.raises(SecretError, match="EARLYWARN_HMAC_KEY"):
+        Pseudonymizer.from_env()
+
+
+def test_the_demo_refuses_to_start_in_production(home):
+    out = CliRunner().invoke(app, ["run"])
+    assert out.exit_code == 1 and "EARLYWARN_MODE=demo" in out.output
+    out = CliRunner().invoke(app, ["serve", "--demo"])
+    assert out.exit_code == 1 and "--demo mints a demo partner key; it needs EARLYWARN_MODE=demo" in out.output
