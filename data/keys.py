@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -28,9 +29,15 @@ class NewKey:
     token: str
 
 
+# ASCII only: Unicode letters would admit lookalikes ("асме" in Cyrillic is not "acme").
+PARTNER_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
 def create_key(engine: Engine, partner: str) -> NewKey:
-    if not partner or len(partner) > 64 or not partner.replace("-", "").replace("_", "").isalnum():
-        raise ValueError("partner names are 1-64 letters, digits, '-' or '_'")
+    if not PARTNER_NAME.fullmatch(partner):
+        raise ValueError(
+            f"partner {partner!r}: names are 1-64 lowercase ASCII letters, digits, '-' or '_', starting with a letter or digit"
+        )
     create_schema(engine)
     key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     with engine.begin() as conn:

@@ -292,17 +292,21 @@ def read_inputs(engine: Engine, since: dt.date | None = None) -> pd.DataFrame:
     return frame.drop_duplicates(["partner", "participant_key", "date"], keep="last").reset_index(drop=True)
 
 
-def scored_participants(engine: Engine, partner: str, keys: list[str]) -> set[str]:
-    """Which of these participant keys this partner has had scored."""
+def first_scored(engine: Engine, partner: str, keys: list[str]) -> dict[str, dt.date]:
+    """The earliest window end this partner had scored for each of these participant keys (absent: never scored)."""
     if not keys:
-        return set()
-    q = (
-        sa.select(predictions.c.participant_key)
-        .where(predictions.c.partner == partner, predictions.c.participant_key.in_(keys))
-        .distinct()
-    )
+        return {}
+    c = predictions.c
+    q = sa.select(c.participant_key, sa.func.min(c.window_end)).where(c.partner == partner, c.participant_key.in_(keys))
     with engine.connect() as conn:
-        return {r[0] for r in conn.execute(q)}
+        return {key: _day(first) for key, first in conn.execute(q.group_by(c.participant_key))}
+
+
+def existing_ids(engine: Engine, table_name: str, record_ids: list[str]) -> set[str]:
+    """Which of these record ids the table already holds."""
+    table = TABLES[table_name]
+    with engine.connect() as conn:
+        return {r[0] for r in conn.execute(sa.select(table.c.record_id).where(table.c.record_id.in_(record_ids)))}
 
 
 def _keys_by_partner(pairs: Iterable[tuple[str, str]]) -> dict[str, set[str]]:

@@ -44,6 +44,7 @@ from training.bundle import ModelBundle
 from training.scoring import MAX_STALENESS_DAYS
 
 log = logging.getLogger("earlywarn.serving")
+OUTCOME_IDS = uuid.UUID("5f1c7f0e-6b7e-4a0c-9a53-2f1d8c3e9b10")  # namespace of outcome record ids (uuid5)
 CONFIG = ServeConfig.from_env()
 
 
@@ -160,6 +161,25 @@ def _install_openapi(schemas: dict[str, Any]) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+EXPLAIN_PARAMETER = {
+    "name": "explain",
+    "in": "query",
+    "required": False,
+    "description": "false skips the drivers",
+    "schema": {"type": "boolean", "default": True},
+}
+
+
+def _explain(values: list[str]) -> bool:
+    """The `explain` query parameter, read after authentication (FastAPI would validate it before)."""
+    words = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
+    if not values:
+        return True
+    if len(values) > 1 or values[0].lower() not in words:
+        raise APIError(422, "validation_error", [{"field": "explain", "message": "use true or false"}])
+    return words[values[0].lower()]
+
+
 def _body(name: str) -> dict[str, Any]:
     return {
         "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
@@ -203,7 +223,7 @@ class RiskService:
         )
         self.spool.start()
         self.alerts = AlertSender(self.engine)
-        self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._recent: OrderedDict[tuple[str, str], dt.date] = OrderedDict()  # (partner, key) -> first window end seen
         self._events: OrderedDict[tuple[str, str], dt.date] = OrderedDict()  # (partner, key) -> latest event day
         self._episodes: OrderedDict[tuple[str, str], Episode | None] = (
             OrderedDict()
@@ -241,9 +261,9 @@ class RiskService:
                 raise APIError(429, "rate_limited", f"more than {rate} for this partner; retry later", {"Retry-After": str(wait)})
         return partner
 
-    def _remember(self, partner: str, keys: list[str]) -> None:
-        for k in keys:
-            self._recent[(partner, k)] = None
+    def _remember(self, partner: str, keys: list[str], window_ends: list[dt.date]) -> None:
+        for k, end in zip(keys, window_ends, strict=True):
+            self._recent[(partner, k)] = min(end, self._recent.get((partner, k), end))
         while len(self._recent) > 200_000:
             self._recent.popitem(last=False)
 
@@ -369,7 +389,7 @@ class RiskService:
                         "inputs": window,
                     }
                 )
-            self._remember(job.partner, keys)
+            self._remember(job.partner, keys, [dt.date.fromisoformat(r["window_end"]) for r in mine])
             out.append(mine)
         try:
             self._store("predictions", records)
@@ -379,12 +399,13 @@ class RiskService:
 
     @app.post(
         "/risk-scores",
-        openapi_extra=_body("RiskScoreRequest"),
+        openapi_extra=_body("RiskScoreRequest") | {"parameters": [EXPLAIN_PARAMETER]},
         responses=_ERRORS | {200: {"model": RiskScoreResponse, "description": "One result per participant, in order"}},
     )
-    async def risk_scores(self, request: Request, explain: bool = True) -> JSONResponse:
+    async def risk_scores(self, request: Request) -> JSONResponse:
         """Score 1-1,000 participants (up to 90 days each): calibrated risk, band, escalation flag, drivers, data quality."""
-        partner = self._partner(request)
+        partner = self._partner(request)  # before anything in the request is read: no key, no validation messages
+        explain = _explain(request.query_params.getlist("explain"))
         req = parse(self.request_model, await read_body(request, self.limit))
         today = dt.datetime.now(dt.UTC).date()
         as_of = req.as_of or today
@@ -410,24 +431,11 @@ class RiskService:
         partner = self._partner(request)
         req = parse(OutcomeRequest, await read_body(request, 16 << 20))
         keys = [self.pseudonym(partner, o.participant_id) for o in req.outcomes]
-        unknown = {k for k in keys if (partner, k) not in self._recent}
-        if unknown:
-            try:
-                unknown -= await run_in_threadpool(prediction_log.scored_participants, self.engine, partner, sorted(unknown))
-            except sa.exc.SQLAlchemyError:
-                raise APIError(503, "store_unavailable", "cannot check these participants right now; retry later") from None
-        if unknown:
-            errors = [
-                {"field": f"outcomes[{i}].participant_id", "message": "this partner has never had this participant scored"}
-                for i, k in enumerate(keys)
-                if k in unknown
-            ]
-            raise APIError(422, "validation_error", errors[:50])
-        now = dt.datetime.now(dt.UTC).isoformat()
         records = [
             {
-                "record_id": str(uuid.uuid4()),
-                "created_at": now,
+                # The same partner, participant, day and event is one fact: reposting it stores nothing new.
+                "record_id": str(uuid.uuid5(OUTCOME_IDS, f"{partner}\x1f{k}\x1f{o.date}\x1f{o.event}")),
+                "created_at": dt.datetime.now(dt.UTC).isoformat(),
                 "partner": partner,
                 "participant_key": k,
                 "date": o.date.isoformat(),
@@ -435,10 +443,47 @@ class RiskService:
             }
             for o, k in zip(req.outcomes, keys, strict=True)
         ]
+        first, seen = await run_in_threadpool(self._outcome_facts, partner, keys, [r["record_id"] for r in records])
+        if errors := self._outcome_errors(req.outcomes, keys, first):
+            raise APIError(422, "validation_error", errors[:50])
         await run_in_threadpool(self._store, "outcomes", records)
         for o, k in zip(req.outcomes, keys, strict=True):
             self._note_event((partner, k), o.date)
-        return JSONResponse({"stored": len(records)}, status_code=202)
+        new = None if seen is None else len({r["record_id"] for r in records} - seen)
+        return JSONResponse({"stored": len(records), "new": new}, status_code=202)
+
+    def _outcome_facts(self, partner: str, keys: list[str], ids: list[str]) -> tuple[dict[str, dt.date], set[str] | None]:
+        """Each participant's first scored window end (the store's, or what this replica saw and may not have flushed
+        yet), and which outcome ids the store already holds (None while it is away)."""
+        cached = {k: self._recent[(partner, k)] for k in keys if (partner, k) in self._recent}
+        try:
+            stored = prediction_log.first_scored(self.engine, partner, sorted(set(keys)))
+            seen = prediction_log.existing_ids(self.engine, "outcomes", ids)
+        except sa.exc.SQLAlchemyError:
+            if len(cached) < len(set(keys)):
+                raise APIError(503, "store_unavailable", "cannot check these participants right now; retry later") from None
+            return cached, None
+        return {k: min(d for d in (stored.get(k), cached.get(k)) if d is not None) for k in stored.keys() | cached.keys()}, seen
+
+    def _outcome_errors(self, outcomes: list[Any], keys: list[str], first: dict[str, dt.date]) -> list[dict[str, str]]:
+        """An outcome must be for a participant this partner had scored, on a day from the first scored window's
+        first day (its end minus the lookback) to tomorrow (UTC)."""
+        tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+        lookback = dt.timedelta(days=self.bundle.window.lookback)
+        errors = []
+        for i, (o, k) in enumerate(zip(outcomes, keys, strict=True)):
+            if k not in first:
+                errors.append(
+                    {"field": f"outcomes[{i}].participant_id", "message": "this partner has never had this participant scored"}
+                )
+            elif o.date > tomorrow:
+                errors.append({"field": f"outcomes[{i}].date", "message": f"after tomorrow ({tomorrow}, UTC)"})
+            elif o.date < first[k] - lookback:
+                earliest = first[k] - lookback
+                errors.append(
+                    {"field": f"outcomes[{i}].date", "message": f"before this participant's first scored days ({earliest})"}
+                )
+        return errors
 
     @app.post(
         "/alerts/{alert_id}/feedback",

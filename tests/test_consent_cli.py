@@ -84,3 +84,13 @@ def test_the_demo_refuses_to_start_in_production(home):
     assert out.exit_code == 1 and "EARLYWARN_MODE=demo" in out.output
     out = CliRunner().invoke(app, ["serve", "--demo"])
     assert out.exit_code == 1 and "--demo mints a demo partner key; it needs EARLYWARN_MODE=demo" in out.output
+
+
+@pytest.mark.parametrize("name", ["асме", "Acme", "bad name!", "-acme", "", "a" * 65, "acme\n"])
+def test_partner_names_are_plain_ascii(tmp_path, name):
+    from data.keys import create_key
+
+    engine = prediction_log.engine_for(f"sqlite:///{tmp_path / 'k.db'}")
+    with pytest.raises(ValueError, match="lowercase ASCII"):
+        create_key(engine, name)
+    assert create_key(engine, "clinic-east_2").partner == "clinic-east_2"

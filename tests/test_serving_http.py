@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 from typing import ClassVar
+from unittest.mock import ANY
 
 import httpx
 import pandas as pd
@@ -96,6 +97,17 @@ def test_texts_follow_accept_language(server):
     assert all(f["text"] != e["text"] for f, e in zip(scored["drivers"], english["drivers"], strict=True))
 
 
+def test_authentication_comes_before_any_validation(server):
+    srv, keys, _, table = server
+    body = scoring([{"participant_id": "q", "days": days_of(table, "P01")}])
+    assert _post(srv, "/v1/risk-scores?explain=maybe", None, body).status_code == 401
+    assert _post(srv, "/v1/risk-scores?explain=maybe", None, b"{not json").status_code == 401
+    bad = _post(srv, "/v1/risk-scores?explain=maybe", keys["acme"], body)
+    assert bad.status_code == 422 and bad.json()["detail"] == [{"field": "explain", "message": "use true or false"}]
+    quiet = _post(srv, "/v1/risk-scores?explain=false", keys["acme"], body).json()["results"][0]
+    assert quiet["status"] == "scored" and "drivers" not in quiet
+
+
 def test_too_little_data_is_not_guessed(server):
     srv, keys, _, table = server
     days = days_of(table, "P00")[-5:]
@@ -142,7 +154,39 @@ def test_partners_cannot_touch_each_others_participants(server):
     refused = _post(srv, "/v1/outcomes", keys["beta"], outcome)
     assert refused.status_code == 422 and refused.json()["detail"][0]["field"] == "outcomes[0].participant_id"
     accepted = _post(srv, "/v1/outcomes", keys["acme"], outcome)
-    assert accepted.status_code == 202 and accepted.json() == {"stored": 1}
+    assert accepted.status_code == 202 and accepted.json() == {"stored": 1, "new": 1}
+
+
+def test_outcomes_are_bounded_in_time_and_stored_once(server):
+    srv, keys, engine, table = server
+    person = scoring([{"participant_id": "dated", "days": days_of(table, "P05")}])
+    assert _post(srv, "/v1/risk-scores", keys["acme"], person).status_code == 200
+    first_day = dt.date.fromisoformat(person["participants"][0]["days"][-1]["date"]) - dt.timedelta(days=28)
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    for day, message in (
+        (dt.date(1, 1, 1), "before this participant's first scored days"),
+        (first_day - dt.timedelta(days=1), "before this participant's first scored days"),
+        (tomorrow + dt.timedelta(days=1), "after tomorrow"),
+        (dt.date(9999, 12, 31), "after tomorrow"),
+    ):
+        body = {"outcomes": [{"participant_id": "dated", "date": day.isoformat(), "event": "relapse"}]}
+        refused = _post(srv, "/v1/outcomes", keys["acme"], body)
+        assert refused.status_code == 422 and refused.json()["detail"][0] == {"field": "outcomes[0].date", "message": ANY}
+        assert message in refused.json()["detail"][0]["message"], (day, refused.text)
+    event = {"outcomes": [{"participant_id": "dated", "date": first_day.isoformat(), "event": "relapse"}]}
+    assert _post(srv, "/v1/outcomes", keys["acme"], event).json() == {"stored": 1, "new": 1}
+    deadline = time.time() + 10
+    while first_day.isoformat() not in _outcome_days(engine):
+        assert time.time() < deadline, "the outcome never reached the store"
+        time.sleep(0.2)
+    assert _post(srv, "/v1/outcomes", keys["acme"], event).json() == {"stored": 1, "new": 0}  # a repost
+    time.sleep(1.5)  # past the spool's flush
+    assert _outcome_days(engine).count(first_day.isoformat()) == 1
+
+
+def _outcome_days(engine) -> list[str]:
+    stored = prediction_log.read_outcomes(engine, "acme")
+    return [str(d) for d in stored["date"]] if len(stored) else []
 
 
 def test_old_data_is_stale_as_of_today_and_scored_as_of_its_own_day(server):
