@@ -211,18 +211,23 @@ def insert_ignoring_duplicates(engine: Engine, table_name: str, records: Iterabl
 
 
 def _not_withdrawn(engine: Engine, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Drop records made before their participant withdrew consent (a spool may still hold some when they do)."""
+    """Drop records of participants who withdrew consent — made before (a spool may still hold some) or after (the
+    service answers them 'withdrawn' and stores nothing, but a replica may not have heard yet)."""
     if not rows:
         return rows
-    keys = sorted({r["participant_key"] for r in rows})
-    q = sa.select(withdrawals.c.partner, withdrawals.c.participant_key, withdrawals.c.withdrawn_at).where(
-        withdrawals.c.participant_key.in_(keys)
-    )
+    gone = withdrawn(engine, {(r["partner"], r["participant_key"]) for r in rows})
+    return [r for r in rows if (r["partner"], r["participant_key"]) not in gone] if gone else rows
+
+
+def withdrawn(engine: Engine, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (partner, participant key) pairs have withdrawn consent."""
+    out: set[tuple[str, str]] = set()
     with engine.connect() as conn:
-        gone = {(p, k): _utc(t) for p, k, t in conn.execute(q)}
-    if not gone:
-        return rows
-    return [r for r in rows if (cut := gone.get((r["partner"], r["participant_key"]))) is None or _utc(r["created_at"]) > cut]
+        for partner, keys in _keys_by_partner(pairs).items():
+            c = withdrawals.c
+            q = sa.select(c.participant_key).where(c.partner == partner, c.participant_key.in_(sorted(keys)))
+            out |= {(partner, k) for (k,) in conn.execute(q)}
+    return out
 
 
 def _utc(t: dt.datetime) -> dt.datetime:

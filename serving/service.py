@@ -41,7 +41,7 @@ from serving.schema import (
 from serving.scoring import assemble, score
 from training import messages
 from training.bundle import ModelBundle
-from training.scoring import MAX_STALENESS_DAYS
+from training.scoring import MAX_STALENESS_DAYS, WITHDRAWN, reason_text
 
 log = logging.getLogger("earlywarn.serving")
 OUTCOME_IDS = uuid.UUID("5f1c7f0e-6b7e-4a0c-9a53-2f1d8c3e9b10")  # namespace of outcome record ids (uuid5)
@@ -225,6 +225,7 @@ class RiskService:
         self.alerts = AlertSender(self.engine)
         self._recent: OrderedDict[tuple[str, str], dt.date] = OrderedDict()  # (partner, key) -> first window end seen
         self._events: OrderedDict[tuple[str, str], dt.date] = OrderedDict()  # (partner, key) -> latest event day
+        self._gone: set[tuple[str, str]] = set()  # (partner, key) pairs known to have withdrawn consent
         self._episodes: OrderedDict[tuple[str, str], Episode | None] = (
             OrderedDict()
         )  # last known open episodes, for store outages
@@ -323,6 +324,15 @@ class RiskService:
             self._note_event(pair, day)
         return {pair: self._events[pair] for pair in pairs if pair in self._events}
 
+    def _withdrawn(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Who has withdrawn consent: the store's record, or while it is away the withdrawals this replica has seen
+        (a withdrawal is permanent, so a known one is never forgotten)."""
+        try:
+            self._gone |= prediction_log.withdrawn(self.engine, pairs)
+        except sa.exc.SQLAlchemyError:
+            log.warning("prediction store unreachable; withdrawals are the ones this replica has seen")
+        return {pair for pair in pairs if pair in self._gone}
+
     def _note_event(self, pair: tuple[str, str], day: dt.date) -> None:
         if pair not in self._events or day > self._events[pair]:
             self._events[pair] = day
@@ -349,6 +359,7 @@ class RiskService:
         rows = [row for job in jobs for row in job.rows]
         pairs = [(job.partner, self.pseudonym(job.partner, pid)) for job in jobs for pid, _ in job.rows]
         events = self._latest_events(pairs)
+        gone = self._withdrawn(pairs)
         results, summaries, inputs = score(
             self.bundle,
             assemble(rows, len(self.bundle.features), [job.as_of for job in jobs for _ in job.rows]),
@@ -356,6 +367,14 @@ class RiskService:
             last_event=[events.get(pair) for pair in pairs],
             language=[job.language for job in jobs for _ in job.rows],
         )
+        languages = [job.language for job in jobs for _ in job.rows]
+        for i in [i for i, pair in enumerate(pairs) if pair in gone]:  # answered, never scored, logged or escalated
+            results[i] = {
+                "participant_id": results[i]["participant_id"],
+                "window_end": results[i]["window_end"],
+                "status": WITHDRAWN,
+                "reason": reason_text(WITHDRAWN, {}, languages[i]),
+            }
         now = dt.datetime.now(dt.UTC).isoformat()
         try:
             self._escalate(results, pairs, [job.as_of for job in jobs for _ in job.rows], now)
@@ -372,6 +391,8 @@ class RiskService:
             for r, s, window, key in zip(mine, sums, days, keys, strict=True):
                 if not job.explain:
                     r.pop("drivers", None)
+                if r["status"] == WITHDRAWN:
+                    continue
                 records.append(
                     {
                         "record_id": str(uuid.uuid4()),
@@ -444,7 +465,8 @@ class RiskService:
             for o, k in zip(req.outcomes, keys, strict=True)
         ]
         first, seen = await run_in_threadpool(self._outcome_facts, partner, keys, [r["record_id"] for r in records])
-        if errors := self._outcome_errors(req.outcomes, keys, first):
+        gone = {k for p, k in await run_in_threadpool(self._withdrawn, [(partner, k) for k in keys])}
+        if errors := self._outcome_errors(req.outcomes, keys, first, gone):
             raise APIError(422, "validation_error", errors[:50])
         await run_in_threadpool(self._store, "outcomes", records)
         for o, k in zip(req.outcomes, keys, strict=True):
@@ -465,24 +487,26 @@ class RiskService:
             return cached, None
         return {k: min(d for d in (stored.get(k), cached.get(k)) if d is not None) for k in stored.keys() | cached.keys()}, seen
 
-    def _outcome_errors(self, outcomes: list[Any], keys: list[str], first: dict[str, dt.date]) -> list[dict[str, str]]:
-        """An outcome must be for a participant this partner had scored, on a day from the first scored window's
-        first day (its end minus the lookback) to tomorrow (UTC)."""
+    def _outcome_errors(
+        self, outcomes: list[Any], keys: list[str], first: dict[str, dt.date], gone: set[str]
+    ) -> list[dict[str, str]]:
+        """An outcome must be for a participant this partner had scored and who has not withdrawn consent, on a day
+        from the first scored window's first day (its end minus the lookback) to tomorrow (UTC)."""
         tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
         lookback = dt.timedelta(days=self.bundle.window.lookback)
         errors = []
         for i, (o, k) in enumerate(zip(outcomes, keys, strict=True)):
-            if k not in first:
-                errors.append(
-                    {"field": f"outcomes[{i}].participant_id", "message": "this partner has never had this participant scored"}
-                )
+            if k in gone:
+                problem = ("participant_id", "this participant withdrew consent; nothing more is stored for them")
+            elif k not in first:
+                problem = ("participant_id", "this partner has never had this participant scored")
             elif o.date > tomorrow:
-                errors.append({"field": f"outcomes[{i}].date", "message": f"after tomorrow ({tomorrow}, UTC)"})
+                problem = ("date", f"after tomorrow ({tomorrow}, UTC)")
             elif o.date < first[k] - lookback:
-                earliest = first[k] - lookback
-                errors.append(
-                    {"field": f"outcomes[{i}].date", "message": f"before this participant's first scored days ({earliest})"}
-                )
+                problem = ("date", f"before this participant's first scored days ({first[k] - lookback})")
+            else:
+                continue
+            errors.append({"field": f"outcomes[{i}].{problem[0]}", "message": problem[1]})
         return errors
 
     @app.post(

@@ -157,6 +157,28 @@ def test_partners_cannot_touch_each_others_participants(server):
     assert accepted.status_code == 202 and accepted.json() == {"stored": 1, "new": 1}
 
 
+def test_after_a_withdrawal_the_person_is_answered_withdrawn_and_nothing_is_stored(server):
+    srv, keys, engine, table = server
+    from data.pseudonym import Pseudonymizer
+
+    body = scoring([{"participant_id": "leaving", "days": days_of(table, "P06")}])
+    assert _post(srv, "/v1/risk-scores", keys["acme"], body).json()["results"][0]["status"] == "scored"
+    key = Pseudonymizer.from_env()("acme", "leaving")
+    time.sleep(1.5)  # the first prediction reaches the store, then the withdrawal deletes it
+    prediction_log.forget(engine, "acme", key, [])
+    again = _post(srv, "/v1/risk-scores", keys["acme"], body, headers={"Accept-Language": "de"})
+    result = again.json()["results"][0]
+    assert result["status"] == "withdrawn" and "risk" not in result and "Einwilligung" in result["reason"]
+    outcome = {
+        "outcomes": [{"participant_id": "leaving", "date": body["participants"][0]["days"][-1]["date"], "event": "relapse"}]
+    }
+    refused = _post(srv, "/v1/outcomes", keys["acme"], outcome)
+    assert refused.status_code == 422 and "withdrew consent" in refused.json()["detail"][0]["message"]
+    time.sleep(1.5)
+    stored = pd.read_sql(sa.text("select participant_key from predictions"), engine.connect())
+    assert key not in set(stored["participant_key"])
+
+
 def test_outcomes_are_bounded_in_time_and_stored_once(server):
     srv, keys, engine, table = server
     person = scoring([{"participant_id": "dated", "days": days_of(table, "P05")}])

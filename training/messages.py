@@ -26,6 +26,7 @@ REASONS = {
     "recent_event": "An event was reported on {event_date}; the model does not score the {washout} days after an event.",
     "insufficient_data": "{observed} of the last {lookback} days have any signal; at least {needed} are needed.",
     "non_finite": "The model did not produce a finite score for this input.",
+    "withdrawn": "This participant withdrew consent: nothing is scored or stored for them.",
 }
 # What moved a score: a signal that changed against the person's own baseline, or stopped arriving.
 DRIVERS = {
