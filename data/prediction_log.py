@@ -136,7 +136,8 @@ def url_from_env() -> str:
 
 
 def engine_for(url: str) -> Engine:
-    """An engine with settings that suit a busy service: WAL and a busy timeout on SQLite, pre-ping on servers."""
+    """An engine with settings that suit a busy service: WAL, a busy timeout and secure delete on SQLite, pre-ping on
+    servers."""
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -145,6 +146,7 @@ def engine_for(url: str) -> Engine:
             cur = conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left readable in free pages
             cur.close()
 
         return engine
@@ -260,6 +262,9 @@ def forget(engine: Engine, partner: str, participant_key: str, models_trained_be
                 models_trained_before=models_trained_before,
             )
         )
+    if engine.dialect.name == "sqlite":  # the WAL still holds the pages as they were before the delete
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     return int(n_pred or 0), int(n_out or 0)
 
 

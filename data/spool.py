@@ -2,6 +2,8 @@
 
 Each process appends JSON lines to its own file while holding an exclusive lock on it. A flusher copies new lines
 to the store in batches (insert-or-ignore by record id, so a replay never duplicates) and remembers how far it got.
+Once a file is flushed to its end it is swapped for a fresh one and deleted, so a record (with its input window)
+stays on local disk only until the store holds it.
 Files whose owner died (lock free) are replayed by whichever process finds them. The store can be down for as long
 as the disk holds out; nothing is lost and nothing is stored twice.
 """
@@ -34,12 +36,10 @@ class FlushStats:
 class Spool:
     """Durable append + background flush to a store writer `(table, records) -> inserted`."""
 
-    def __init__(
-        self, directory: str | Path, writer: Writer, fsync: bool = False, batch: int = 2000, rotate_bytes: int = 64 << 20
-    ):
+    def __init__(self, directory: str | Path, writer: Writer, fsync: bool = False, batch: int = 2000):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.writer, self.fsync, self.batch, self.rotate_bytes = writer, fsync, batch, rotate_bytes
+        self.writer, self.fsync, self.batch = writer, fsync, batch
         self.stats = FlushStats()
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
@@ -110,7 +110,7 @@ class Spool:
                 if other == self.path:
                     continue
                 sent += self._replay_orphan(other)
-            if self.path.stat().st_size > self.rotate_bytes:
+            if self.path.stat().st_size > 0:  # all of it is in the store now: no copy stays on disk
                 self._rotate()
             return sent
 
@@ -134,10 +134,12 @@ class Spool:
         with self._lock:
             old_fh, old = self._fh, self.path
             self._open_new()
-        self._flush_file(old)
-        old_fh.close()
-        self._offset_path(old).unlink(missing_ok=True)
-        old.unlink(missing_ok=True)
+        try:
+            self._flush_file(old)  # lines appended after the flush that led here
+            self._offset_path(old).unlink(missing_ok=True)
+            old.unlink(missing_ok=True)
+        finally:
+            old_fh.close()  # if the store went away meanwhile, the file is left unlocked for replay
 
     def backlog_bytes(self) -> int:
         total = 0

@@ -25,14 +25,14 @@ def home(tmp_path, monkeypatch):
     return tmp_path
 
 
-def _outcome(key: str) -> dict:
+def _outcome(key: str, event: str = "relapse") -> dict:
     return {
         "record_id": str(uuid.uuid4()),
         "created_at": dt.datetime.now(dt.UTC),
         "partner": "acme",
         "participant_key": key,
         "date": dt.date(2025, 3, 1),
-        "event": "relapse",
+        "event": event,
     }
 
 
@@ -42,12 +42,16 @@ def test_forget_deletes_then_refuses_a_wrong_partner_key_or_mode(home, monkeypat
     assert made.exit_code == 0, made.output
     engine = prediction_log.engine_for(prediction_log.url_from_env())
     assert str(home) in str(engine.url)  # the default store under the state root
-    prediction_log.insert_ignoring_duplicates(engine, "outcomes", [_outcome(Pseudonymizer.from_env()("acme", "person-1"))])
+    key = Pseudonymizer.from_env()("acme", "person-1")
+    prediction_log.insert_ignoring_duplicates(engine, "outcomes", [_outcome(key, "hospitalisation_zq7x")])
 
     done = runner.invoke(app, ["participants", "forget", "--partner", "acme", "--participant", "person-1"])
     assert done.exit_code == 0, done.output
     assert "deleted 0 predictions (with their inputs) and 1 outcomes" in done.output
     assert prediction_log.count(engine, "outcomes") == 0
+    engine.dispose()
+    for path in home.rglob("*"):  # no copy left readable: free pages are zeroed, the WAL is checkpointed and emptied
+        assert not path.is_file() or b"hospitalisation_zq7x" not in path.read_bytes(), path
 
     typo = runner.invoke(app, ["participants", "forget", "--partner", "acmee", "--participant", "person-1"])
     assert typo.exit_code == 1 and "no partner 'acmee'" in typo.output and "Traceback" not in typo.output

@@ -118,9 +118,12 @@ def test_spool_survives_a_store_outage_and_delivers_exactly_once(tmp_path):
         spool.flush()
     assert spool.backlog_bytes() > 0 and prediction_log.count(engine, "outcomes") == 10
     up["ok"] = True
+    pending = spool.path.read_text()
     spool.flush()
-    # Replaying everything from the start (as after a crash that lost the offset) adds nothing twice.
-    spool._write_offset(spool.path, 0)
+    # Flushed files are deleted at once: no copy of a stored record stays on local disk.
+    assert [p.name for p in (tmp_path / "spool").iterdir()] == [spool.path.name] and spool.path.stat().st_size == 0
+    # Replaying the same records again (as after a crash that lost the offset) adds nothing twice.
+    (tmp_path / "spool" / "spool-99998-lost.jsonl").write_text(pending)
     spool.flush()
     assert prediction_log.count(engine, "outcomes") == 25 and spool.backlog_bytes() == 0
     spool.close()
