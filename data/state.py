@@ -24,3 +24,9 @@ def pin_home() -> Path:
     root = home()
     os.environ[HOME_VAR] = str(root)
     return root
+
+
+def private_files() -> None:
+    """From now on this process creates files 0600 and folders 0700: the state root holds pseudonymised health data
+    (prediction log, spool, MLflow and Evidently files), which no other account on the machine should read."""
+    os.umask(0o077)

@@ -79,4 +79,5 @@ def main() -> None:
     from data import state
 
     state.pin_home()  # resolved once: every command, and the server `serve` starts, shares the same state root
+    state.private_files()  # inherited by the server `serve` starts
     app()

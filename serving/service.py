@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from data import episodes, prediction_log
+from data import episodes, prediction_log, state
 from data.episodes import Episode
 from data.pseudonym import Pseudonymizer
 from data.spool import Spool
@@ -44,6 +44,7 @@ from training.bundle import ModelBundle
 from training.scoring import MAX_STALENESS_DAYS, WITHDRAWN, reason_text
 
 log = logging.getLogger("earlywarn.serving")
+state.private_files()  # also when started by `bentoml serve` directly: the log, spool and keys stay private
 OUTCOME_IDS = uuid.UUID("5f1c7f0e-6b7e-4a0c-9a53-2f1d8c3e9b10")  # namespace of outcome record ids (uuid5)
 CONFIG = ServeConfig.from_env()
 

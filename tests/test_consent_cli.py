@@ -98,3 +98,23 @@ def test_partner_names_are_plain_ascii(tmp_path, name):
     with pytest.raises(ValueError, match="lowercase ASCII"):
         create_key(engine, name)
     assert create_key(engine, "clinic-east_2").partner == "clinic-east_2"
+
+
+def test_the_cli_creates_private_files(tmp_path):
+    """Run as users run it (a real process): the store it creates is readable by its owner only."""
+    import os
+    import stat
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = os.environ | {"EARLYWARN_HOME": str(tmp_path / "home"), "EARLYWARN_MODE": "production", "EARLYWARN_HMAC_KEY": SECRET}
+    env.pop("EARLYWARN_DB_URL", None)
+    cli = Path(sys.executable).with_name("earlywarn")
+    made = subprocess.run([str(cli), "keys", "create", "--partner", "acme"], env=env, capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    created = list((tmp_path / "home").rglob("*"))
+    assert created
+    for path in [tmp_path / "home", *created]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & 0o077 == 0, (path, oct(mode))
