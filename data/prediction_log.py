@@ -268,6 +268,30 @@ def forget(engine: Engine, partner: str, participant_key: str, models_trained_be
     return int(n_pred or 0), int(n_out or 0)
 
 
+RETENTION_DAYS = 400  # default for EARLYWARN_RETENTION_DAYS: a year of history plus a lookback and a horizon
+
+
+def retention_days() -> int:
+    raw = os.environ.get("EARLYWARN_RETENTION_DAYS", str(RETENTION_DAYS))
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"EARLYWARN_RETENTION_DAYS={raw!r}: use a whole number of days, at least 1")
+    return int(raw)
+
+
+def purge(engine: Engine, before: dt.datetime) -> dict[str, int]:
+    """Delete predictions (with their inputs), outcomes, escalation changes and feedback stored before `before`;
+    returns how many rows each table lost. Withdrawal records stay: they are what keeps a withdrawn person out."""
+    create_schema(engine)
+    deleted = {}
+    with engine.begin() as conn:
+        for name, table in TABLES.items():
+            deleted[name] = int(conn.execute(sa.delete(table).where(table.c.created_at < before)).rowcount or 0)
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    return deleted
+
+
 def read_withdrawals(engine: Engine) -> pd.DataFrame:
     with engine.connect() as conn:
         return pd.DataFrame(conn.execute(sa.select(withdrawals)).mappings().all())

@@ -22,6 +22,30 @@ app.add_typer(monitor_app, name="monitor")
 
 participants_app = typer.Typer(help="Participants' data rights.", no_args_is_help=True)
 app.add_typer(participants_app, name="participants")
+store_app = typer.Typer(help="The prediction store: retention.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("purge")
+def store_purge(
+    days: Annotated[
+        int | None, typer.Option(min=1, help="Keep this many days (default: EARLYWARN_RETENTION_DAYS, else 400)")
+    ] = None,
+) -> None:
+    """Delete predictions, inputs, outcomes, escalations and feedback older than the retention period (the service
+    also does this once a day)."""
+    import datetime as dt
+
+    from data import prediction_log
+
+    try:
+        keep = days or prediction_log.retention_days()
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(days=keep)
+    deleted = prediction_log.purge(prediction_log.engine_for(prediction_log.url_from_env()), before)
+    typer.echo(f"kept {keep} days; deleted " + ", ".join(f"{n} {table}" for table, n in deleted.items()))
 
 
 @participants_app.command("forget")

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import math
 import os
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -227,6 +228,8 @@ class RiskService:
         self._recent: OrderedDict[tuple[str, str], dt.date] = OrderedDict()  # (partner, key) -> first window end seen
         self._events: OrderedDict[tuple[str, str], dt.date] = OrderedDict()  # (partner, key) -> latest event day
         self._gone: set[tuple[str, str]] = set()  # (partner, key) pairs known to have withdrawn consent
+        self._retention = prediction_log.retention_days()
+        threading.Thread(target=self._purge_daily, name="retention", daemon=True).start()
         self._episodes: OrderedDict[tuple[str, str], Episode | None] = (
             OrderedDict()
         )  # last known open episodes, for store outages
@@ -324,6 +327,17 @@ class RiskService:
         for pair, day in stored.items():
             self._note_event(pair, day)
         return {pair: self._events[pair] for pair in pairs if pair in self._events}
+
+    def _purge_daily(self) -> None:
+        """Retention: once at start and every 24 h, delete what is older than EARLYWARN_RETENTION_DAYS."""
+        while True:
+            try:
+                before = dt.datetime.now(dt.UTC) - dt.timedelta(days=self._retention)
+                deleted = prediction_log.purge(self.engine, before)
+                log.info("retention: deleted %d rows older than %d days", sum(deleted.values()), self._retention)
+            except sa.exc.SQLAlchemyError as err:
+                log.warning("retention purge failed (%s); retried in 24 h", type(err).__name__)
+            time.sleep(24 * 3600)
 
     def _withdrawn(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
         """Who has withdrawn consent: the store's record, or while it is away the withdrawals this replica has seen

@@ -118,3 +118,16 @@ def test_the_cli_creates_private_files(tmp_path):
     for path in [tmp_path / "home", *created]:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode & 0o077 == 0, (path, oct(mode))
+
+
+def test_store_purge_keeps_the_retention_period(home, monkeypatch):
+    engine = prediction_log.engine_for(prediction_log.url_from_env())
+    prediction_log.create_schema(engine)
+    old = _outcome("k-old") | {"created_at": dt.datetime.now(dt.UTC) - dt.timedelta(days=401)}
+    prediction_log.insert_ignoring_duplicates(engine, "outcomes", [old, _outcome("k-new")])
+    out = CliRunner().invoke(app, ["store", "purge"])
+    assert out.exit_code == 0 and "kept 400 days; deleted 0 predictions, 1 outcomes" in out.output, out.output
+    assert prediction_log.read_outcomes(engine)["participant_key"].tolist() == ["k-new"]
+    monkeypatch.setenv("EARLYWARN_RETENTION_DAYS", "0")
+    refused = CliRunner().invoke(app, ["store", "purge"])
+    assert refused.exit_code == 1 and "EARLYWARN_RETENTION_DAYS='0'" in refused.output
