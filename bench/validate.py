@@ -133,7 +133,7 @@ def _trust_table(rows: list[Row]) -> str:
         widths = " / ".join(_f(m, f"interval_width_mean_{b}") for b in ("missing_0", "missing_1_6", "missing_7plus"))
         w = r.widening
         blank = f"{w[1]:.3f} → {w[2]:.3f} ({w[3]:.0%} of {w[0]})" if w else "—"
-        gaps = [k for k in m if k.startswith("subgroup_gap_") and not k.endswith(("_ci_low", "_ci_high"))]
+        gaps = [k for k in m if k.startswith("subgroup_gap_") and not k.endswith(("_ci_low", "_ci_high", "_min_participants"))]
         gap = max(gaps, key=lambda k: m[k]) if gaps else None
         lines.append(
             f"| {r.data} | {r.seed} | {_f(m, 'interval_coverage')} | {widths} | {blank} | "
@@ -141,7 +141,11 @@ def _trust_table(rows: list[Row]) -> str:
             f"{_f(m, 'high_band_mean_risk')} / {_f(m, 'high_band_event_rate')} | {_f(m, 'ppv_high')} / {_f(m, 'npv_high')} | "
             f"{_f(m, 'event_sensitivity')} | {_f(m, 'median_lead_time_days')} | "
             f"{_f(m, 'escalation_episodes_per_100_participant_months')} | {_f(m, 'net_benefit_high')} | "
-            + (f"{gap[len('subgroup_gap_') :]} {_ci(m, gap)} |" if gap else "— |")
+            + (
+                f"{gap[len('subgroup_gap_') :]} {_ci(m, gap)}, {m[gap + '_min_participants']:.0f} people in the smaller group |"
+                if gap
+                else "— |"
+            )
         )
     return "\n".join(lines)
 
