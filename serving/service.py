@@ -172,6 +172,22 @@ EXPLAIN_PARAMETER = {
 }
 
 
+_INTERNAL_KEYS = {"run_id", "mlflow_run_id", "source", "path", "artifact_uri"}
+
+
+def _public(value: Any) -> Any:
+    """The model card without what only the operator should see: run ids and file-system paths."""
+    if isinstance(value, dict):
+        return {
+            k: _public(v)
+            for k, v in value.items()
+            if k not in _INTERNAL_KEYS and not k.endswith("_path") and not (isinstance(v, str) and v.startswith("/"))
+        }
+    if isinstance(value, list):
+        return [_public(v) for v in value]
+    return value
+
+
 def _explain(values: list[str]) -> bool:
     """The `explain` query parameter, read after authentication (FastAPI would validate it before)."""
     words = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
@@ -560,7 +576,7 @@ class RiskService:
     @app.get("/model")
     async def model_card(self) -> JSONResponse:
         """The served model's card: version, training date, data, metrics with intervals, bands, intended use, limits."""
-        card = dict(self.bundle.meta.get("model_card", {}))
+        card = _public(self.bundle.meta.get("model_card", {}))
         card["version"] = self.version
         card["trained_at"] = self.bundle.meta.get("trained_at")
         card["band_thresholds"] = {"elevated": self.bundle.bands.elevated, "high": self.bundle.bands.high}

@@ -467,12 +467,21 @@ def test_largest_legal_request_fits_the_body_limit():
 
 
 def test_model_card_openapi_and_metrics(server):
-    srv, _, _, _ = server
+    srv, keys, _, table = server
+    assert _post(
+        srv, "/v1/risk-scores", keys["acme"], scoring([{"participant_id": "m", "days": days_of(table, "P01")}])
+    ).is_success
     card = httpx.get(srv.url + "/v1/model", timeout=30).json()
     assert card["version"] == "1" and "not a diagnosis" in card["intended_use"] and card["limitations"]
     assert {"elevated", "high"} <= set(card["band_thresholds"]) and "auroc" in card["performance"]
+    assert "ppv_high" in card["alerting"] and card["uncertainty"]["method"].startswith("80% interval")
+    text = json.dumps(card)
+    assert "run_id" not in text and '"/' not in text and "/tmp" not in text  # nothing only the operator should see
     spec = httpx.get(srv.url + "/v1/openapi.json", timeout=30).json()
     assert {"/risk-scores", "/outcomes", "/model"} <= set(spec["paths"]) and "RiskScoreRequest" in spec["components"]["schemas"]
+    result = spec["components"]["schemas"]["RiskResult"]["properties"]
+    assert {"risk_interval", "drivers", "escalation", "status", "reason"} <= set(result)
+    assert "withdrawn" in json.dumps(result["status"]) and "Driver" in spec["components"]["schemas"]
     metrics = httpx.get(srv.url + "/metrics", timeout=30).text
     assert "earlywarn_participants_scored_total" in metrics
 
