@@ -33,17 +33,21 @@ class NewKey:
 PARTNER_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
-def create_key(engine: Engine, partner: str) -> NewKey:
+def create_key(engine: Engine, partner: str, expires_in: dt.timedelta | None = None) -> NewKey:
+    """A new key for the partner (optionally expiring after `expires_in`); the token is returned once."""
     if not PARTNER_NAME.fullmatch(partner):
-        raise ValueError(
-            f"partner {partner!r}: names are 1-64 lowercase ASCII letters, digits, '-' or '_', starting with a letter or digit"
-        )
+        raise ValueError(f"partner {partner!r}: use 1-64 lowercase ASCII letters, digits, '-' or '_' (first a letter or digit)")
     create_schema(engine)
     key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+    now = dt.datetime.now(dt.UTC)
     with engine.begin() as conn:
         conn.execute(
             api_keys.insert().values(
-                key_id=key_id, partner=partner, secret_sha256=digest(secret), created_at=dt.datetime.now(dt.UTC)
+                key_id=key_id,
+                partner=partner,
+                secret_sha256=digest(secret),
+                created_at=now,
+                expires_at=now + expires_in if expires_in else None,
             )
         )
     return NewKey(key_id, partner, f"{PREFIX}_{key_id}_{secret}")
@@ -66,6 +70,8 @@ def list_keys(engine: Engine) -> list[dict]:
         return [
             dict(r)
             for r in conn.execute(
-                sa.select(api_keys.c.key_id, api_keys.c.partner, api_keys.c.created_at, api_keys.c.revoked_at)
+                sa.select(
+                    api_keys.c.key_id, api_keys.c.partner, api_keys.c.created_at, api_keys.c.revoked_at, api_keys.c.expires_at
+                )
             ).mappings()
         ]

@@ -71,6 +71,7 @@ api_keys = sa.Table(  # partner API keys, stored as hashes (data/keys.py)
     sa.Column("secret_sha256", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),  # None: no expiry
 )
 escalation_changes = sa.Table(  # append-only facts about escalation episodes (data/episodes.py)
     "escalation_changes",
@@ -154,7 +155,17 @@ def engine_for(url: str) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
+    """Create missing tables, and add columns that later versions added to existing ones (nullable, so old rows
+    stay valid): a store from an earlier release keeps working."""
     metadata.create_all(engine)
+    inspector = sa.inspect(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in have and column.nullable:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
 
 
 def check_key(engine: Engine, pseudonymizer: Pseudonymizer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
@@ -73,10 +74,12 @@ def serve_cmd(
         typer.echo("no model in the BentoML store; run `earlywarn serve --build` first", err=True)
         raise typer.Exit(1)
     if demo:
-        from data.keys import create_key
+        from data.keys import create_key, revoke
         from data.prediction_log import engine_for
 
-        key = create_key(engine_for(ServeConfig.from_env().db_url), "demo")
+        demo_store = engine_for(ServeConfig.from_env().db_url)
+        revoke(demo_store, partner="demo")  # one live demo key at a time: each `make run` replaces the last
+        key = create_key(demo_store, "demo")
         body = write_example_request(example_from or state.path("cohort", "features.parquet"), state.path("example-request.json"))
         typer.echo("\nExample request (demo partner key):")
         typer.echo(
@@ -98,12 +101,22 @@ def serve_cmd(
 
 
 @keys_app.command("create")
-def keys_create(partner: Annotated[str, typer.Option(help="Partner name (letters, digits, - and _)")]) -> None:
+def keys_create(
+    partner: Annotated[str, typer.Option(help="Partner name (lowercase letters, digits, - and _)")],
+    expires: Annotated[str | None, typer.Option(help="Expire after this long, e.g. 90d (default: never)")] = None,
+) -> None:
     """Create a key; it is printed once, alone on the last line, and stored only as a hash."""
     from data.keys import create_key
     from data.prediction_log import engine_for
 
-    key = create_key(engine_for(ServeConfig.from_env().db_url), partner)
+    if expires is not None and not (expires.endswith("d") and expires[:-1].isdigit() and int(expires[:-1]) > 0):
+        raise typer.BadParameter("use a number of days, e.g. 90d", param_hint="--expires")
+    lifetime = dt.timedelta(days=int(expires[:-1])) if expires else None
+    try:
+        key = create_key(engine_for(ServeConfig.from_env().db_url), partner, lifetime)
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"created key {key.key_id} for partner {key.partner}; store it now, it cannot be shown again:")
     typer.echo(key.token)
 

@@ -1,8 +1,10 @@
-"""Verifies partner keys on every request, with the last known state of a key kept for store outages."""
+"""Verifies partner keys on every request, with the last known state of a key kept for short store outages."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
+import time
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -10,14 +12,18 @@ from sqlalchemy.engine import Engine
 from data.keys import DUMMY_DIGEST, PREFIX, api_keys, digest
 from data.prediction_log import create_schema
 
+LAST_KNOWN_SECONDS = 300.0  # how long a key verified before a store outage stays accepted during it
+
 
 class KeyVerifier:
-    """Looks each key up in the store (so revocation takes effect at once) and falls back to the last known
-    state of that key while the store is unreachable, so an outage does not lock partners out."""
+    """Looks each key up in the store (so revocation and expiry take effect at once) and, while the store is
+    unreachable, accepts a key whose last successful check is under `last_known_seconds` old: a short outage does
+    not lock partners out, and a key revoked during a long one stops working (fail closed)."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, last_known_seconds: float = LAST_KNOWN_SECONDS):
         self.engine = engine
-        self._known: dict[str, tuple[str, str, bool]] = {}
+        self.last_known_seconds = last_known_seconds
+        self._known: dict[str, tuple[str, str, bool, dt.datetime | None, float]] = {}
         create_schema(engine)
 
     def partner_for(self, authorization: str | None) -> str | None:
@@ -33,20 +39,22 @@ class KeyVerifier:
         ok = hmac.compare_digest(digest(secret), stored)  # constant time, also for unknown ids
         if not row or not ok or row[2]:
             return None
+        expires = row[3]
+        if expires is not None and (expires if expires.tzinfo else expires.replace(tzinfo=dt.UTC)) <= dt.datetime.now(dt.UTC):
+            return None
         return row[0]
 
-    def _lookup(self, key_id: str) -> tuple[str, str, bool] | None:
+    def _lookup(self, key_id: str) -> tuple[str, str, bool, dt.datetime | None, float] | None:
+        c = api_keys.c
         try:
             with self.engine.connect() as conn:
-                r = conn.execute(
-                    sa.select(api_keys.c.partner, api_keys.c.secret_sha256, api_keys.c.revoked_at).where(
-                        api_keys.c.key_id == key_id
-                    )
-                ).first()
+                q = sa.select(c.partner, c.secret_sha256, c.revoked_at, c.expires_at).where(c.key_id == key_id)
+                r = conn.execute(q).first()
         except sa.exc.SQLAlchemyError:
-            return self._known.get(key_id)
+            known = self._known.get(key_id)
+            return known if known and time.monotonic() - known[4] < self.last_known_seconds else None
         if r is None:
             self._known.pop(key_id, None)
             return None
-        self._known[key_id] = (r[0], r[1], r[2] is not None)
+        self._known[key_id] = (r[0], r[1], r[2] is not None, r[3], time.monotonic())
         return self._known[key_id]

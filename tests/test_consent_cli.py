@@ -131,3 +131,19 @@ def test_store_purge_keeps_the_retention_period(home, monkeypatch):
     monkeypatch.setenv("EARLYWARN_RETENTION_DAYS", "0")
     refused = CliRunner().invoke(app, ["store", "purge"])
     assert refused.exit_code == 1 and "EARLYWARN_RETENTION_DAYS='0'" in refused.output
+
+
+def test_keys_can_expire_and_bad_input_gets_one_line(home):
+    runner = CliRunner()
+    made = runner.invoke(app, ["keys", "create", "--partner", "acme", "--expires", "90d"])
+    assert made.exit_code == 0, made.output
+    listed = runner.invoke(app, ["keys", "list"])
+    assert listed.exit_code == 0
+    from data.keys import list_keys
+
+    (key,) = list_keys(prediction_log.engine_for(prediction_log.url_from_env()))
+    assert 89 <= (key["expires_at"] - key["created_at"]).days <= 90
+    bad = runner.invoke(app, ["keys", "create", "--partner", "acme", "--expires", "soon"])
+    assert bad.exit_code == 2 and "--expires" in bad.output
+    lookalike = runner.invoke(app, ["keys", "create", "--partner", "асме"])
+    assert lookalike.exit_code == 2 and "lowercase ASCII" in lookalike.output and "Traceback" not in lookalike.output

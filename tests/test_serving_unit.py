@@ -74,6 +74,40 @@ def test_keys_are_hashed_revocable_and_partner_bound(tmp_path):
     assert verifier.partner_for(f"Bearer {key.token}") is None
 
 
+def test_keys_expire_and_outages_keep_a_key_only_briefly(tmp_path, monkeypatch):
+    import datetime as dt
+    import time
+
+    engine = prediction_log.engine_for(f"sqlite:///{tmp_path / 'k.db'}")
+    short = create_key(engine, "acme", expires_in=dt.timedelta(seconds=1))
+    lasting = create_key(engine, "acme", expires_in=dt.timedelta(days=90))
+    verifier = KeyVerifier(engine, last_known_seconds=60)
+    assert verifier.partner_for(f"Bearer {short.token}") == "acme"
+    time.sleep(1.2)
+    assert verifier.partner_for(f"Bearer {short.token}") is None  # expired
+    assert verifier.partner_for(f"Bearer {lasting.token}") == "acme"
+
+    def store_away(*_, **__):
+        raise sa.exc.OperationalError("select", {}, Exception("store away"))
+
+    monkeypatch.setattr(engine, "connect", store_away)
+    assert verifier.partner_for(f"Bearer {lasting.token}") == "acme"  # a short outage: the last known state
+    clock = time.monotonic() + 61
+    monkeypatch.setattr(time, "monotonic", lambda: clock)
+    assert verifier.partner_for(f"Bearer {lasting.token}") is None  # a long one: fail closed
+
+
+def test_a_store_from_an_earlier_release_gains_the_new_columns(tmp_path):
+    engine = prediction_log.engine_for(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as conn:  # api_keys as it was before keys could expire
+        conn.exec_driver_sql(
+            "CREATE TABLE api_keys (key_id VARCHAR(16) PRIMARY KEY, partner VARCHAR(64) NOT NULL, "
+            "secret_sha256 VARCHAR(64) NOT NULL, created_at DATETIME NOT NULL, revoked_at DATETIME)"
+        )
+    key = create_key(engine, "acme")
+    assert KeyVerifier(engine).partner_for(f"Bearer {key.token}") == "acme"
+
+
 def test_pseudonyms_are_keyed_stable_and_partner_specific(monkeypatch):
     p = Pseudonymizer(b"k" * 32)
     assert p("a", "123") == p("a", "123") != p("b", "123") and "123" not in p("a", "123")
