@@ -533,8 +533,8 @@ class RiskService:
                 problem = ("participant_id", "this partner has never had this participant scored")
             elif o.date > tomorrow:
                 problem = ("date", f"after tomorrow ({tomorrow}, UTC)")
-            elif o.date < first[k] - lookback:
-                problem = ("date", f"before this participant's first scored days ({first[k] - lookback})")
+            elif o.date < (earliest := max(first[k], dt.date.min + lookback) - lookback):  # no overflow before year 1
+                problem = ("date", f"before this participant's first scored days ({earliest})")
             else:
                 continue
             errors.append({"field": f"outcomes[{i}].{problem[0]}", "message": problem[1]})

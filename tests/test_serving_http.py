@@ -195,6 +195,13 @@ def test_outcomes_are_bounded_in_time_and_stored_once(server):
         refused = _post(srv, "/v1/outcomes", keys["acme"], body)
         assert refused.status_code == 422 and refused.json()["detail"][0] == {"field": "outcomes[0].date", "message": ANY}
         assert message in refused.json()["detail"][0]["message"], (day, refused.text)
+    # A participant scored with days in year 1 (stale, but remembered): bounds near date.min must not overflow (the
+    # fuzzer found a 500 here).
+    ancient = {"participants": [{"participant_id": "ancient", "days": [{"date": "0001-01-02", "steps": 1000.0}]}]}
+    assert _post(srv, "/v1/risk-scores", keys["acme"], ancient).json()["results"][0]["status"] == "stale"
+    for day in ("0001-01-01", "2000-01-01"):
+        old = _post(srv, "/v1/outcomes", keys["acme"], {"outcomes": [{"participant_id": "ancient", "date": day, "event": "a"}]})
+        assert old.status_code == 202, old.text
     event = {"outcomes": [{"participant_id": "dated", "date": first_day.isoformat(), "event": "relapse"}]}
     assert _post(srv, "/v1/outcomes", keys["acme"], event).json() == {"stored": 1, "new": 1}
     deadline = time.time() + 10
