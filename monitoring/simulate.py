@@ -163,7 +163,7 @@ def simulate(cfg: SimulateConfig) -> SimulateResult:
                 auth = {"Authorization": f"Bearer {keys[partner].token}"}
                 for chunk in np.array_split(who, max(1, -(-len(who) // 1000))):
                     r = client.post(
-                        "/v1/risk-scores?explain=false",  # monitoring reads risk and band; drivers would only cost time
+                        "/v1/risk-scores",
                         json={"as_of": day.isoformat(), "participants": cohort.days_payload(chunk, end, lookback)},
                         headers=auth,
                     )
