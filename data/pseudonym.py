@@ -40,6 +40,15 @@ class Pseudonymizer:
         """Names the key without revealing it: recorded in the store, so a different key is refused."""
         return hmac.new(self.key, b"earlywarn key fingerprint", hashlib.sha256).hexdigest()[:16]
 
+    def derived(self, purpose: bytes) -> bytes:
+        """A key for another purpose (signing models) from the one deployment secret, unrelated to the pseudonyms."""
+        return hmac.new(self.key, b"earlywarn derived key\x1f" + purpose, hashlib.sha256).digest()
+
+    def row_tag(self, source_id: str) -> str:
+        """Names a training participant's rows in saved samples (reference samples), so a withdrawal can find them;
+        keyed, so the tag does not reveal the id."""
+        return hmac.new(self.derived(b"row tag"), source_id.encode(), hashlib.sha256).hexdigest()[:32]
+
     @classmethod
     def from_env(cls, demo: bool | None = None) -> Pseudonymizer:
         """EARLYWARN_HMAC_KEY or EARLYWARN_HMAC_KEY_FILE; the demo key only in demo mode (default: EARLYWARN_MODE)."""

@@ -65,7 +65,8 @@ def participants_forget(
         raise typer.Exit(1) from None
     typer.echo(
         f"deleted {result.predictions_deleted} predictions (with their inputs) and {result.outcomes_deleted} outcomes; "
-        f"model versions trained before the withdrawal: {', '.join(result.models_trained_before) or 'none'}"
+        f"removed their rows from {len(result.files_rewritten)} files and {len(result.runs_rewritten)} MLflow reference "
+        f"samples; model versions trained before the withdrawal: {', '.join(result.models_trained_before) or 'none'}"
     )
 
 

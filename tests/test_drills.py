@@ -216,6 +216,17 @@ def test_logs_hold_no_raw_ids_signal_values_or_keys(drill_server):
     )
 
 
+def _resigned(served_model, home: Path, secret: str) -> Path:
+    """A copy of the store whose served model is signed with the production secret, as training in production would."""
+    from data.pseudonym import Pseudonymizer
+    from training.bundle import SIGNING_PURPOSE, ModelBundle, signing_key
+
+    folder = _copied_model(served_model, home)
+    bundle = ModelBundle.load(folder, signing_key(demo=True))
+    bundle.save(folder, Pseudonymizer(secret.encode()).derived(SIGNING_PURPOSE))
+    return home
+
+
 def test_production_mode_refuses_the_demo_secret(served_model, tmp_path):
     for extra, message in (
         ({"EARLYWARN_MODE": "production"}, "EARLYWARN_HMAC_KEY"),
@@ -227,9 +238,13 @@ def test_production_mode_refuses_the_demo_secret(served_model, tmp_path):
         assert message in str(err.value)
     secret = tmp_path / "hmac.key"
     secret.write_text("a-real-secret-from-a-file-0123456789")
-    server = Server(
-        _env(served_model, tmp_path, EARLYWARN_MODE="production", EARLYWARN_HMAC_KEY_FILE=str(secret)), tmp_path / "ok.log"
-    )
+    production = _env(served_model, tmp_path, EARLYWARN_MODE="production", EARLYWARN_HMAC_KEY_FILE=str(secret))
+    demo_signed = Server(production, tmp_path / "demo-signed.log")
+    with pytest.raises(RuntimeError) as err:
+        demo_signed.start(timeout=90)
+    assert "signature does not match" in str(err.value)
+    production["BENTOML_HOME"] = str(_resigned(served_model, tmp_path / "bentoml", secret.read_text()))
+    server = Server(production, tmp_path / "ok.log")
     server.start()
     server.stop()
     # The store now holds that key's fingerprint: another key would pseudonymise everyone to new ids.
@@ -247,7 +262,7 @@ def test_production_mode_refuses_the_demo_secret(served_model, tmp_path):
     record(
         "secrets",
         "production without a key, with the demo key, with a key file, then another key; mode 'Production'",
-        "refused, refused, started, refused (fingerprint), refused (names the variable)",
+        "refused, refused, a demo-signed model refused, started, refused (fingerprint), refused (names the variable)",
     )
 
 
@@ -269,18 +284,44 @@ def test_mlflow_unreachable_at_start_serves_the_packaged_model(served_model, sma
     record("MLflow unreachable at start", "tracking URI pointing at a closed port", "served the model packaged in BentoML")
 
 
-def test_a_tampered_model_is_refused_at_start(served_model, tmp_path):
-    home = tmp_path / "bentoml"
+def _copied_model(served_model, home: Path) -> Path:
+    """A copy of the session's BentoML store; returns the served model's folder in it (the store may hold others)."""
     shutil.copytree(served_model["BENTOML_HOME"], home)
     name, version = served_model["EARLYWARN_MODEL_TAG"].split(":")
-    # The served model's own weights: the session's store may hold other models (and bentos) by now.
-    weights = next((home / "models" / name / version).rglob("weights.pt"))
+    return next((home / "models" / name / version).rglob("weights.pt")).parent
+
+
+def test_a_tampered_model_is_refused_at_start(served_model, tmp_path):
+    home = tmp_path / "bentoml"
+    weights = _copied_model(served_model, home) / "weights.pt"
     weights.write_bytes(weights.read_bytes()[:-16] + b"\x00" * 16)
     server = Server(_env(served_model, tmp_path, BENTOML_HOME=str(home)), tmp_path / "server.log")
     with pytest.raises(RuntimeError) as err:
         server.start(timeout=90)
     assert "sha256 does not match" in str(err.value)
     record("corrupt model in the store", "16 bytes of the weights overwritten", "refused to start: sha256 mismatch named")
+
+
+def test_a_swapped_model_with_a_recomputed_manifest_is_refused(served_model, tmp_path):
+    """Someone who can write the model store replaces the weights and writes a matching manifest: the signature,
+    keyed with the deployment secret they do not hold, no longer matches."""
+    from training.bundle import MANIFEST_FILE, SPEC_FILE, WEIGHTS_FILE, sha256
+
+    home = tmp_path / "bentoml"
+    folder = _copied_model(served_model, home)
+    weights = folder / WEIGHTS_FILE
+    weights.write_bytes(weights.read_bytes()[:-16] + b"\x00" * 16)
+    manifest = {name: sha256(folder / name) for name in (SPEC_FILE, WEIGHTS_FILE)}
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+    server = Server(_env(served_model, tmp_path, BENTOML_HOME=str(home)), tmp_path / "server.log")
+    with pytest.raises(RuntimeError) as err:
+        server.start(timeout=90)
+    assert "signature does not match" in str(err.value)
+    record(
+        "swapped model (OWASP API8)",
+        "weights changed and the sha256 manifest recomputed to match",
+        "refused to start: the manifest's HMAC signature (deployment secret) does not match",
+    )
 
 
 def test_kill_9_while_the_store_is_away_then_restart_replays_exactly_once(served_model, small_cohort, tmp_path):

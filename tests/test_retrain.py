@@ -82,6 +82,56 @@ def test_retrain_beats_a_weak_champion_and_a_worse_challenger_is_refused(live):
     assert tracking.version_info(tracking.CHAMPION).version == good.train.model_version
 
 
+def _traces(live, pid: str, key: str) -> dict[str, set]:
+    """What would give a person away: their pseudonym (alone and as the retrain id), their reference-sample tag, and
+    the exact signal values they sent (distinctive to the 6th significant digit; the log and snapshots keep them)."""
+    from data.pseudonym import Pseudonymizer
+
+    table = pd.read_parquet(live["traffic"].features_path)
+    mine = table[table["participant_id"] == pid].drop(columns=["participant_id", "date"])
+    others = pd.concat([table[table["participant_id"] != pid], pd.read_parquet(live["root"] / "base" / "features.parquet")])
+    rest = others.drop(columns=["participant_id", "date"]).to_numpy(float).ravel()
+    values = {v for v in mine.round(4).stack().tolist() if v != round(v)} - set(rest.round(4).tolist())
+    texts = {key, f"clinic-east:{key}", Pseudonymizer.from_env(True).row_tag(f"clinic-east:{key}")}
+    return {"texts": texts, "values": {v for v in values if abs(v) >= 100}}  # big enough not to be a count or a share
+
+
+def _search(root, traces) -> list:
+    """Files under root holding any trace: raw bytes for the texts, decoded tables for the values."""
+    import sqlite3
+
+    import numpy as np
+
+    found = []
+    for path in root.rglob("*"):
+        if not path.is_file():
+            continue
+        raw = path.read_bytes()
+        if path.name == "log.db":  # the withdrawal record keeps the pseudonym (so later data is refused), nothing else
+            copy = root.parent / f"{root.name}-log-copy.db"
+            with sqlite3.connect(path) as src, sqlite3.connect(copy) as dst:
+                src.backup(dst)
+                dst.execute("PRAGMA secure_delete = ON")
+                dst.execute("DELETE FROM withdrawals")
+            with sqlite3.connect(copy) as dst:
+                dst.execute("VACUUM")
+            raw = copy.read_bytes()
+            copy.unlink()
+        if path.name.startswith("log.db-"):
+            continue  # the WAL and shared memory of the live log: searched through the backup above
+        hit = any(t.encode() in raw for t in traces["texts"])
+        if not hit and path.suffix in (".parquet", ".csv"):
+            frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+            cells = frame.select_dtypes("number").to_numpy(np.float64).ravel()
+            hit = bool(np.isin(np.round(cells[np.isfinite(cells)], 4), list(traces["values"])).any())
+            hit |= any(frame[c].astype(str).isin(traces["texts"]).any() for c in frame.select_dtypes("object"))
+        if not hit and path.suffix not in (".parquet",):
+            hit = any(f"{v}".encode() in raw for v in traces["values"])
+        if hit:
+            found.append(path)
+    return found
+
+
 def test_forget_deletes_a_participant_and_records_the_models_that_saw_them(live, monkeypatch):
     from typer.testing import CliRunner
 
@@ -90,13 +140,21 @@ def test_forget_deletes_a_participant_and_records_the_models_that_saw_them(live,
 
     engine = prediction_log.engine_for(live["db"])
     pid = "P000"  # dealt to the only partner
+    key = Pseudonymizer.from_env(True)("clinic-east", pid)
+    traces = _traces(live, pid, key)
+    found_before = _search(live["root"], traces)
+    # The retrain snapshots and the retrained models' reference samples hold this person (the test above retrained).
+    assert {"features.parquet", "reference.parquet"} <= {p.name for p in found_before}, sorted(map(str, found_before))
     monkeypatch.setenv("EARLYWARN_DB_URL", live["db"])
+    monkeypatch.setenv("EARLYWARN_HOME", str(live["root"]))
     res = CliRunner().invoke(app, ["participants", "forget", "--partner", "clinic-east", "--participant", pid])  # as users run it
     assert res.exit_code == 0, res.output
     versions = tracking.model_versions()
-    said = "deleted 40 predictions (with their inputs) and 0 outcomes; model versions trained before the withdrawal: "
-    assert said + ", ".join(versions) in res.output
-    key = Pseudonymizer.from_env(True)("clinic-east", pid)
+    assert "deleted 40 predictions (with their inputs) and 0 outcomes; removed their rows from " in res.output
+    assert "model versions trained before the withdrawal: " + ", ".join(versions) in res.output
+    # Nothing under the state root holds them any more: not the log (SQLite free pages and WAL included), the spool,
+    # the retrain snapshots, the MLflow store and its artifacts, nor the monitoring reports and workspace.
+    assert _search(live["root"], traces) == []
     assert prediction_log.read_inputs(engine).query("participant_key == @key").empty
     gone = prediction_log.read_withdrawals(engine)
     assert gone.iloc[0]["participant_key"] == key and pid not in gone.to_string()

@@ -79,3 +79,31 @@ def test_an_event_after_the_window_but_before_as_of_is_washout(bundle):
 def test_washout_and_staleness_come_before_too_little_data(bundle):
     s = _score(bundle, [("a", _days(3)), ("b", _days(3))], END, [END, None])
     assert s.status == [RECENT_EVENT, INSUFFICIENT]
+
+
+def test_a_saved_model_loads_only_with_its_signature(bundle, tmp_path, monkeypatch):
+    """The manifest is signed with a key derived from the deployment secret: swapping the weights and recomputing
+    the manifest, dropping the signature, or loading with another deployment's secret are each refused."""
+    import json
+
+    from data.pseudonym import Pseudonymizer
+    from training.bundle import MANIFEST_FILE, SIGNATURE_FILE, SIGNING_PURPOSE, SPEC_FILE, WEIGHTS_FILE, BundleError, sha256
+
+    folder = bundle.save(tmp_path / "m")
+    assert ModelBundle.load(folder).features == FEATURES
+    other = Pseudonymizer(b"another-deployment-secret-0123").derived(SIGNING_PURPOSE)
+    with pytest.raises(BundleError, match="signature does not match"):
+        ModelBundle.load(folder, other)
+    weights = folder / WEIGHTS_FILE
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\x00" * 8)
+    (folder / MANIFEST_FILE).write_text(json.dumps({n: sha256(folder / n) for n in (SPEC_FILE, WEIGHTS_FILE)}))
+    with pytest.raises(BundleError, match="signature does not match"):
+        ModelBundle.load(folder)
+    (folder / SIGNATURE_FILE).unlink()
+    with pytest.raises(BundleError, match="not signed"):
+        ModelBundle.load(folder)
+    monkeypatch.setenv("EARLYWARN_MODE", "production")
+    monkeypatch.delenv("EARLYWARN_HMAC_KEY", raising=False)
+    monkeypatch.delenv("EARLYWARN_HMAC_KEY_FILE", raising=False)
+    with pytest.raises(RuntimeError, match="EARLYWARN_HMAC_KEY"):
+        ModelBundle.load(bundle.save(tmp_path / "m2", other))

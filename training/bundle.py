@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from data.pseudonym import Pseudonymizer
 from data.windows import WindowConfig, WindowSet
 from training.calibration import Bands, Calibrator
 from training.nets import ModelKind, build_net
@@ -18,6 +20,7 @@ from training.preprocess import Preprocessor
 from training.uncertainty import Interval, imputations, logit
 
 SPEC_FILE, WEIGHTS_FILE, MANIFEST_FILE = "model.json", "weights.pt", "manifest.json"
+SIGNATURE_FILE, SIGNING_PURPOSE = "signature", b"model signature"
 IG_STEPS = 8  # path steps: the contributions add up to the logit change within 0.003 here (as with 16 or 32 steps)
 
 
@@ -34,6 +37,26 @@ class Attribution:
 
 class BundleError(RuntimeError):
     """A model bundle is missing, corrupt, tampered with or incompatible; never serve it."""
+
+
+def signing_key(demo: bool | None = None) -> bytes:
+    """The model-signing key, derived from the deployment secret (EARLYWARN_HMAC_KEY; the demo key only in demo mode,
+    so a production service refuses models signed in demo mode)."""
+    return Pseudonymizer.from_env(demo).derived(SIGNING_PURPOSE)
+
+
+def _signature(manifest: Path, key: bytes) -> str:
+    return hmac.new(key, manifest.read_bytes(), hashlib.sha256).hexdigest()
+
+
+def _check_signature(d: Path, key: bytes) -> None:
+    if not (d / SIGNATURE_FILE).exists():
+        raise BundleError(f"{d}: the model is not signed; refusing to load it (train or import it again with this release)")
+    if not hmac.compare_digest((d / SIGNATURE_FILE).read_text().strip(), _signature(d / MANIFEST_FILE, key)):
+        raise BundleError(
+            f"{d}: the manifest's signature does not match this deployment's key: the model was changed after it was "
+            "signed, or signed with another EARLYWARN_HMAC_KEY (a demo-mode model in production); refusing to load it"
+        )
 
 
 def sha256(path: Path) -> str:
@@ -118,7 +141,9 @@ class ModelBundle:
         missing = np.isnan(values[:, -self.preprocessor.lookback :])
         return Attribution(self.calibrator(logits), per_cell.sum(axis=1), (per_cell * missing).sum(axis=1), logits - ref_logits)
 
-    def save(self, directory: str | Path) -> Path:
+    def save(self, directory: str | Path, key: bytes | None = None) -> Path:
+        """Write the bundle with a sha256 manifest and an HMAC signature of it (`signing_key`, from the deployment
+        secret): someone who can write the model store but not read the secret cannot make a model that loads."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         spec = {
@@ -136,13 +161,16 @@ class ModelBundle:
         torch.save(self.net.state_dict(), d / WEIGHTS_FILE)
         manifest = {name: sha256(d / name) for name in (SPEC_FILE, WEIGHTS_FILE)}
         (d / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+        (d / SIGNATURE_FILE).write_text(_signature(d / MANIFEST_FILE, key or signing_key()))
         return d
 
     @classmethod
-    def load(cls, directory: str | Path) -> ModelBundle:
-        """Load after checking every file against the recorded sha256; weights load with weights_only (no pickle)."""
-        d = Path(directory)
+    def load(cls, directory: str | Path, key: bytes | None = None) -> ModelBundle:
+        """Load after checking the manifest's signature and every file against the manifest's sha256; weights load
+        with weights_only (no pickle)."""
+        d, key = Path(directory), key or signing_key()
         try:
+            _check_signature(d, key)
             manifest = json.loads((d / MANIFEST_FILE).read_text())
             for name in (SPEC_FILE, WEIGHTS_FILE):
                 if sha256(d / name) != manifest[name]:

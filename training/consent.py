@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from data import prediction_log
+import pandas as pd
+
+from data import prediction_log, state
+from data.erasure import erase_tables, without
 from data.keys import list_keys
 from data.pseudonym import Pseudonymizer
 from training import tracking
+
+REFERENCE = "reference.parquet"
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,8 @@ class ForgetResult:
     predictions_deleted: int
     outcomes_deleted: int
     models_trained_before: list[str]
+    files_rewritten: list[Path] = field(default_factory=list)  # retrain snapshots and samples under the state root
+    runs_rewritten: list[str] = field(default_factory=list)  # MLflow runs whose reference sample held their rows
 
 
 class UnknownPartner(LookupError):
@@ -31,7 +39,8 @@ class UnknownPartner(LookupError):
 
 
 def forget(cfg: ForgetConfig) -> ForgetResult:
-    """Delete the participant's logged inputs, predictions and outcomes; record the withdrawal with every registered
+    """Delete the participant's logged inputs, predictions, outcomes, escalations and feedback, their rows in retrain
+    snapshots under the state root and in every run's reference sample; record the withdrawal with every registered
     model version trained before it (they may have learned from this person) and tag those versions in MLflow.
     Refuses (before deleting anything) a partner the store has never issued a key to, and an HMAC key other than
     the store's (`SecretError`): either would pseudonymise to nobody and report a withdrawal that removed nothing."""
@@ -44,5 +53,17 @@ def forget(cfg: ForgetConfig) -> ForgetResult:
     tracking.configure()
     versions = tracking.model_versions()
     n_pred, n_out = prediction_log.forget(engine, cfg.partner, key, versions)
+    # Retraining names a logged participant `partner:key`; reference samples name rows by the keyed tag of that id.
+    ids = {f"{cfg.partner}:{key}"}
+    tags = {pseudonymizer.row_tag(i) for i in ids}
+    runs = tracking.rewrite_artifact(REFERENCE, lambda path: _erase_parquet(path, ids, tags))  # any artifact store
+    files = erase_tables(state.home(), ids, tags)
     tracking.count_withdrawal(versions)
-    return ForgetResult(key, n_pred, n_out, versions)
+    return ForgetResult(key, n_pred, n_out, versions, files, runs)
+
+
+def _erase_parquet(path: Path, ids: set[str], tags: set[str]) -> bool:
+    kept = without(pd.read_parquet(path), ids, tags)
+    if kept is not None:
+        kept.to_parquet(path, index=False)
+    return kept is not None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -254,6 +254,22 @@ def log_run(
 def download(run_id: str, artifact: str) -> Path:
     """One artifact of a run, downloaded to a local path."""
     return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact))
+
+
+def rewrite_artifact(artifact: str, change: Callable[[Path], bool]) -> list[str]:
+    """Apply `change` to a downloaded copy of this artifact in every run of the experiment that has one and upload
+    it back over the old one where it returns True (consent withdrawn); returns the runs changed."""
+    client = MlflowClient()
+    changed = []
+    for r in client.search_runs([configure()], max_results=50_000):
+        if not any(a.path == artifact for a in client.list_artifacts(r.info.run_id)):
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(mlflow.artifacts.download_artifacts(run_id=r.info.run_id, artifact_path=artifact, dst_path=tmp))
+            if change(local):
+                client.log_artifact(r.info.run_id, str(local))
+                changed.append(r.info.run_id)
+    return changed
 
 
 def model_versions() -> list[str]:

@@ -1,0 +1,64 @@
+"""Remove one participant's rows from the tables kept as files (retrain snapshots, reference samples)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from data.contract import PARTICIPANT
+
+TAG = "participant_tag"  # reference samples name their rows' participants by a keyed tag, not an id
+
+
+def _columns(path: Path) -> list[str]:
+    if path.suffix == ".parquet":
+        return list(pq.read_schema(path).names)
+    with path.open(encoding="utf-8", errors="replace") as f:
+        return f.readline().strip().split(",")
+
+
+def _tables(root: Path) -> Iterator[Path]:
+    for path in root.rglob("*"):
+        if path.suffix in (".parquet", ".csv") and path.is_file() and not path.is_symlink():
+            yield path
+
+
+def _holds(path: Path, columns: list[str], wanted: set[str]) -> bool:
+    table = pq.read_table(path, columns=columns)
+    return any(table[c].to_pandas().astype(str).isin(wanted).any() for c in columns)
+
+
+def without(frame: pd.DataFrame, ids: set[str], tags: set[str]) -> pd.DataFrame | None:
+    """The frame without the rows of these ids or tags; None when it holds none of them."""
+    drop = pd.Series(False, index=frame.index)
+    if PARTICIPANT in frame.columns:
+        drop |= frame[PARTICIPANT].astype(str).isin(ids)
+    if TAG in frame.columns:
+        drop |= frame[TAG].astype(str).isin(tags)
+    return frame[~drop] if drop.any() else None
+
+
+def erase_tables(root: Path, ids: set[str], tags: set[str]) -> list[Path]:
+    """Rewrite every Parquet or CSV table under root that holds rows of these participant ids or tags without them
+    (written beside, then renamed over the old file); returns the files changed."""
+    changed = []
+    for path in _tables(root):
+        columns = _columns(path)
+        if PARTICIPANT not in columns and TAG not in columns:
+            continue
+        parquet = path.suffix == ".parquet"
+        if parquet and not _holds(path, [c for c in (PARTICIPANT, TAG) if c in columns], ids | tags):
+            continue  # a large cohort table is read in full only when it holds the person
+        frame = pd.read_parquet(path) if parquet else pd.read_csv(path, dtype={PARTICIPANT: str, TAG: str})
+        kept = without(frame, ids, tags)
+        if kept is None:
+            continue
+        tmp = path.with_name(path.name + ".erasing")
+        kept.to_parquet(tmp, index=False) if parquet else kept.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+        changed.append(path)
+    return changed
