@@ -144,6 +144,7 @@ def bench(cfg: BenchConfig) -> str:
         "EARLYWARN_DB_URL": db,
         "EARLYWARN_SPOOL_DIR": str((cfg.workdir / "spool").resolve()),
         "EARLYWARN_RATE_LIMIT": "100000/second",
+        "EARLYWARN_DAY_LIMIT": "100000000/second",
         "EARLYWARN_MODE": "demo",  # a throwaway store and the demo secret: nothing here is a real person
     }
     t_single = in_process(single.read_bytes(), 200)

@@ -18,13 +18,24 @@ Job = TypeVar("Job")
 Result = TypeVar("Result")
 
 
+class QueueFull(RuntimeError):
+    """More items are waiting than the bound allows: the caller should answer 503 and ask the client to retry."""
+
+
 class MicroBatcher(Generic[Job, Result]):
-    """Feeds lists of jobs to `run(jobs) -> results` (same order) on one dedicated thread."""
+    """Feeds lists of jobs to `run(jobs) -> results` (same order) on one dedicated thread; at most `max_waiting`
+    items wait or run at once (a burst beyond it is refused at once instead of queueing without bound)."""
 
     def __init__(
-        self, run: Callable[[list[Job]], list[Result]], size: Callable[[Job], int], max_items: int = 1000, threads: int = 1
+        self,
+        run: Callable[[list[Job]], list[Result]],
+        size: Callable[[Job], int],
+        max_items: int = 1000,
+        threads: int = 1,
+        max_waiting: int = 20_000,
     ):
-        self.run, self.size, self.max_items = run, size, max_items
+        self.run, self.size, self.max_items, self.max_waiting = run, size, max_items, max_waiting
+        self.waiting = 0  # items submitted and not yet answered (touched only on the event loop)
         self.queue: asyncio.Queue[tuple[Job, asyncio.Future[Result]]] | None = None
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorer")
         self.task: asyncio.Task[None] | None = None
@@ -32,12 +43,19 @@ class MicroBatcher(Generic[Job, Result]):
         self.pool.submit(torch.set_num_threads, threads).result()
 
     async def submit(self, job: Job) -> Result:
+        n = self.size(job)
+        if self.waiting and self.waiting + n > self.max_waiting:
+            raise QueueFull(f"{self.waiting} items are waiting to be scored (bound {self.max_waiting})")
         if self.queue is None:
             self.queue = asyncio.Queue()
             self.task = asyncio.get_running_loop().create_task(self._loop())
         fut: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        await self.queue.put((job, fut))
-        return await fut
+        self.waiting += n
+        try:
+            await self.queue.put((job, fut))
+            return await fut
+        finally:
+            self.waiting -= n
 
     async def _loop(self) -> None:
         assert self.queue is not None

@@ -22,6 +22,11 @@ class ServeConfig:
     fsync: bool
     model_tag: str
     rate_limit: str  # per partner, in the `limits` notation: "250/second", or several: "250/second;5000/minute"
+    day_limit: str  # per partner, participant-days scored (a request's cost is its number of days)
+    outcome_limit: str  # per partner, outcomes reported
+    auth_failure_limit: str  # per client address, failed authentications; beyond it every request is refused
+    queue_limit: int  # participants waiting to be scored on this worker; beyond it, 503 with Retry-After
+    ops_token: str | None  # bearer token for /metrics and /v1/status (production: required to read them)
 
     @classmethod
     def from_env(cls) -> ServeConfig:
@@ -33,7 +38,22 @@ class ServeConfig:
             model_tag=os.environ.get("EARLYWARN_MODEL_TAG", f"{MODEL_NAME}:latest"),
             # Half the measured single-worker capacity: one partner cannot starve the others.
             rate_limit=os.environ.get("EARLYWARN_RATE_LIMIT", "250/second"),
+            # A full request (1,000 participants x 90 days) must fit; about half a worker's measured capacity.
+            day_limit=os.environ.get("EARLYWARN_DAY_LIMIT", "90000/second;1000000/minute"),
+            outcome_limit=os.environ.get("EARLYWARN_OUTCOME_LIMIT", "10000/minute;200000/day"),
+            auth_failure_limit=os.environ.get("EARLYWARN_AUTH_FAILURE_LIMIT", "20/minute"),
+            queue_limit=int(os.environ.get("EARLYWARN_QUEUE_LIMIT", "20000")),
+            ops_token=secret("EARLYWARN_OPS_TOKEN"),
         )
+
+
+def secret(name: str) -> str | None:
+    """A secret from NAME or from the file named by NAME_FILE (whitespace stripped); None when neither is set."""
+    value = os.environ.get(name)
+    path = os.environ.get(f"{name}_FILE")
+    if not value and path:
+        value = Path(path).read_text().strip()
+    return value or None
 
 
 def flag(name: str, default: bool) -> bool:

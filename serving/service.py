@@ -26,9 +26,10 @@ from data.episodes import Episode
 from data.pseudonym import Pseudonymizer
 from data.spool import Spool
 from serving.alerts import AlertSender
-from serving.batcher import MicroBatcher
+from serving.batcher import MicroBatcher, QueueFull
 from serving.config import ServeConfig
 from serving.keys import KeyVerifier
+from serving.ops import OpsGate
 from serving.schema import (
     FeedbackRequest,
     OutcomeRequest,
@@ -210,7 +211,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     "413": {"description": "Body larger than the largest legal request"},
     "429": {"description": "Over this partner's rate limit; `Retry-After` says when to retry"},
     "422": {"description": "The body breaks the schema; `detail` names each field and index"},
-    "503": {"description": "The prediction could not be stored durably, so it was not returned"},
+    "503": {"description": "Not stored durably (so not returned), or too busy to queue it; `Retry-After` on the latter"},
 }
 
 
@@ -235,6 +236,9 @@ class RiskService:
             log.warning("prediction store unreachable at start; records will spool until it is back")
         self.keys = KeyVerifier(self.engine)
         self.rates = limits.parse_many(self.cfg.rate_limit)
+        self.day_rates = limits.parse_many(self.cfg.day_limit)
+        self.outcome_rates = limits.parse_many(self.cfg.outcome_limit)
+        self.auth_rates = limits.parse_many(self.cfg.auth_failure_limit)
         self.limiter = limits.strategies.MovingWindowRateLimiter(limits.storage.MemoryStorage())
         self.spool = Spool(
             self.cfg.spool_dir, lambda t, r: prediction_log.insert_ignoring_duplicates(self.engine, t, r), fsync=self.cfg.fsync
@@ -250,7 +254,7 @@ class RiskService:
             OrderedDict()
         )  # last known open episodes, for store outages
         self.batcher: MicroBatcher[ScoreJob, list[dict[str, Any]] | APIError] = MicroBatcher(
-            self._score_jobs, lambda j: len(j.rows)
+            self._score_jobs, lambda j: len(j.rows), max_waiting=self.cfg.queue_limit
         )
         _install_openapi(
             {
@@ -269,18 +273,33 @@ class RiskService:
         self.alerts.close()
 
     def _partner(self, request: Request) -> str:
+        """The partner whose key the request carries, within its request rate. An address that keeps failing to
+        authenticate is refused for a while before any key is looked up (guessing keys costs the guesser)."""
+        address = f"auth-failures:{request.client.host if request.client else 'unknown'}"
+        if not all(self.limiter.test(rate, address) for rate in self.auth_rates):
+            self._refuse(self.auth_rates, address, "failed authentications from this address")
         partner = self.keys.partner_for(request.headers.get("authorization"))
         if partner is None:
+            for rate in self.auth_rates:
+                self.limiter.hit(rate, address)
             raise APIError(
                 401, "unauthorized", "send a valid API key as 'Authorization: Bearer <key>'", {"WWW-Authenticate": "Bearer"}
             )
-        for rate in self.rates:
-            if not self.limiter.hit(rate, partner):
-                reset = self.limiter.get_window_stats(rate, partner).reset_time
-                wait = max(1, math.ceil(reset - time.time()))
-                RATE_LIMITED.inc()
-                raise APIError(429, "rate_limited", f"more than {rate} for this partner; retry later", {"Retry-After": str(wait)})
+        self._spend(self.rates, partner, 1, "requests")
         return partner
+
+    def _spend(self, rates: list[limits.RateLimitItem], item: str, cost: int, what: str) -> None:
+        """Count `cost` against each of the partner's limits for `what`, or refuse with 429 and Retry-After."""
+        for rate in rates:
+            if not self.limiter.hit(rate, f"{what}:{item}", cost=cost):
+                self._refuse([rate], f"{what}:{item}", f"{what} for this partner")
+
+    def _refuse(self, rates: list[limits.RateLimitItem], key: str, what: str) -> None:
+        reset = max(self.limiter.get_window_stats(rate, key).reset_time for rate in rates)
+        wait = max(1, math.ceil(reset - time.time()))
+        RATE_LIMITED.inc()
+        limit = "; ".join(str(r) for r in rates)
+        raise APIError(429, "rate_limited", f"more than {limit} {what}; retry later", {"Retry-After": str(wait)})
 
     def _remember(self, partner: str, keys: list[str], window_ends: list[dt.date]) -> None:
         for k, end in zip(keys, window_ends, strict=True):
@@ -458,7 +477,9 @@ class RiskService:
         """Score 1-1,000 participants (up to 90 days each): calibrated risk, band, escalation flag, drivers, data quality."""
         partner = self._partner(request)  # before anything in the request is read: no key, no validation messages
         explain = _explain(request.query_params.getlist("explain"))
-        req = parse(self.request_model, await read_body(request, self.limit))
+        # Parsed on a worker thread: a maximal body takes seconds, which would stall every other partner's requests.
+        req = await run_in_threadpool(parse, self.request_model, await read_body(request, self.limit))
+        self._spend(self.day_rates, partner, sum(len(p.days) for p in req.participants), "participant-days")
         today = dt.datetime.now(dt.UTC).date()
         as_of = req.as_of or today
         if errors := as_of_errors(req.as_of, today) + day_order_errors(req.participants, as_of):
@@ -467,7 +488,11 @@ class RiskService:
         feats = self.bundle.features
         rows = [(p.participant_id, [(d.date, [getattr(d, f) for f in feats]) for d in p.days]) for p in req.participants]
         language = messages.negotiate(request.headers.get("accept-language"))
-        results = await self.batcher.submit(ScoreJob(rows, as_of, partner, request_id, explain, language))
+        try:
+            results = await self.batcher.submit(ScoreJob(rows, as_of, partner, request_id, explain, language))
+        except QueueFull:
+            busy = "too many participants are waiting to be scored; retry shortly"
+            raise APIError(503, "busy", busy, {"Retry-After": "1"}) from None
         if isinstance(results, APIError):
             raise results
         for r in results:
@@ -481,7 +506,8 @@ class RiskService:
     async def report_outcomes(self, request: Request) -> JSONResponse:
         """Report observed events for participants this partner has had scored; stored for monitoring and retraining."""
         partner = self._partner(request)
-        req = parse(OutcomeRequest, await read_body(request, 16 << 20))
+        req = await run_in_threadpool(parse, OutcomeRequest, await read_body(request, 16 << 20))
+        self._spend(self.outcome_rates, partner, len(req.outcomes), "outcomes")
         keys = [self.pseudonym(partner, o.participant_id) for o in req.outcomes]
         records = [
             {
@@ -602,3 +628,7 @@ class RiskService:
                 "spool_backlog_bytes": backlog,
             }
         )
+
+
+# The decorators return a bentoml Service, which mypy cannot see through.
+RiskService.add_asgi_middleware(OpsGate, token=CONFIG.ops_token, demo=CONFIG.demo)  # type: ignore[attr-defined]

@@ -40,7 +40,7 @@ def _env(served_model, root: Path, **extra: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def drill_server(served_model, small_cohort, tmp_path_factory):
     root = tmp_path_factory.mktemp("drills")
-    env = _env(served_model, root, EARLYWARN_RATE_LIMIT="100000/second")
+    env = _env(served_model, root, EARLYWARN_RATE_LIMIT="100000/second", EARLYWARN_AUTH_FAILURE_LIMIT="100000/minute")
     engine = prediction_log.engine_for(env["EARLYWARN_DB_URL"])
     keys = {p: create_key(engine, p).token for p in ("acme", "beta")}
     server = Server(env, root / "server.log").start()
@@ -181,6 +181,54 @@ def test_rate_limit_answers_429_with_retry_after_per_partner(served_model, small
     )
 
 
+def test_resource_limits_participant_days_outcomes_failed_auth_and_ops_endpoints(served_model, small_cohort, tmp_path):
+    """OWASP API4: a partner's participant-days and outcomes are limited besides its requests; an address that keeps
+    failing to authenticate is refused before any key is looked up; the operators' endpoints need their own token."""
+    env = _env(
+        served_model,
+        tmp_path,
+        EARLYWARN_DAY_LIMIT="100/minute",
+        EARLYWARN_OUTCOME_LIMIT="3/minute",
+        EARLYWARN_AUTH_FAILURE_LIMIT="5/minute",
+        EARLYWARN_OPS_TOKEN="ops-token-0123456789abcdef",
+    )
+    engine = prediction_log.engine_for(env["EARLYWARN_DB_URL"])
+    key = create_key(engine, "acme").token
+    auth = {"Authorization": f"Bearer {key}"}
+    table = pd.read_parquet(small_cohort.features_path)
+    people = sorted(table["participant_id"].unique())[:3]
+    one = scoring([{"participant_id": "r-0", "days": days_of(table, people[0])}])  # 28 participant-days
+    three = scoring([{"participant_id": f"r-{i}", "days": days_of(table, p)} for i, p in enumerate(people)])  # 84
+    server = Server(env, tmp_path / "server.log").start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            days = [c.post("/v1/risk-scores", json=b, headers=auth).status_code for b in (one, one, one, three)]
+            day = one["participants"][0]["days"][-1]["date"]
+            outcome = {"outcomes": [{"participant_id": "r-0", "date": day, "event": "relapse"}]}
+            outcomes = [c.post("/v1/outcomes", json=outcome, headers=auth).status_code for _ in range(5)]
+            ops = [c.get(path).status_code for path in ("/metrics", "/v1/status")]
+            ops_ok = [
+                c.get(path, headers={"Authorization": "Bearer ops-token-0123456789abcdef"}).status_code
+                for path in ("/metrics", "/v1/status")
+            ]
+            bad = [c.post("/v1/risk-scores", json=one, headers={"Authorization": "Bearer ew_x_y"}).status_code for _ in range(7)]
+            locked = c.post("/v1/risk-scores", json=one, headers=auth)
+    finally:
+        server.stop()
+    assert days == [200, 200, 200, 429], days  # 3 x 28 = 84 fit in 100; 84 more do not
+    assert outcomes[:3] == [202] * 3 and outcomes[3:] == [429, 429], outcomes
+    assert ops == [401, 401] and ops_ok == [200, 200]
+    assert bad[:5] == [401] * 5 and bad[5:] == [429, 429], bad
+    # The address is refused for a while whatever key it sends: guessing cannot tell a valid key from a wrong one.
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) >= 1
+    record(
+        "resource limits (OWASP API4)",
+        "participant-days 100/min, outcomes 3/min, 5 failed logins/min, ops token",
+        "429 on the 4th request (84 + 84 days), on the 4th outcome, on the 6th bad key and then for every key; "
+        "/metrics and /v1/status 401 without the ops token",
+    )
+
+
 def test_logs_hold_no_raw_ids_signal_values_or_keys(drill_server):
     server, keys, _, table = drill_server
     marker_id = "ZZ-private-participant-4711"
@@ -246,7 +294,11 @@ def test_production_mode_refuses_the_demo_secret(served_model, tmp_path):
     production["BENTOML_HOME"] = str(_resigned(served_model, tmp_path / "bentoml", secret.read_text()))
     server = Server(production, tmp_path / "ok.log")
     server.start()
-    server.stop()
+    try:  # without an ops token, production keeps the operators' endpoints closed
+        ops = [httpx.get(f"{server.url}{path}", timeout=10).status_code for path in ("/metrics", "/v1/status")]
+    finally:
+        server.stop()
+    assert ops == [403, 403]
     # The store now holds that key's fingerprint: another key would pseudonymise everyone to new ids.
     other = Server(
         _env(served_model, tmp_path, EARLYWARN_MODE="production", EARLYWARN_HMAC_KEY="another-real-secret-0123456789"),

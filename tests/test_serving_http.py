@@ -38,6 +38,7 @@ def server(served_model, small_cohort, tmp_path_factory):
     env = {k: v for k, v in served_model.items() if not k.startswith("_")} | {
         "EARLYWARN_DB_URL": db,
         "EARLYWARN_SPOOL_DIR": str(root / "spool"),
+        "EARLYWARN_AUTH_FAILURE_LIMIT": "10000/minute",  # these tests send many bad keys on purpose (drills test the limit)
     }
     engine = prediction_log.engine_for(db)
     keys = {p: create_key(engine, p).token for p in ("acme", "beta", "gone")}

@@ -186,3 +186,29 @@ def test_yes_no_settings_accept_true_and_refuse_anything_unclear(monkeypatch):
     monkeypatch.setenv("EARLYWARN_SPOOL_FSYNC", "maybe")
     with pytest.raises(ValueError, match="EARLYWARN_SPOOL_FSYNC"):
         ServeConfig.from_env()
+
+
+def test_the_scoring_queue_is_bounded():
+    """Beyond `max_waiting` items waiting or running, a submission is refused at once (the API answers 503 with
+    Retry-After), and once the queue drains the next one is accepted."""
+    import asyncio
+    import threading
+
+    from serving.batcher import MicroBatcher, QueueFull
+
+    gate = threading.Event()
+
+    def run(jobs: list[int]) -> list[int]:
+        gate.wait(10)
+        return jobs
+
+    async def scenario() -> tuple[int, int]:
+        batcher: MicroBatcher[int, int] = MicroBatcher(run, size=lambda n: n, max_waiting=5)
+        first = asyncio.create_task(batcher.submit(3))
+        await asyncio.sleep(0.05)
+        with pytest.raises(QueueFull):
+            await batcher.submit(3)
+        gate.set()
+        return await first, await batcher.submit(3)
+
+    assert asyncio.run(scenario()) == (3, 3)
