@@ -29,7 +29,7 @@ from serving.alerts import AlertSender
 from serving.batcher import MicroBatcher, QueueFull
 from serving.config import ServeConfig
 from serving.keys import KeyVerifier
-from serving.ops import OpsGate
+from serving.ops import OpsGate, RouteMetrics
 from serving.schema import (
     FeedbackRequest,
     OutcomeRequest,
@@ -81,6 +81,17 @@ SCORED = bentoml.metrics.Counter(
 )
 RATE_LIMITED = bentoml.metrics.Counter(
     name="earlywarn_rate_limited_total", documentation="Requests refused with 429 by the per-partner rate limit"
+)
+HTTP_REQUESTS = bentoml.metrics.Counter(
+    name="earlywarn_http_requests_total",
+    documentation="HTTP requests by route template (`other` for any path that is not a route), method and status",
+    labelnames=["route", "method", "status"],
+)
+HTTP_LATENCY = bentoml.metrics.Histogram(
+    name="earlywarn_http_request_duration_seconds",
+    documentation="Time to answer, by route template",
+    labelnames=["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 SPOOL_BACKLOG = bentoml.metrics.Gauge(
     name="earlywarn_spool_backlog_bytes", documentation="Prediction-log bytes not yet in the store"
@@ -632,3 +643,11 @@ class RiskService:
 
 # The decorators return a bentoml Service, which mypy cannot see through.
 RiskService.add_asgi_middleware(OpsGate, token=CONFIG.ops_token, demo=CONFIG.demo)  # type: ignore[attr-defined]
+RiskService.add_asgi_middleware(  # type: ignore[attr-defined]
+    RouteMetrics,
+    api=app,
+    prefix="/v1",
+    system=("/metrics", "/readyz", "/livez", "/healthz", "/", "/docs.json"),
+    requests=HTTP_REQUESTS,
+    latency=HTTP_LATENCY,
+)

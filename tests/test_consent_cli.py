@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from data import prediction_log
 from data.pseudonym import Pseudonymizer, SecretError, run_mode
 from earlywarn.cli import app
+from tests.drill import record
 
 SECRET = "a-real-secret-for-this-test-0123456789"
 
@@ -65,6 +66,11 @@ def test_forget_deletes_then_refuses_a_wrong_partner_key_or_mode(home, monkeypat
     monkeypatch.setenv("EARLYWARN_MODE", "prod")
     typo_mode = runner.invoke(app, ["participants", "forget", "--partner", "acme", "--participant", "person-2"])
     assert typo_mode.exit_code == 1 and "EARLYWARN_MODE='prod'" in typo_mode.output
+    record(
+        "withdrawal CLI: refusals (item 2)",
+        "`participants forget` as a user runs it; then a mistyped partner, another HMAC key, EARLYWARN_MODE=prod",
+        "deleted, nothing readable left in any file; then exit 1 with one line each, nothing deleted",
+    )
 
 
 @pytest.mark.parametrize("value", ["prod", "Production", "demo ", "staging"])
@@ -81,6 +87,9 @@ def test_production_is_the_default_and_needs_a_secret(monkeypatch):
     assert run_mode() == "production"
     with pytest.raises(SecretError, match="EARLYWARN_HMAC_KEY"):
         Pseudonymizer.from_env()
+    record(
+        "fail closed (item 1)", "EARLYWARN_MODE unset, no secret", "production mode; pseudonymising refused, naming the variable"
+    )
 
 
 def test_the_demo_refuses_to_start_in_production(home):
@@ -118,6 +127,11 @@ def test_the_cli_creates_private_files(tmp_path):
     for path in [tmp_path / "home", *created]:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode & 0o077 == 0, (path, oct(mode))
+    record(
+        "private files (item 5)",
+        "`earlywarn keys create` run as a process",
+        f"{len(created)} files and folders, none readable by others",
+    )
 
 
 def test_store_purge_keeps_the_retention_period(home, monkeypatch):
@@ -131,6 +145,7 @@ def test_store_purge_keeps_the_retention_period(home, monkeypatch):
     monkeypatch.setenv("EARLYWARN_RETENTION_DAYS", "0")
     refused = CliRunner().invoke(app, ["store", "purge"])
     assert refused.exit_code == 1 and "EARLYWARN_RETENTION_DAYS='0'" in refused.output
+    record("retention (item 4)", "`store purge` with outcomes 401 days and 0 days old", "the old one deleted, the new kept")
 
 
 def test_keys_can_expire_and_bad_input_gets_one_line(home):

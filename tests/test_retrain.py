@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 from data import prediction_log
 from data.synth import SynthConfig, synth
 from monitoring.simulate import SimulateConfig, simulate
+from tests.drill import record as drill_row
 from tests.stack import LOOSE_GATES, champion_served
 from training import tracking
 from training.fit import FitConfig
@@ -155,6 +156,11 @@ def test_forget_deletes_a_participant_and_records_the_models_that_saw_them(live,
     # Nothing under the state root holds them any more: not the log (SQLite free pages and WAL included), the spool,
     # the retrain snapshots, the MLflow store and its artifacts, nor the monitoring reports and workspace.
     assert _search(live["root"], traces) == []
+    drill_row(
+        "withdrawal: every copy (item 2)",
+        "`participants forget` after 40 days of traffic, a monitoring run and two retrains",
+        f"found in {len(found_before)} files before (snapshots, reference samples); in none of the state root's files after",
+    )
     assert prediction_log.read_inputs(engine).query("participant_key == @key").empty
     gone = prediction_log.read_withdrawals(engine)
     assert gone.iloc[0]["participant_key"] == key and pid not in gone.to_string()

@@ -16,6 +16,7 @@ from data.spool import Spool
 from serving.keys import KeyVerifier
 from serving.schema import day_order_errors, loc_path, score_request_model
 from serving.scoring import assemble
+from tests.drill import record
 from training.scoring import HISTORY_DAYS
 
 D0 = dt.date(2025, 3, 1)
@@ -95,6 +96,11 @@ def test_keys_expire_and_outages_keep_a_key_only_briefly(tmp_path, monkeypatch):
     clock = time.monotonic() + 61
     monkeypatch.setattr(time, "monotonic", lambda: clock)
     assert verifier.partner_for(f"Bearer {lasting.token}") is None  # a long one: fail closed
+    record(
+        "keys: expiry and outages (item 8)",
+        "a 1-second key; then the store away for a short and for a long time",
+        "expired key refused; last known state kept only 60 s here (5 min in the service), then refused",
+    )
 
 
 def test_a_store_from_an_earlier_release_gains_the_new_columns(tmp_path):
@@ -161,6 +167,7 @@ def test_spool_survives_a_store_outage_and_delivers_exactly_once(tmp_path):
     spool.flush()
     assert prediction_log.count(engine, "outcomes") == 25 and spool.backlog_bytes() == 0
     spool.close()
+    record("spool segments (item 3)", "25 records through a store outage", "each segment deleted once flushed; 25 stored once")
 
 
 def test_orphaned_spool_files_are_replayed_by_the_next_process(tmp_path):
@@ -212,3 +219,8 @@ def test_the_scoring_queue_is_bounded():
         return await first, await batcher.submit(3)
 
     assert asyncio.run(scenario()) == (3, 3)
+    record(
+        "bounded scoring queue (item 6)",
+        "a submission beyond the bound while the model is busy",
+        "refused at once (503 + Retry-After)",
+    )
