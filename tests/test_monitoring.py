@@ -47,7 +47,8 @@ def _log(engine, rows: pd.DataFrame, partner: str = "acme", day: dt.date = dt.da
             [
                 c
                 for c in rows.columns
-                if c not in ("risk", "band", "label", "days_observed", "participant", "heldout") and not c.endswith("__missing")
+                if c not in ("risk", "band", "label", "days_observed", "participant", "participant_tag", "heldout")
+                and not c.endswith("__missing")
             ]
         )
     ]
