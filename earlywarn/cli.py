@@ -100,9 +100,37 @@ def run_cmd(
     serve_cmd(port=port, build=True, demo=True, example_from=made.features_path)
 
 
+def user_errors() -> tuple[type[Exception], ...]:
+    """What a person can cause and fix (a missing file, a bad value, a missing secret): one line and exit 2, not a
+    traceback. EARLYWARN_DEBUG=1 shows the traceback."""
+    from data.pseudonym import SecretError
+    from data.validation import ContractError
+    from training.splits import TrainingDataError
+
+    return (OSError, ValueError, LookupError, ContractError, SecretError, TrainingDataError)
+
+
 def main() -> None:
+    import os
+    import sys
+
+    import click
+
     from data import state
 
     state.pin_home()  # resolved once: every command, and the server `serve` starts, shares the same state root
     state.private_files()  # inherited by the server `serve` starts
-    app()
+    try:
+        code = app(standalone_mode=False)
+    except click.ClickException as err:  # usage errors: Typer's own message, exit 2
+        err.show()
+        sys.exit(err.exit_code)
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except user_errors() as err:
+        if os.environ.get("EARLYWARN_DEBUG") == "1":
+            raise
+        typer.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)

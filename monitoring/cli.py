@@ -14,10 +14,12 @@ app = typer.Typer(help="Drift and quality monitoring of live predictions.", no_a
 
 
 def _duration(text: str) -> dt.timedelta:
-    units = {"d": "days", "h": "hours", "m": "minutes"}
-    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
-        raise typer.BadParameter("use a number with d, h or m, e.g. 7d", param_hint="--since")
-    return dt.timedelta(**{units[text[-1]]: int(text[:-1])})
+    from data.timespec import since
+
+    try:
+        return since(text)
+    except ValueError as err:
+        raise typer.BadParameter(str(err).removeprefix(f"--since {text!r}: "), param_hint="--since") from None
 
 
 def _print_run(run: Any) -> None:
@@ -35,7 +37,9 @@ def _print_run(run: Any) -> None:
 
 @app.command("run")
 def monitor_run(
-    since: Annotated[str, typer.Option(help="How far back to read the prediction log (e.g. 7d, 24h)")] = "7d",
+    since: Annotated[
+        str, typer.Option(help="How far back to read the log: a duration (7d, 24h) or a day (YYYY-MM-DD)")
+    ] = "7d",
     partner: Annotated[
         list[str] | None, typer.Option(help="Only these partners (repeatable); default: all, each alone too")
     ] = None,

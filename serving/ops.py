@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hmac
-import json
 import re
 import time
 from collections.abc import Iterator
 from typing import Any
+
+from serving.problems import request_id, send_problem
 
 OPS_PATHS = ("/metrics", "/v1/status")
 
@@ -28,12 +29,8 @@ class OpsGate:
             if self.token
             else (403, "set EARLYWARN_OPS_TOKEN to read this endpoint in production")
         )
-        body = json.dumps({"error": "ops_token_required", "detail": detail}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        if self.token:
-            headers.append((b"www-authenticate", b"Bearer"))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        headers = {"WWW-Authenticate": "Bearer"} if self.token else None
+        await send_problem(send, status, "ops_token_required", detail, request_id(scope), headers)
 
     def _allowed(self, scope: dict[str, Any]) -> bool:
         if self.token is None:
@@ -64,6 +61,10 @@ class RouteMetrics:
         route = self.route(scope["path"])
         method = scope["method"] if scope["method"] in self.METHODS else "other"
         status = {"code": 500}
+        if route == "other":  # answered here, in the service's one error shape
+            await send_problem(send, 404, "not_found", "no such endpoint; see /v1/docs", request_id(scope))
+            self.requests.labels(route=route, method=method, status="404").inc()
+            return
 
         async def sending(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -89,6 +90,7 @@ def route_paths(routes: list[Any], prefix: str = "") -> Iterator[str]:
 
 
 def route_patterns(prefix: str, paths: list[str], system: tuple[str, ...]) -> list[tuple[str, re.Pattern[str]]]:
-    """(template, regex) for each route: `/v1/alerts/{alert_id}/feedback` matches any one path segment for the id."""
+    """(template, regex) for each route: `/v1/alerts/{alert_id}/feedback` matches any one path segment for the id;
+    a template ending in `/*` matches everything below it (BentoML's static files)."""
     templates = [prefix + p for p in paths] + list(system)
-    return [(t, re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(t)))) for t in templates]
+    return [(t, re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(t)).replace(r"/\*", "/.*"))) for t in templates]

@@ -16,20 +16,25 @@ from typing import Any
 import bentoml
 import limits
 import sqlalchemy as sa
-from fastapi import FastAPI, Request
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from data import episodes, prediction_log, state
 from data.episodes import Episode
 from data.pseudonym import Pseudonymizer
 from data.spool import Spool
+from serving import problems
 from serving.alerts import AlertSender
 from serving.batcher import MicroBatcher, QueueFull
 from serving.config import ServeConfig
 from serving.keys import KeyVerifier
 from serving.ops import OpsGate, RouteMetrics
+from serving.problems import RequestIds
 from serving.schema import (
     FeedbackRequest,
     OutcomeRequest,
@@ -65,7 +70,7 @@ def preflight(cfg: ServeConfig) -> None:
 
 preflight(CONFIG)
 
-app = FastAPI(
+app = FastAPIOffline(  # Swagger UI and ReDoc served from the package, not a CDN
     title="earlywarn risk-score API",
     version="1",
     description="Calibrated relapse-risk scores for care teams. Decision support, not a diagnosis.",
@@ -115,19 +120,35 @@ class APIError(Exception):
         self.status, self.error, self.detail, self.headers = status, error, detail, headers
 
 
+def _problem(request: Request, status: int, code: str, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    rid = problems.request_id(request.scope)
+    return JSONResponse(
+        problems.body(status, code, detail, rid), status_code=status, headers=headers, media_type=problems.PROBLEM
+    )
+
+
 @app.exception_handler(APIError)
-async def _api_error(_: Request, exc: APIError) -> JSONResponse:
-    body: dict[str, Any] = {"error": exc.error}
-    if exc.detail is not None:
-        body["detail"] = exc.detail
-    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+async def _api_error(request: Request, exc: APIError) -> JSONResponse:
+    return _problem(request, exc.status, exc.error, exc.detail, exc.headers)
+
+
+@app.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return _problem(request, exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+
+
+@app.exception_handler(RequestValidationError)
+async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [{"field": ".".join(str(p) for p in e["loc"][1:]) or "request", "message": e["msg"]} for e in exc.errors()]
+    return _problem(request, 422, "validation_error", errors)
 
 
 @app.exception_handler(Exception)
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-    # Never a stack trace to the caller; the type alone goes to the log (no request content).
-    log.error("unexpected %s while handling a request", type(exc).__name__)
-    return JSONResponse({"error": "internal_error"}, status_code=500)
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Never a stack trace to the caller; the type and the request id go to the log (no request content).
+    log.error("unexpected %s while handling request %s", type(exc).__name__, problems.request_id(request.scope))
+    return _problem(request, 500, "internal_error", "something went wrong on our side; quote the instance when asking")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -165,6 +186,10 @@ def _install_openapi(schemas: dict[str, Any]) -> None:
             return app.openapi_schema
         doc = base()
         comps = doc.setdefault("components", {}).setdefault("schemas", {})
+        comps["Problem"] = problems.SCHEMA
+        doc["components"]["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "A partner key from `earlywarn keys create`"}
+        }
         for name, schema in schemas.items():
             defs = schema.pop("$defs", {})
             comps.update(defs)
@@ -216,14 +241,25 @@ def _body(name: str) -> dict[str, Any]:
     }
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    "400": {"description": "Malformed JSON"},
-    "401": {"description": "Missing or invalid API key"},
-    "413": {"description": "Body larger than the largest legal request"},
-    "429": {"description": "Over this partner's rate limit; `Retry-After` says when to retry"},
-    "422": {"description": "The body breaks the schema; `detail` names each field and index"},
-    "503": {"description": "Not stored durably (so not returned), or too busy to queue it; `Retry-After` on the latter"},
-}
+def _problems(**described: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses for these statuses, each an RFC 9457 problem document."""
+    content = {problems.PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    return {status.lstrip("_"): {"description": text, "content": content} for status, text in described.items()}
+
+
+_ERRORS = _problems(
+    _400="Malformed JSON",
+    _401="Missing or invalid API key",
+    _413="Body larger than the largest legal request",
+    _429="Over one of this partner's limits; `Retry-After` says when to retry",
+    _422="The request breaks the schema; `errors` names each field and index",
+    _503="Not stored durably (so not returned), or too busy to queue it; `Retry-After` on the latter",
+)
+_SECURED: dict[str, Any] = {"security": [{"bearer": []}]}
+
+
+def _accepted(schema: dict[str, Any], text: str) -> dict[int | str, dict[str, Any]]:
+    return {"202": {"description": text, "content": {"application/json": {"schema": schema}}}}
 
 
 @bentoml.service(name="earlywarn", workers=1, traffic={"timeout": 120}, logging={"access": {"enabled": False}})
@@ -481,7 +517,7 @@ class RiskService:
 
     @app.post(
         "/risk-scores",
-        openapi_extra=_body("RiskScoreRequest") | {"parameters": [EXPLAIN_PARAMETER]},
+        openapi_extra=_body("RiskScoreRequest") | {"parameters": [EXPLAIN_PARAMETER]} | _SECURED,
         responses=_ERRORS | {200: {"model": RiskScoreResponse, "description": "One result per participant, in order"}},
     )
     async def risk_scores(self, request: Request) -> JSONResponse:
@@ -495,7 +531,7 @@ class RiskService:
         as_of = req.as_of or today
         if errors := as_of_errors(req.as_of, today) + day_order_errors(req.participants, as_of):
             raise APIError(422, "validation_error", errors)
-        request_id = str(uuid.uuid4())
+        request_id = problems.request_id(request.scope)
         feats = self.bundle.features
         rows = [(p.participant_id, [(d.date, [getattr(d, f) for f in feats]) for d in p.days]) for p in req.participants]
         language = messages.negotiate(request.headers.get("accept-language"))
@@ -513,7 +549,20 @@ class RiskService:
             headers={"Content-Language": language, "Vary": "Accept-Language"},
         )
 
-    @app.post("/outcomes", status_code=202, openapi_extra=_body("OutcomeRequest"), responses=_ERRORS)
+    @app.post(
+        "/outcomes",
+        status_code=202,
+        openapi_extra=_body("OutcomeRequest") | _SECURED,
+        responses=_ERRORS
+        | _accepted(
+            {
+                "type": "object",
+                "required": ["stored", "new"],
+                "properties": {"stored": {"type": "integer"}, "new": {"type": ["integer", "null"]}},
+            },
+            "Stored durably; `new` counts outcomes not stored before (null while the store is away)",
+        ),
+    )
     async def report_outcomes(self, request: Request) -> JSONResponse:
         """Report observed events for participants this partner has had scored; stored for monitoring and retraining."""
         partner = self._partner(request)
@@ -580,8 +629,17 @@ class RiskService:
     @app.post(
         "/alerts/{alert_id}/feedback",
         status_code=202,
-        openapi_extra=_body("FeedbackRequest"),
-        responses=_ERRORS | {"404": {"description": "No escalation with this alert_id for this partner"}},
+        openapi_extra=_body("FeedbackRequest") | _SECURED,
+        responses=_ERRORS
+        | _problems(_404="No escalation with this alert_id for this partner")
+        | _accepted(
+            {
+                "type": "object",
+                "required": ["stored", "alert_id", "episode"],
+                "properties": {"stored": {"type": "integer"}, "alert_id": {"type": "string"}, "episode": {"type": "string"}},
+            },
+            "Stored; the escalation's episode is closed",
+        ),
     )
     async def alert_feedback(self, request: Request, alert_id: str) -> JSONResponse:
         """Tell us what the care team did about an escalation (only the partner it was raised for); closes its episode."""
@@ -610,7 +668,12 @@ class RiskService:
                 return mine[0]
             raise APIError(503, "store_unavailable", "cannot check this alert right now; retry later") from None
 
-    @app.get("/model")
+    @app.get(
+        "/model",
+        responses={
+            "200": {"description": "The served model's card", "content": {"application/json": {"schema": {"type": "object"}}}}
+        },
+    )
     async def model_card(self) -> JSONResponse:
         """The served model's card: version, training date, data, metrics with intervals, bands, intended use, limits."""
         card = _public(self.bundle.meta.get("model_card", {}))
@@ -626,7 +689,11 @@ class RiskService:
         card["features"] = self.bundle.features
         return JSONResponse(card)
 
-    @app.get("/status")
+    @app.get(
+        "/status",
+        responses=_problems(_401="Missing or wrong ops token", _403="No ops token configured (production)")
+        | {"200": {"description": "Readiness detail", "content": {"application/json": {"schema": {"type": "object"}}}}},
+    )
     async def status(self) -> JSONResponse:
         """Readiness detail: model version, whether the prediction store answers, and the spooled backlog."""
         backlog = self.spool.backlog_bytes()
@@ -642,12 +709,14 @@ class RiskService:
 
 
 # The decorators return a bentoml Service, which mypy cannot see through.
-RiskService.add_asgi_middleware(OpsGate, token=CONFIG.ops_token, demo=CONFIG.demo)  # type: ignore[attr-defined]
+# Outermost first: every answer, even a refused one, carries the request id and is counted by route.
+RiskService.add_asgi_middleware(RequestIds)  # type: ignore[attr-defined]
 RiskService.add_asgi_middleware(  # type: ignore[attr-defined]
     RouteMetrics,
     api=app,
     prefix="/v1",
-    system=("/metrics", "/readyz", "/livez", "/healthz", "/", "/docs.json"),
+    system=("/metrics", "/readyz", "/livez", "/healthz", "/", "/docs.json", "/static_content/*", "/v1/static-offline-docs/*"),
     requests=HTTP_REQUESTS,
     latency=HTTP_LATENCY,
 )
+RiskService.add_asgi_middleware(OpsGate, token=CONFIG.ops_token, demo=CONFIG.demo)  # type: ignore[attr-defined]

@@ -167,12 +167,15 @@ def test_rate_limit_answers_429_with_retry_after_per_partner(served_model, small
                 codes.append(r.status_code)
                 if r.status_code == 429:
                     retry.append(int(r.headers["Retry-After"]))
+                    limited = r
             quiet = client.post(f"{server.url}/v1/risk-scores", json=body, headers={"Authorization": f"Bearer {keys['quiet']}"})
             time.sleep(max(retry, default=1))
             again = client.post(f"{server.url}/v1/risk-scores", json=body, headers={"Authorization": f"Bearer {keys['greedy']}"})
     finally:
         server.stop()
     assert codes[:5] == [200] * 5 and 429 in codes and all(1 <= s <= 2 for s in retry)
+    assert limited.headers["content-type"].startswith("application/problem+json")
+    assert limited.json()["status"] == 429 and limited.json()["instance"] == f"urn:request:{limited.headers['x-request-id']}"
     assert quiet.status_code == 200 and again.status_code == 200
     record(
         "per-partner rate limit (5/s)",
@@ -227,6 +230,37 @@ def test_resource_limits_participant_days_outcomes_failed_auth_and_ops_endpoints
         "429 on the 4th request (84 + 84 days), on the 4th outcome, on the 6th bad key and then for every key; "
         "/metrics and /v1/status 401 without the ops token",
     )
+
+
+def test_a_full_scoring_queue_answers_503_with_retry_after(served_model, small_cohort, tmp_path):
+    """With room for one participant waiting, a request that arrives while a 500-participant one is being scored
+    is refused at once: 503, Retry-After, a problem document with its request id."""
+    env = _env(served_model, tmp_path, EARLYWARN_QUEUE_LIMIT="1")
+    engine = prediction_log.engine_for(env["EARLYWARN_DB_URL"])
+    auth = {"Authorization": f"Bearer {create_key(engine, 'acme').token}"}
+    table = pd.read_parquet(small_cohort.features_path)
+    people = sorted(table["participant_id"].unique())
+    big = scoring([{"participant_id": f"q-{i}", "days": days_of(table, people[i % len(people)])} for i in range(500)])
+    small = scoring([{"participant_id": "q-small", "days": days_of(table, people[0])}])
+    server = Server(env, tmp_path / "server.log").start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=120) as c:
+            done: list[httpx.Response] = []
+            worker = threading.Thread(  # its own connection: an httpx client is not shared across threads
+                target=lambda: done.append(httpx.post(f"{server.url}/v1/risk-scores", json=big, headers=auth, timeout=120))
+            )
+            worker.start()
+            refused = None
+            while worker.is_alive() and refused is None:
+                r = c.post("/v1/risk-scores", json=small, headers=auth | {"X-Request-ID": "busy-1"})
+                refused = r if r.status_code == 503 else None
+            worker.join()
+    finally:
+        server.stop()
+    assert done[0].status_code == 200 and refused is not None, "no request overlapped the big one"
+    assert refused.headers["retry-after"] == "1" and refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["code"] == "busy" and refused.json()["instance"] == "urn:request:busy-1"
+    record("full scoring queue (item 6)", "a request while 500 participants are scored, room for 1", "503 + Retry-After")
 
 
 def test_logs_hold_no_raw_ids_signal_values_or_keys(drill_server):

@@ -105,7 +105,7 @@ def test_authentication_comes_before_any_validation(server):
     assert _post(srv, "/v1/risk-scores?explain=maybe", None, body).status_code == 401
     assert _post(srv, "/v1/risk-scores?explain=maybe", None, b"{not json").status_code == 401
     bad = _post(srv, "/v1/risk-scores?explain=maybe", keys["acme"], body)
-    assert bad.status_code == 422 and bad.json()["detail"] == [{"field": "explain", "message": "use true or false"}]
+    assert bad.status_code == 422 and bad.json()["errors"] == [{"field": "explain", "message": "use true or false"}]
     quiet = _post(srv, "/v1/risk-scores?explain=false", keys["acme"], body).json()["results"][0]
     assert quiet["status"] == "scored" and "drivers" not in quiet
     record("authentication first (item 10)", "a bad query parameter and bad JSON without a key", "401 for both; 422 with a key")
@@ -136,7 +136,7 @@ def test_extreme_but_legal_values_give_finite_risks(server):
 def test_auth_failures(server, header, status):
     srv, _, _, _ = server
     r = httpx.post(srv.url + "/v1/risk-scores", content=b"{}", headers={"Authorization": header} if header else {}, timeout=30)
-    assert r.status_code == status and r.json()["error"] == "unauthorized" and r.headers["www-authenticate"] == "Bearer"
+    assert r.status_code == status and r.json()["code"] == "unauthorized" and r.headers["www-authenticate"] == "Bearer"
 
 
 def test_revoked_key_is_refused(server):
@@ -155,7 +155,7 @@ def test_partners_cannot_touch_each_others_participants(server):
     assert _post(srv, "/v1/risk-scores", keys["acme"], scored).status_code == 200
     outcome = {"outcomes": [{"participant_id": "shared-id", "date": "2025-09-01", "event": "relapse"}]}
     refused = _post(srv, "/v1/outcomes", keys["beta"], outcome)
-    assert refused.status_code == 422 and refused.json()["detail"][0]["field"] == "outcomes[0].participant_id"
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "outcomes[0].participant_id"
     accepted = _post(srv, "/v1/outcomes", keys["acme"], outcome)
     assert accepted.status_code == 202 and accepted.json() == {"stored": 1, "new": 1}
 
@@ -176,7 +176,7 @@ def test_after_a_withdrawal_the_person_is_answered_withdrawn_and_nothing_is_stor
         "outcomes": [{"participant_id": "leaving", "date": body["participants"][0]["days"][-1]["date"], "event": "relapse"}]
     }
     refused = _post(srv, "/v1/outcomes", keys["acme"], outcome)
-    assert refused.status_code == 422 and "withdrew consent" in refused.json()["detail"][0]["message"]
+    assert refused.status_code == 422 and "withdrew consent" in refused.json()["errors"][0]["message"]
     time.sleep(1.5)
     stored = pd.read_sql(sa.text("select participant_key from predictions"), engine.connect())
     assert key not in set(stored["participant_key"])
@@ -196,8 +196,8 @@ def test_outcomes_are_bounded_in_time_and_stored_once(server):
     ):
         body = {"outcomes": [{"participant_id": "dated", "date": day.isoformat(), "event": "relapse"}]}
         refused = _post(srv, "/v1/outcomes", keys["acme"], body)
-        assert refused.status_code == 422 and refused.json()["detail"][0] == {"field": "outcomes[0].date", "message": ANY}
-        assert message in refused.json()["detail"][0]["message"], (day, refused.text)
+        assert refused.status_code == 422 and refused.json()["errors"][0] == {"field": "outcomes[0].date", "message": ANY}
+        assert message in refused.json()["errors"][0]["message"], (day, refused.text)
     # A participant scored with days in year 1 (stale, but remembered): bounds near date.min must not overflow (the
     # fuzzer found a 500 here).
     ancient = {"participants": [{"participant_id": "ancient", "days": [{"date": "0001-01-02", "steps": 1000.0}]}]}
@@ -245,11 +245,11 @@ def test_days_after_as_of_and_a_future_as_of_are_refused(server):
     early = _post(srv, "/v1/risk-scores", keys["acme"], body | {"as_of": str(as_of)})
     first_after = next(j for j, d in enumerate(days) if d > as_of)
     assert early.status_code == 422
-    assert early.json()["detail"] == [
+    assert early.json()["errors"] == [
         {"field": f"participants[0].days[{first_after}].date", "message": f"after as_of ({as_of}): days cannot be in the future"}
     ]
     future = _post(srv, "/v1/risk-scores", keys["acme"], body | {"as_of": "2999-01-01"})
-    assert future.status_code == 422 and future.json()["detail"][0]["field"] == "as_of"
+    assert future.status_code == 422 and future.json()["errors"][0]["field"] == "as_of"
 
 
 def test_after_a_reported_event_the_washout_is_not_scored(server):
@@ -344,7 +344,7 @@ def test_replayed_day_by_day_each_episode_escalates_once(server, served_model, m
     assert _post(srv, path, keys["acme"], {"action": "contacted"}).status_code == 404
     assert _post(srv, "/v1/alerts/no-such-alert/feedback", keys["beta"], {"action": "contacted"}).status_code == 404
     bad = _post(srv, path, keys["beta"], {"action": "called"})
-    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "action"
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "action"
     done = _post(srv, path, keys["beta"], {"action": "already_in_care", "note": "seen by the team on Monday"})
     assert done.status_code == 202 and done.json() == {"stored": 1, "alert_id": alert, "episode": "closed"}
     feedback = pd.read_sql(sa.text("select alert_id, action, note from alert_feedback"), engine.connect())
@@ -425,7 +425,7 @@ def test_bad_input_names_field_and_index(server, body, field, message):
     srv, keys, _, _ = server
     r = _post(srv, "/v1/risk-scores", keys["acme"], body)
     assert r.status_code == 422, r.text
-    detail = r.json()["detail"]
+    detail = r.json()["errors"]
     assert any(d["field"] == field and message in d["message"] for d in detail), detail
 
 
@@ -436,9 +436,67 @@ def test_nan_infinity_empty_and_malformed(server):
         r = _post(srv, "/v1/risk-scores", keys["acme"], raw)
         assert r.status_code in (400, 422) and "Traceback" not in r.text, (token, r.text)
         if r.status_code == 422:
-            assert r.json()["detail"][0]["field"] == "participants[0].days[0].steps"
-    assert _post(srv, "/v1/risk-scores", keys["acme"], b"").json()["detail"][0]["message"] == "empty body"
+            assert r.json()["errors"][0]["field"] == "participants[0].days[0].steps"
+    assert _post(srv, "/v1/risk-scores", keys["acme"], b"").json()["errors"][0]["message"] == "empty body"
     assert _post(srv, "/v1/risk-scores", keys["acme"], b"{not json").status_code == 400
+
+
+def _is_problem(r: httpx.Response, status: int, rid: str | None = None) -> dict:
+    """An RFC 9457 problem document for this status, carrying the request id in `instance` and X-Request-ID."""
+    assert r.status_code == status, (status, r.status_code, r.text[:300])
+    assert r.headers["content-type"].startswith("application/problem+json"), r.headers["content-type"]
+    body = r.json()
+    assert {"type", "title", "status", "detail", "instance", "code"} <= set(body) and body["status"] == status
+    echoed = r.headers["x-request-id"]
+    assert body["instance"] == f"urn:request:{echoed}" and (rid is None or echoed == rid)
+    return body
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 405, 413, 422])
+def test_every_error_is_a_problem_document_with_the_request_id(server, status):
+    srv, keys, _, table = server
+    rid = f"partner-trace:{status}.a-1"
+    ok = scoring([{"participant_id": "pj", "days": days_of(table, "P01")}])
+    auth = {"Authorization": f"Bearer {keys['acme']}", "X-Request-ID": rid, "Content-Type": "application/json"}
+    send = {
+        400: lambda: httpx.post(srv.url + "/v1/risk-scores", content=b"{not json", headers=auth, timeout=60),
+        401: lambda: httpx.post(srv.url + "/v1/risk-scores", json=ok, headers={"X-Request-ID": rid}, timeout=60),
+        404: lambda: httpx.get(srv.url + "/v1/no-such-thing", headers={"X-Request-ID": rid}, timeout=60),
+        405: lambda: httpx.get(srv.url + "/v1/risk-scores", headers=auth, timeout=60),
+        413: lambda: httpx.post(srv.url + "/v1/risk-scores", content=b" " * (64 << 20), headers=auth, timeout=60),
+        422: lambda: httpx.post(srv.url + "/v1/risk-scores", json={"participants": []}, headers=auth, timeout=60),
+    }[status]
+    body = _is_problem(send(), status, rid)
+    if status == 422:
+        assert body["errors"] and {"field", "message"} <= set(body["errors"][0])
+
+
+def test_openapi_describes_errors_2xx_bodies_and_bearer_auth_and_docs_need_no_cdn(server):
+    srv, _, _, _ = server
+    spec = httpx.get(srv.url + "/v1/openapi.json", timeout=30).json()
+    assert spec["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer", "description": ANY}
+    assert "Problem" in spec["components"]["schemas"]
+    for path, method, ok in (("/risk-scores", "post", "200"), ("/outcomes", "post", "202"), ("/model", "get", "200")):
+        op = spec["paths"][path][method]
+        assert "schema" in op["responses"][ok]["content"]["application/json"], (path, ok)
+        if method == "post":
+            assert op["security"] == [{"bearer": []}]
+            assert "application/problem+json" in op["responses"]["422"]["content"]
+    page = httpx.get(srv.url + "/v1/docs", timeout=30)
+    assert page.status_code == 200 and "cdn" not in page.text.lower()
+    script = next(part.split('"')[0] for part in page.text.split('src="')[1:] if "swagger-ui-bundle" in part)
+    assert httpx.get(srv.url + script, timeout=30).status_code == 200, script
+
+
+def test_request_ids_are_echoed_or_made(server):
+    srv, keys, _, table = server
+    ok = scoring([{"participant_id": "rid", "days": days_of(table, "P01")}])
+    mine = _post(srv, "/v1/risk-scores", keys["acme"], ok, headers={"X-Request-ID": "abc-123"})
+    assert mine.headers["x-request-id"] == "abc-123" and mine.json()["request_id"] == "abc-123"
+    for sent in (None, "bad id with spaces", "x" * 129):
+        r = _post(srv, "/v1/risk-scores", keys["acme"], ok, headers={"X-Request-ID": sent} if sent else None)
+        made = r.headers["x-request-id"]
+        assert made != sent and len(made) == 36 and r.json()["request_id"] == made
 
 
 def test_limits_on_participants_days_and_body_size(server):
@@ -446,14 +504,14 @@ def test_limits_on_participants_days_and_body_size(server):
     day = {"date": "2025-01-01"}
     too_many = {"participants": [{"participant_id": f"p{i}", "days": [day]} for i in range(1001)]}
     r = _post(srv, "/v1/risk-scores", keys["acme"], too_many)
-    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "participants"
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "participants"
     long = {
         "participants": [
             {"participant_id": "a", "days": [{"date": f"2025-{m:02d}-{d:02d}"} for m in range(1, 5) for d in range(1, 28)]}
         ]
     }
     r = _post(srv, "/v1/risk-scores", keys["acme"], long)
-    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "participants[0].days"
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "participants[0].days"
     from data.contract import STANDARD_FEATURES
 
     limit = max_body_bytes(list(STANDARD_FEATURES))
@@ -461,7 +519,7 @@ def test_limits_on_participants_days_and_body_size(server):
     r = httpx.post(
         srv.url + "/v1/risk-scores", content=b" " * (limit + 1), headers={"Authorization": f"Bearer {keys['acme']}"}, timeout=60
     )
-    assert r.status_code == 413 and r.json()["error"] == "body_too_large"
+    assert r.status_code == 413 and r.json()["code"] == "body_too_large"
     assert time.perf_counter() - started < 10  # refused without parsing (a parse of this size takes far longer)
 
     def chunks():

@@ -168,7 +168,9 @@ def promote_cmd(
 
 @app.command("retrain")
 def retrain_cmd(
-    since: Annotated[str | None, typer.Option(help="Only logged windows ending on or after this day (YYYY-MM-DD)")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only logged windows ending since then: a day (YYYY-MM-DD) or a duration (90d)")
+    ] = None,
     features: Annotated[Path | None, typer.Option(help="Original training features (default: the champion's)")] = None,
     outcomes: Annotated[Path | None, typer.Option(help="Original training outcomes (default: the champion's)")] = None,
     model: Annotated[str, typer.Option(help="tcn, gru or baseline")] = "tcn",
@@ -178,15 +180,15 @@ def retrain_cmd(
     max_subgroup_drop: float = 0.05,
 ) -> None:
     """Train a challenger on the training data plus logged inputs and reported outcomes; promote it through the gates."""
-    import datetime as dt
 
     from data.prediction_log import url_from_env
+    from data.timespec import since_day
     from training.promote import PromoteConfig
     from training.retrain import RetrainConfig, retrain
 
     cfg = RetrainConfig(
         db_url=url_from_env(),
-        since=dt.date.fromisoformat(since) if since else None,
+        since=since_day(since) if since else None,
         base_features=features,
         base_outcomes=outcomes,
         fit=_fit_config(model, max_epochs=max_epochs),

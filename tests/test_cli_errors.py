@@ -1,0 +1,56 @@
+"""The CLI as people run it: a mistake gets one line naming it and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from data.timespec import since, since_day
+
+EARLYWARN = str(Path(sys.executable).with_name("earlywarn"))
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["data", "validate", "--features", "/no/such/features.parquet"], "/no/such/features.parquet: no such file"),
+        (["train", "--features", "/no/such.parquet", "--outcomes", "/no/such.csv"], "no such file"),
+        (["keys", "create", "--partner", "bad name!"], "lowercase ASCII"),
+        (["keys", "revoke"], "name a key id or a partner"),
+        (["retrain", "--since", "7x"], "use a day (2025-03-01) or a duration"),
+        (["monitor", "run", "--since", "soon"], "use a day (2025-03-01) or a duration"),
+        (["keys", "create"], "Missing option '--partner'"),
+    ],
+)
+def test_a_mistake_gets_one_line_and_exit_2(tmp_path, args, said):
+    env = os.environ | {"EARLYWARN_HOME": str(tmp_path / "not-yet-created"), "EARLYWARN_MODE": "demo"}
+    env.pop("EARLYWARN_DB_URL", None)
+    done = subprocess.run([EARLYWARN, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+    assert "Traceback" not in done.stderr and said in done.stderr, done.stderr
+    assert len(lines) <= 3, lines  # usage errors add Typer's "Usage:" and "Try --help" lines
+
+
+def test_keys_create_works_before_the_state_root_exists(tmp_path):
+    env = os.environ | {"EARLYWARN_HOME": str(tmp_path / "fresh" / "root"), "EARLYWARN_MODE": "demo"}
+    env.pop("EARLYWARN_DB_URL", None)
+    done = subprocess.run(
+        [EARLYWARN, "keys", "create", "--partner", "acme"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and "created key" in done.stdout, done.stderr[-2000:]
+
+
+def test_since_takes_a_day_or_a_duration():
+    import datetime as dt
+
+    now = dt.datetime(2025, 3, 10, 12, tzinfo=dt.UTC)
+    assert since("7d", now) == dt.timedelta(days=7) and since("24h", now) == dt.timedelta(hours=24)
+    assert since("2025-03-09", now) == dt.timedelta(hours=36)
+    assert since_day("7d", now) == dt.date(2025, 3, 3) and since_day("2025-03-01", now) == dt.date(2025, 3, 1)
+    with pytest.raises(ValueError, match="--since 'soon'"):
+        since("soon", now)
