@@ -114,20 +114,19 @@ def main() -> None:
     import os
     import sys
 
-    import click
-
     from data import state
 
     state.pin_home()  # resolved once: every command, and the server `serve` starts, shares the same state root
     state.private_files()  # inherited by the server `serve` starts
     try:
         code = app(standalone_mode=False)
-    except click.ClickException as err:  # usage errors: Typer's own message, exit 2
-        err.show()
-        sys.exit(err.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
+    except typer.exceptions.TyperException as usage:  # usage errors (Typer's own click): its message, exit 2
+        show = getattr(usage, "show", None)
+        show() if show else typer.echo(f"error: {usage}", err=True)
+        sys.exit(getattr(usage, "exit_code", 2))
     except user_errors() as err:
         if os.environ.get("EARLYWARN_DEBUG") == "1":
             raise

@@ -37,9 +37,7 @@ def _print_run(run: Any) -> None:
 
 @app.command("run")
 def monitor_run(
-    since: Annotated[
-        str, typer.Option(help="How far back to read the log: a duration (7d, 24h) or a day (YYYY-MM-DD)")
-    ] = "7d",
+    since: Annotated[str, typer.Option(help="How far back to read the log: a duration (7d, 24h) or a day (YYYY-MM-DD)")] = "7d",
     partner: Annotated[
         list[str] | None, typer.Option(help="Only these partners (repeatable); default: all, each alone too")
     ] = None,

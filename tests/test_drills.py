@@ -511,10 +511,14 @@ def test_soak_at_half_capacity_without_errors_or_memory_growth(drill_server):
     record(
         f"soak {seconds} s at ~{sent[0] / seconds:.0f} req/s",
         f"{sent[0]} requests",
-        f"{errors[0]} errors, RSS {start_rss // 1024} → {end_rss // 1024} MB ({growth:+.1%}; every tenth: {samples})",
+        f"{errors[0]} errors, RSS {start_rss // 1024} → {end_rss // 1024} MB ({growth:+.1%}; every tenth: {samples}; "
+        f"second half {samples[-1] / samples[len(samples) // 2 - 1] - 1:+.1%})",
         max(lost, 0),
     )
-    assert errors[0] == 0 and growth < 0.10, (errors[0], growth)
+    # A leak climbs to the end; warm-up (allocator arenas, caches) levels off. The 10-minute drill on 2026-11-28 grew
+    # +10.8% and +8.7% in two runs, the second flat over its last 40% (samples in docs/security.md).
+    late = samples[-1] / samples[len(samples) // 2 - 1] - 1
+    assert errors[0] == 0 and late < 0.03 and growth < 0.15, (errors[0], growth, late, samples)
     assert lost <= 0  # warm-up records may still be arriving too, so more is fine, fewer is not
 
 
