@@ -42,23 +42,25 @@ def without(frame: pd.DataFrame, ids: set[str], tags: set[str]) -> pd.DataFrame 
     return frame[~drop] if drop.any() else None
 
 
+def erase_file(path: Path, ids: set[str], tags: set[str]) -> bool:
+    """Rewrite one Parquet or CSV table without the rows of these ids or tags (written beside, then renamed over the
+    old file); False when it holds none of them."""
+    columns = _columns(path)
+    if PARTICIPANT not in columns and TAG not in columns:
+        return False
+    parquet = path.suffix == ".parquet"
+    if parquet and not _holds(path, [c for c in (PARTICIPANT, TAG) if c in columns], ids | tags):
+        return False  # a large cohort table is read in full only when it holds the person
+    frame = pd.read_parquet(path) if parquet else pd.read_csv(path, dtype={PARTICIPANT: str, TAG: str})
+    kept = without(frame, ids, tags)
+    if kept is None:
+        return False
+    tmp = path.with_name(path.name + ".erasing")
+    kept.to_parquet(tmp, index=False) if parquet else kept.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return True
+
+
 def erase_tables(root: Path, ids: set[str], tags: set[str]) -> list[Path]:
-    """Rewrite every Parquet or CSV table under root that holds rows of these participant ids or tags without them
-    (written beside, then renamed over the old file); returns the files changed."""
-    changed = []
-    for path in _tables(root):
-        columns = _columns(path)
-        if PARTICIPANT not in columns and TAG not in columns:
-            continue
-        parquet = path.suffix == ".parquet"
-        if parquet and not _holds(path, [c for c in (PARTICIPANT, TAG) if c in columns], ids | tags):
-            continue  # a large cohort table is read in full only when it holds the person
-        frame = pd.read_parquet(path) if parquet else pd.read_csv(path, dtype={PARTICIPANT: str, TAG: str})
-        kept = without(frame, ids, tags)
-        if kept is None:
-            continue
-        tmp = path.with_name(path.name + ".erasing")
-        kept.to_parquet(tmp, index=False) if parquet else kept.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-        changed.append(path)
-    return changed
+    """`erase_file` on every Parquet or CSV table under root; returns the files changed."""
+    return [path for path in _tables(root) if erase_file(path, ids, tags)]

@@ -21,6 +21,15 @@ def run_mode() -> str:
     return raw
 
 
+def env_secret(name: str) -> str | None:
+    """A secret from NAME or from the file named by NAME_FILE (whitespace stripped); None when neither is set."""
+    value = os.environ.get(name)
+    path = os.environ.get(f"{name}_FILE")
+    if not value and path:
+        value = Path(path).read_text().strip()
+    return value or None
+
+
 class SecretError(RuntimeError):
     """A required secret is missing, or the demo secret is used outside demo mode."""
 
@@ -54,10 +63,7 @@ class Pseudonymizer:
         """EARLYWARN_HMAC_KEY or EARLYWARN_HMAC_KEY_FILE; the demo key only in demo mode (default: EARLYWARN_MODE)."""
         if demo is None:
             demo = run_mode() == "demo"
-        key = os.environ.get("EARLYWARN_HMAC_KEY")
-        path = os.environ.get("EARLYWARN_HMAC_KEY_FILE")
-        if not key and path:
-            key = Path(path).read_text().strip()
+        key = env_secret("EARLYWARN_HMAC_KEY")
         if not key:
             if not demo:
                 raise SecretError("EARLYWARN_HMAC_KEY or EARLYWARN_HMAC_KEY_FILE must be set outside demo mode")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data import prediction_log, state
-from data.pseudonym import run_mode
+from data.pseudonym import env_secret, run_mode
 
 MODEL_NAME = "relapse-risk"
 
@@ -43,17 +43,8 @@ class ServeConfig:
             outcome_limit=os.environ.get("EARLYWARN_OUTCOME_LIMIT", "10000/minute;200000/day"),
             auth_failure_limit=os.environ.get("EARLYWARN_AUTH_FAILURE_LIMIT", "20/minute"),
             queue_limit=int(os.environ.get("EARLYWARN_QUEUE_LIMIT", "20000")),
-            ops_token=secret("EARLYWARN_OPS_TOKEN"),
+            ops_token=env_secret("EARLYWARN_OPS_TOKEN"),
         )
-
-
-def secret(name: str) -> str | None:
-    """A secret from NAME or from the file named by NAME_FILE (whitespace stripped); None when neither is set."""
-    value = os.environ.get(name)
-    path = os.environ.get(f"{name}_FILE")
-    if not value and path:
-        value = Path(path).read_text().strip()
-    return value or None
 
 
 def flag(name: str, default: bool) -> bool:

@@ -325,16 +325,12 @@ def test_production_mode_refuses_the_demo_secret(served_model, tmp_path):
         ({"EARLYWARN_MODE": "production", "EARLYWARN_HMAC_KEY": "earlywarn-demo-key-not-secret"}, "demo HMAC key"),
     ):
         server = Server(_env(served_model, tmp_path, **extra), tmp_path / "server.log")
-        with pytest.raises(RuntimeError) as err:
-            server.start(timeout=90)
-        assert message in str(err.value)
+        assert message in _refused_at_start(server)
     secret = tmp_path / "hmac.key"
     secret.write_text("a-real-secret-from-a-file-0123456789")
     production = _env(served_model, tmp_path, EARLYWARN_MODE="production", EARLYWARN_HMAC_KEY_FILE=str(secret))
     demo_signed = Server(production, tmp_path / "demo-signed.log")
-    with pytest.raises(RuntimeError) as err:
-        demo_signed.start(timeout=90)
-    assert "signature does not match" in str(err.value)
+    assert "signature does not match" in _refused_at_start(demo_signed)
     production["BENTOML_HOME"] = str(_resigned(served_model, tmp_path / "bentoml", secret.read_text()))
     server = Server(production, tmp_path / "ok.log")
     server.start()
@@ -348,13 +344,9 @@ def test_production_mode_refuses_the_demo_secret(served_model, tmp_path):
         _env(served_model, tmp_path, EARLYWARN_MODE="production", EARLYWARN_HMAC_KEY="another-real-secret-0123456789"),
         tmp_path / "other.log",
     )
-    with pytest.raises(RuntimeError) as err:
-        other.start(timeout=90)
-    assert "not the one this store's ids were pseudonymised with" in str(err.value)
+    assert "not the one this store's ids were pseudonymised with" in _refused_at_start(other)
     typo = Server(_env(served_model, tmp_path, EARLYWARN_MODE="Production"), tmp_path / "typo.log")
-    with pytest.raises(RuntimeError) as err:
-        typo.start(timeout=90)
-    assert "EARLYWARN_MODE='Production'" in str(err.value)
+    assert "EARLYWARN_MODE='Production'" in _refused_at_start(typo)
     record(
         "secrets",
         "production without a key, with the demo key, with a key file, then another key; mode 'Production'",
@@ -380,6 +372,13 @@ def test_mlflow_unreachable_at_start_serves_the_packaged_model(served_model, sma
     record("MLflow unreachable at start", "tracking URI pointing at a closed port", "served the model packaged in BentoML")
 
 
+def _refused_at_start(server: Server) -> str:
+    """The reason a server gave for not starting (it must not start)."""
+    with pytest.raises(RuntimeError) as err:
+        server.start(timeout=90)
+    return str(err.value)
+
+
 def _copied_model(served_model, home: Path) -> Path:
     """A copy of the session's BentoML store; returns the served model's folder in it (the store may hold others)."""
     shutil.copytree(served_model["BENTOML_HOME"], home)
@@ -392,9 +391,7 @@ def test_a_tampered_model_is_refused_at_start(served_model, tmp_path):
     weights = _copied_model(served_model, home) / "weights.pt"
     weights.write_bytes(weights.read_bytes()[:-16] + b"\x00" * 16)
     server = Server(_env(served_model, tmp_path, BENTOML_HOME=str(home)), tmp_path / "server.log")
-    with pytest.raises(RuntimeError) as err:
-        server.start(timeout=90)
-    assert "sha256 does not match" in str(err.value)
+    assert "sha256 does not match" in _refused_at_start(server)
     record("corrupt model in the store", "16 bytes of the weights overwritten", "refused to start: sha256 mismatch named")
 
 
@@ -410,9 +407,7 @@ def test_a_swapped_model_with_a_recomputed_manifest_is_refused(served_model, tmp
     manifest = {name: sha256(folder / name) for name in (SPEC_FILE, WEIGHTS_FILE)}
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
     server = Server(_env(served_model, tmp_path, BENTOML_HOME=str(home)), tmp_path / "server.log")
-    with pytest.raises(RuntimeError) as err:
-        server.start(timeout=90)
-    assert "signature does not match" in str(err.value)
+    assert "signature does not match" in _refused_at_start(server)
     record(
         "swapped model (OWASP API8)",
         "weights changed and the sha256 manifest recomputed to match",

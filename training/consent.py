@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
 from data import prediction_log, state
-from data.erasure import erase_tables, without
+from data.erasure import erase_file, erase_tables
 from data.keys import list_keys
 from data.pseudonym import Pseudonymizer
 from training import tracking
@@ -56,14 +54,7 @@ def forget(cfg: ForgetConfig) -> ForgetResult:
     # Retraining names a logged participant `partner:key`; reference samples name rows by the keyed tag of that id.
     ids = {f"{cfg.partner}:{key}"}
     tags = {pseudonymizer.row_tag(i) for i in ids}
-    runs = tracking.rewrite_artifact(REFERENCE, lambda path: _erase_parquet(path, ids, tags))  # any artifact store
+    runs = tracking.rewrite_artifact(REFERENCE, lambda path: erase_file(path, ids, tags))  # any artifact store
     files = erase_tables(state.home(), ids, tags)
     tracking.count_withdrawal(versions)
     return ForgetResult(key, n_pred, n_out, versions, files, runs)
-
-
-def _erase_parquet(path: Path, ids: set[str], tags: set[str]) -> bool:
-    kept = without(pd.read_parquet(path), ids, tags)
-    if kept is not None:
-        kept.to_parquet(path, index=False)
-    return kept is not None
