@@ -8,7 +8,7 @@ export BENTOML_DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: help venv run validate bench bench-scale drill sbom test test-fast lint typecheck pytest clean
+.PHONY: help venv lock run validate bench bench-scale drill sbom test test-fast lint typecheck pytest clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -22,6 +22,16 @@ $(STAMP): pyproject.toml
 	touch $@
 
 venv: $(STAMP) ## Create .venv and install the project with its dev tools
+
+# The bento's packages: pyproject's `serving` extra pinned for Linux x86_64, Python 3.11, with the CPU build of torch
+# (from the machine's wheel folder where pip is configured with one, else PyTorch's CPU index).
+TORCH_CPU := torch==2.13.0+cpu
+TORCH_SOURCE := $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
+lock: $(STAMP) ## Re-pin the bento's packages (pyproject's serving extra, CPU torch) into serving/requirements.lock
+	$(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["serving"], sep="\n")' \
+		| $(VENV)/bin/uv pip compile - --constraint <(echo '$(TORCH_CPU)') $(TORCH_SOURCE) --no-emit-find-links \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-annotate --quiet --custom-compile-command 'make lock' \
+		-o serving/requirements.lock
 
 run: $(STAMP) ## Default cohort -> validate -> (train + promote if no champion) -> package -> serve on 127.0.0.1:3000
 	EARLYWARN_MODE=demo $(VENV)/bin/earlywarn run --port 3000

@@ -31,9 +31,19 @@ def _family(pid: int) -> list[psutil.Process]:
 
 
 class Server:
-    """`bentoml serve serving.service:RiskService` on a free loopback port, with the given environment."""
+    """`bentoml serve serving.service:RiskService` on a free loopback port, with the given environment; `target` and
+    `bentoml` serve a built bento with another environment's BentoML instead, started in `cwd`."""
 
-    def __init__(self, env: dict[str, str], log_path: Path):
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        target: str = "serving.service:RiskService",
+        bentoml: Path | None = None,
+        cwd: Path = ROOT,
+    ):
+        self.target, self.cwd = target, cwd
+        self.bentoml = str(bentoml or Path(sys.executable).with_name("bentoml"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -41,11 +51,10 @@ class Server:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 120) -> Server:
-        bentoml = str(Path(sys.executable).with_name("bentoml"))
         self._log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [bentoml, "serve", "serving.service:RiskService", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=ROOT,
+            [self.bentoml, "serve", self.target, "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=self.cwd,
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

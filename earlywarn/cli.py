@@ -10,7 +10,7 @@ import typer
 from data.cli import app as data_app
 from monitoring.cli import app as monitor_app
 from serving.cli import app as serving_app
-from serving.cli import keys_app
+from serving.cli import bento_app, keys_app
 from training.cli import app as training_app
 
 app = typer.Typer(help="earlywarn: relapse-risk scores from behavioural time series.", no_args_is_help=True)
@@ -18,6 +18,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(training_app)  # train, promote, retrain, tune sit at the top level
 app.add_typer(serving_app)  # serve, score
 app.add_typer(keys_app, name="keys")
+app.add_typer(bento_app, name="bento")
 app.add_typer(monitor_app, name="monitor")
 
 participants_app = typer.Typer(help="Participants' data rights.", no_args_is_help=True)

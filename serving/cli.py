@@ -190,3 +190,41 @@ def score_cmd(
     )
     r = score_file(cfg)
     typer.echo(f"{r.participants} participants ({r.scored} scored) in {r.seconds:.1f} s -> {r.out}")
+
+
+bento_app = typer.Typer(
+    help="The bento: build it, containerize it, point plain `bentoml` commands at our store.", no_args_is_help=True
+)
+
+
+@bento_app.command("build")
+def bento_build() -> None:
+    """Import the champion from MLflow into the BentoML store under the state root and build the bento."""
+    from serving.packaging import build_bento, import_model
+
+    os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
+    imported = import_model()
+    typer.echo(f"packaged MLflow version {imported.mlflow_version} as {imported.tag}; bento {build_bento()}")
+
+
+@bento_app.command("containerize")
+def bento_containerize(
+    tag: Annotated[str, typer.Argument(help="The bento to containerize")] = "earlywarn:latest",
+    image: Annotated[str | None, typer.Option(help="Image tag (default: the bento's tag)")] = None,
+) -> None:
+    """`bentoml containerize` of a bento from our store (needs Docker); the image installs serving/requirements.lock."""
+    import shutil
+    import subprocess
+
+    bentoml = shutil.which("bentoml") or str(Path(sys.executable).with_name("bentoml"))
+    argv = [bentoml, "containerize", tag, *(["--image-tag", image] if image else [])]
+    raise typer.Exit(subprocess.run(argv, env=_service_env()).returncode)
+
+
+@bento_app.command("env")
+def bento_env() -> None:
+    """Print `export BENTOML_HOME=…` for the state root, so `eval "$(earlywarn bento env)"` points plain `bentoml`
+    commands (list, serve, export) at our store."""
+    import shlex
+
+    typer.echo(f"export BENTOML_HOME={shlex.quote(str(bentoml_home()))}")

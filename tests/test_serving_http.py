@@ -6,10 +6,8 @@ import datetime as dt
 import http.server
 import json
 import math
-import tarfile
 import threading
 import time
-from pathlib import Path
 from typing import ClassVar
 from unittest.mock import ANY
 
@@ -588,22 +586,3 @@ def test_logs_hold_no_raw_ids_or_keys(server):
     srv, keys, _, _ = server
     text = srv.log_text()
     assert "ext-P0" not in text and "shared-id" not in text and keys["acme"] not in text
-
-
-def test_bento_builds(served_model, tmp_path, monkeypatch):
-    for k, v in served_model.items():
-        if not k.startswith("_"):
-            monkeypatch.setenv(k, v)
-    import bentoml
-
-    from serving.packaging import build_bento
-
-    tag = build_bento()
-    assert tag.startswith("earlywarn:")
-    bento_yaml = Path(served_model["BENTOML_HOME"], "bentos", *tag.split(":"), "bento.yaml").read_text()
-    assert served_model["EARLYWARN_MODEL_TAG"] in bento_yaml
-    # The exported archive carries the model itself, so a deployment needs no MLflow.
-    archive = bentoml.export_bento(tag, str(tmp_path / "earlywarn.bento"))
-    with tarfile.open(archive) as tar:
-        names = tar.getnames()
-    assert any("models/relapse-risk" in n and n.endswith("weights.pt") for n in names), names[:20]
