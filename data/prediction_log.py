@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +14,7 @@ from sqlalchemy.engine import Engine
 from data import state
 from data.episodes import Episode
 from data.pseudonym import Pseudonymizer, SecretError
+from data.settings import secret, settings
 
 metadata = sa.MetaData()
 
@@ -127,11 +126,8 @@ TABLES = {
 def url_from_env() -> str:
     """EARLYWARN_DB_URL, or a file holding it (EARLYWARN_DB_URL_FILE: a URL with a password never sits in the
     repository or a command line), or the embedded SQLite default."""
-    path = os.environ.get("EARLYWARN_DB_URL_FILE")
-    if path:
-        return Path(path).read_text().strip()
-    if os.environ.get("EARLYWARN_DB_URL"):
-        return os.environ["EARLYWARN_DB_URL"]
+    if url := secret(settings().db_url):
+        return url
     state.home().mkdir(parents=True, exist_ok=True)  # the embedded default works on a fresh checkout
     return f"sqlite:///{state.path('earlywarn.db')}"
 
@@ -279,14 +275,8 @@ def forget(engine: Engine, partner: str, participant_key: str, models_trained_be
     return int(n_pred or 0), int(n_out or 0)
 
 
-RETENTION_DAYS = 400  # default for EARLYWARN_RETENTION_DAYS: a year of history plus a lookback and a horizon
-
-
 def retention_days() -> int:
-    raw = os.environ.get("EARLYWARN_RETENTION_DAYS", str(RETENTION_DAYS))
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"EARLYWARN_RETENTION_DAYS={raw!r}: use a whole number of days, at least 1")
-    return int(raw)
+    return settings().retention_days
 
 
 def purge(engine: Engine, before: dt.datetime) -> dict[str, int]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from dataclasses import dataclass
-from pathlib import Path
+
+from data.settings import secret, settings
 
 DEMO_KEY = "earlywarn-demo-key-not-secret"
 MODES = ("production", "demo")
@@ -14,20 +14,8 @@ MODES = ("production", "demo")
 
 def run_mode() -> str:
     """EARLYWARN_MODE: `production` (the default: a real secret is required) or `demo`; any other value (`prod`,
-    `Production`, ...) is an error, so a typo can never fall back to the published demo key."""
-    raw = os.environ.get("EARLYWARN_MODE", "production")
-    if raw not in MODES:
-        raise SecretError(f"EARLYWARN_MODE={raw!r}: use production (the default) or demo")
-    return raw
-
-
-def env_secret(name: str) -> str | None:
-    """A secret from NAME or from the file named by NAME_FILE (whitespace stripped); None when neither is set."""
-    value = os.environ.get(name)
-    path = os.environ.get(f"{name}_FILE")
-    if not value and path:
-        value = Path(path).read_text().strip()
-    return value or None
+    `Production`, ...) is an error (`SettingsError`), so a typo can never fall back to the published demo key."""
+    return settings().mode
 
 
 class SecretError(RuntimeError):
@@ -63,7 +51,7 @@ class Pseudonymizer:
         """EARLYWARN_HMAC_KEY or EARLYWARN_HMAC_KEY_FILE; the demo key only in demo mode (default: EARLYWARN_MODE)."""
         if demo is None:
             demo = run_mode() == "demo"
-        key = env_secret("EARLYWARN_HMAC_KEY")
+        key = secret(settings().hmac_key)
         if not key:
             if not demo:
                 raise SecretError("EARLYWARN_HMAC_KEY or EARLYWARN_HMAC_KEY_FILE must be set outside demo mode")

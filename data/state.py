@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from data.settings import settings
+
 HOME_VAR = "EARLYWARN_HOME"
 
 
 def home() -> Path:
     """The state root as an absolute path. The CLI pins it once at start (`pin_home`), so a later change of directory,
     as `serve` makes, still finds the same store."""
-    return Path(os.environ.get(HOME_VAR) or "runs").resolve()
+    return settings().home.resolve()
 
 
 def path(*parts: str) -> Path:

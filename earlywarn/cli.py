@@ -57,11 +57,12 @@ def participants_forget(
     """Consent withdrawn: delete the participant's logged inputs, predictions and outcomes; record which models saw them."""
     from data.prediction_log import url_from_env
     from data.pseudonym import SecretError
+    from data.settings import SettingsError
     from training.consent import ForgetConfig, UnknownPartner, forget
 
     try:
         result = forget(ForgetConfig(url_from_env(), partner, participant))
-    except (SecretError, UnknownPartner) as err:
+    except (SecretError, SettingsError, UnknownPartner) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     typer.echo(
@@ -112,11 +113,16 @@ def user_errors() -> tuple[type[Exception], ...]:
 
 
 def main() -> None:
-    import os
     import sys
 
     from data import state
+    from data.settings import SettingsError, settings
 
+    try:
+        debug = settings().debug  # every variable checked before anything runs: a bad value stops here, named
+    except SettingsError as err:
+        typer.echo(f"error: {err}", err=True)
+        sys.exit(2)
     state.pin_home()  # resolved once: every command, and the server `serve` starts, shares the same state root
     state.private_files()  # inherited by the server `serve` starts
     try:
@@ -129,7 +135,7 @@ def main() -> None:
         show() if show else typer.echo(f"error: {usage}", err=True)
         sys.exit(getattr(usage, "exit_code", 2))
     except user_errors() as err:
-        if os.environ.get("EARLYWARN_DEBUG") == "1":
+        if debug:
             raise
         typer.echo(f"error: {err}", err=True)
         sys.exit(2)

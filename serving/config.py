@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data import prediction_log, state
-from data.pseudonym import env_secret, run_mode
+from data.settings import secret, settings
 
 MODEL_NAME = "relapse-risk"
 
@@ -30,34 +30,21 @@ class ServeConfig:
 
     @classmethod
     def from_env(cls) -> ServeConfig:
+        """From the process's settings (data/settings.py; defaults and meanings in docs/configuration.md)."""
+        env = settings()
         return cls(
             db_url=prediction_log.url_from_env(),
-            spool_dir=Path(os.environ.get("EARLYWARN_SPOOL_DIR") or state.path("spool")).resolve(),
-            demo=run_mode() == "demo",
-            fsync=flag("EARLYWARN_SPOOL_FSYNC", default=False),
-            model_tag=os.environ.get("EARLYWARN_MODEL_TAG", f"{MODEL_NAME}:latest"),
-            # Half the measured single-worker capacity: one partner cannot starve the others.
-            rate_limit=os.environ.get("EARLYWARN_RATE_LIMIT", "250/second"),
-            # A full request (1,000 participants x 90 days) must fit; about half a worker's measured capacity.
-            day_limit=os.environ.get("EARLYWARN_DAY_LIMIT", "90000/second;1000000/minute"),
-            outcome_limit=os.environ.get("EARLYWARN_OUTCOME_LIMIT", "10000/minute;200000/day"),
-            auth_failure_limit=os.environ.get("EARLYWARN_AUTH_FAILURE_LIMIT", "20/minute"),
-            queue_limit=int(os.environ.get("EARLYWARN_QUEUE_LIMIT", "20000")),
-            ops_token=env_secret("EARLYWARN_OPS_TOKEN"),
+            spool_dir=(env.spool_dir or state.path("spool")).resolve(),
+            demo=env.mode == "demo",
+            fsync=env.spool_fsync,
+            model_tag=env.model_tag,
+            rate_limit=env.rate_limit,
+            day_limit=env.day_limit,
+            outcome_limit=env.outcome_limit,
+            auth_failure_limit=env.auth_failure_limit,
+            queue_limit=env.queue_limit,
+            ops_token=secret(env.ops_token),
         )
-
-
-def flag(name: str, default: bool) -> bool:
-    """A yes/no setting: 1/true/yes/on or 0/false/no/off (any case); anything else is refused, naming the variable."""
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{name}={raw!r}: use true or false")
 
 
 def bentoml_home() -> Path:

@@ -111,7 +111,7 @@ def test_bento_serves_from_a_clean_virtualenv_built_from_its_own_requirements(be
         "BENTOML_HOME": served_model["BENTOML_HOME"],
         "EARLYWARN_DB_URL": db,
         "EARLYWARN_SPOOL_DIR": str(tmp_path / "spool"),
-        "EARLYWARN_STATE_ROOT": str(tmp_path / "state"),
+        "EARLYWARN_HOME": str(tmp_path / "state"),
         "PYTHONPATH": "",
         "VIRTUAL_ENV": str(venv),
         "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from data import prediction_log
 from data.pseudonym import Pseudonymizer, SecretError, run_mode
+from data.settings import SettingsError
 from earlywarn.cli import app
 from tests.drill import record
 
@@ -76,7 +77,7 @@ def test_forget_deletes_then_refuses_a_wrong_partner_key_or_mode(home, monkeypat
 @pytest.mark.parametrize("value", ["prod", "Production", "demo ", "staging"])
 def test_any_mode_but_production_or_demo_is_refused(monkeypatch, value):
     monkeypatch.setenv("EARLYWARN_MODE", value)
-    with pytest.raises(SecretError, match="EARLYWARN_MODE"):
+    with pytest.raises(SettingsError, match="EARLYWARN_MODE"):
         run_mode()
 
 

@@ -25,6 +25,7 @@ from pytorch_lightning.loggers import MLFlowLogger
 
 from data import state
 from data.contract import DATE, PARTICIPANT
+from data.settings import settings
 from data.windows import WindowConfig
 from training.bundle import ModelBundle
 from training.splits import Folds
@@ -60,7 +61,7 @@ def configure(experiment: str = EXPERIMENT) -> str:
     location = None
     if not uri.startswith(("http://", "https://")):
         # Embedded stores keep artifacts beside the database, not in the current directory.
-        root = Path(os.environ.get("EARLYWARN_ARTIFACT_ROOT") or state.path("mlflow", "artifacts")).resolve()
+        root = (settings().artifact_root or state.path("mlflow", "artifacts")).resolve()
         root.mkdir(parents=True, exist_ok=True)
         location = root.as_uri()
     try:

@@ -1,0 +1,129 @@
+"""Every EARLYWARN_ setting in one typed object read from the environment; secrets also from a NAME_FILE."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PREFIX = "EARLYWARN_"
+SECRETS = ("hmac_key", "db_url", "ops_token")  # each also read from the file that <NAME>_FILE names
+
+
+class SettingsError(ValueError):
+    """A setting has a value it cannot take; the message names the variable (never a secret's value)."""
+
+
+class Settings(BaseSettings):
+    """The process's settings. Bad values fail when the process starts, naming the variable."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_ignore_empty=True, extra="ignore")
+
+    mode: Literal["production", "demo"] = Field(
+        default="production", description="`production` (a real secret is required) or `demo`; any other spelling is refused"
+    )
+    home: Path = Field(default=Path("runs"), description="State root: MLflow and BentoML stores, prediction log, spool, reports")
+    hmac_key: SecretStr | None = Field(
+        default=None,
+        description="Secret for participant pseudonyms and model signatures (16+ characters; required in production)",
+    )
+    hmac_key_file: Path | None = Field(default=None, description="File holding EARLYWARN_HMAC_KEY (instead of the variable)")
+    db_url: SecretStr | None = Field(
+        default=None,
+        description="Prediction log and key store (SQLAlchemy URL); default SQLite `earlywarn.db` under the state root",
+    )
+    db_url_file: Path | None = Field(default=None, description="File holding EARLYWARN_DB_URL (a URL with a password)")
+    ops_token: SecretStr | None = Field(
+        default=None, description="Bearer token for `/metrics` and `/v1/status`; without it they answer 403 in production"
+    )
+    ops_token_file: Path | None = Field(default=None, description="File holding EARLYWARN_OPS_TOKEN")
+    spool_dir: Path | None = Field(
+        default=None, description="Local spool of records not yet in the store; default `spool/` under the state root"
+    )
+    spool_fsync: bool = Field(
+        default=False, description="fsync each spool write (survives power loss; costs throughput); true or false"
+    )
+    model_tag: str = Field(default="relapse-risk:latest", description="BentoML model the service loads")
+    rate_limit: str = Field(default="250/second", description="Requests per partner (`limits` notation; several joined by `;`)")
+    day_limit: str = Field(default="90000/second;1000000/minute", description="Participant-days scored per partner")
+    outcome_limit: str = Field(default="10000/minute;200000/day", description="Outcomes reported per partner")
+    auth_failure_limit: str = Field(default="20/minute", description="Failed authentications per client address")
+    queue_limit: int = Field(default=20000, gt=0, description="Participants waiting to be scored per worker; beyond it 503")
+    retention_days: int = Field(default=400, ge=1, description="Days predictions, inputs and outcomes are kept")
+    artifact_root: Path | None = Field(
+        default=None, description="MLflow artifact folder; default `mlflow/artifacts` under the state root"
+    )
+    debug: bool = Field(default=False, description="CLI errors with their traceback")
+
+    @field_validator("rate_limit", "day_limit", "outcome_limit", "auth_failure_limit")
+    @classmethod
+    def _limits(cls, value: str) -> str:
+        import limits
+
+        try:
+            limits.parse_many(value)
+        except ValueError:
+            raise ValueError("use the `limits` notation, e.g. 250/second or 250/second;5000/minute") from None
+        return value
+
+    @model_validator(mode="after")
+    def _secret_files(self) -> Settings:
+        for name in SECRETS:
+            path = getattr(self, f"{name}_file")
+            if path is None:
+                continue
+            if getattr(self, name) is not None:
+                raise ValueError(f"{var(name)} and {var(name)}_FILE are both set; use one")
+            try:
+                text = path.read_text().strip()
+            except OSError as err:
+                raise ValueError(f"{var(name)}_FILE={str(path)!r}: {err.strerror}") from None
+            if not text:
+                raise ValueError(f"{var(name)}_FILE={str(path)!r}: the file is empty")
+            setattr(self, name, SecretStr(text))
+        return self
+
+
+def var(field: str) -> str:
+    return PREFIX + field.upper()
+
+
+def settings() -> Settings:
+    """The environment's settings now (the CLI and the service read them once at start, so bad values stop them)."""
+    try:
+        return Settings()
+    except ValidationError as err:
+        raise SettingsError("; ".join(_explain(e) for e in err.errors())) from None
+
+
+def _explain(error: Any) -> str:
+    field = str(error["loc"][0]) if error["loc"] else ""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not field:  # a whole-object check: its message names the variables
+        return message
+    shown = "" if field in SECRETS else f"={error['input']!r}"
+    return f"{var(field)}{shown}: {message}"
+
+
+def secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def markdown_table() -> str:
+    """The table docs/configuration.md carries (a test keeps the two in step)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        shown = str(info.default).lower() if isinstance(info.default, bool) else info.default
+        default = "" if shown is None else f"`{shown}`"
+        rows.append(f"| `{var(name)}` | {default} | {info.description} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # python -m data.settings docs/configuration.md: rewrite the table there
+    doc = Path(sys.argv[1])
+    text = doc.read_text()
+    start, end = text.index("<!-- settings -->") + len("<!-- settings -->"), text.index("<!-- /settings -->")
+    doc.write_text(text[:start] + "\n" + markdown_table() + "\n" + text[end:])

@@ -1,0 +1,82 @@
+"""One typed settings object: bad values stop a process naming the variable; the docs list exactly its variables."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from data.settings import Settings, SettingsError, markdown_table, settings, var
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("data", "training", "serving", "monitoring", "earlywarn")
+
+
+def test_docs_list_exactly_the_settings():
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    block = doc.split("<!-- settings -->")[1].split("<!-- /settings -->")[0].strip()
+    assert block == markdown_table(), "docs/configuration.md is stale: python -m data.settings docs/configuration.md"
+
+
+def test_no_code_reads_an_earlywarn_variable_outside_the_settings():
+    known = {var(name) for name in Settings.model_fields}
+    named = {
+        (m, str(path.relative_to(ROOT)))
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        for m in re.findall(r"EARLYWARN_[A-Z_]*[A-Z]", path.read_text())
+    }
+    assert not {(m, where) for m, where in named if m not in known}
+
+
+def test_values_are_typed_and_secret_files_are_read(monkeypatch, tmp_path):
+    (tmp_path / "key").write_text("a-long-enough-secret-value\n")
+    monkeypatch.setenv("EARLYWARN_HMAC_KEY_FILE", str(tmp_path / "key"))
+    monkeypatch.setenv("EARLYWARN_SPOOL_FSYNC", "true")
+    monkeypatch.setenv("EARLYWARN_QUEUE_LIMIT", "50")
+    monkeypatch.setenv("EARLYWARN_SPOOL_DIR", "")  # empty counts as unset
+    s = settings()
+    assert s.hmac_key is not None and s.hmac_key.get_secret_value() == "a-long-enough-secret-value"
+    assert "a-long-enough" not in repr(s) and s.spool_fsync is True and s.queue_limit == 50 and s.spool_dir is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("EARLYWARN_SPOOL_FSYNC", "maybe", "EARLYWARN_SPOOL_FSYNC='maybe': Input should be a valid boolean"),
+        ("EARLYWARN_MODE", "Production", "EARLYWARN_MODE='Production'"),
+        ("EARLYWARN_QUEUE_LIMIT", "lots", "EARLYWARN_QUEUE_LIMIT='lots'"),
+        ("EARLYWARN_RATE_LIMIT", "250 a second", "EARLYWARN_RATE_LIMIT='250 a second': use the `limits` notation"),
+        ("EARLYWARN_RETENTION_DAYS", "0", "EARLYWARN_RETENTION_DAYS='0'"),
+        ("EARLYWARN_DB_URL_FILE", "/nonexistent/db-url", "EARLYWARN_DB_URL_FILE='/nonexistent/db-url'"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_the_variable(monkeypatch, variable, value, says):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=re.escape(says)):
+        settings()
+
+
+def test_a_secret_and_its_file_together_are_refused_without_showing_the_secret(monkeypatch, tmp_path):
+    (tmp_path / "token").write_text("from-the-file")
+    monkeypatch.setenv("EARLYWARN_OPS_TOKEN", "the-token-itself")
+    monkeypatch.setenv("EARLYWARN_OPS_TOKEN_FILE", str(tmp_path / "token"))
+    with pytest.raises(SettingsError, match="EARLYWARN_OPS_TOKEN and EARLYWARN_OPS_TOKEN_FILE are both set") as err:
+        settings()
+    assert "the-token-itself" not in str(err.value) and "from-the-file" not in str(err.value)
+
+
+def test_the_cli_stops_before_running_anything_on_a_bad_value(tmp_path):
+    env = os.environ | {"EARLYWARN_HOME": str(tmp_path / "state"), "EARLYWARN_SPOOL_FSYNC": "maybe"}
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("earlywarn")), "keys", "list"], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.strip().splitlines() == [
+        "error: EARLYWARN_SPOOL_FSYNC='maybe': Input should be a valid boolean, unable to interpret input"
+    ]
+    assert not (tmp_path / "state").exists()
