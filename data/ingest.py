@@ -17,9 +17,10 @@ from data.validation import (
     ContractError,
     OutcomeMode,
     Problem,
+    check_features,
+    keyed,
     outcome_mode,
     read_table,
-    validate_features,
     validate_outcomes,
 )
 from data.windows import Panel, day_number
@@ -86,7 +87,7 @@ class _Problems:
         self.total = 0
 
     def add(self, err: ContractError) -> None:
-        self.shown.extend(err.problems[: MAX_PROBLEMS_SHOWN - len(self.shown)])
+        self.shown.extend(err.problems)
         self.total += err.total
 
     def raise_if_any(self) -> None:
@@ -139,12 +140,13 @@ def load_grid(
     problems = _Problems()
     start, missing = 0, 0
     for chunk in iter_chunks(path, chunk_rows):
-        try:
-            typed = validate_features(chunk, source=str(path), first_row=start, whole_table=False)
-        except ContractError as err:
-            problems.add(err)
-            start += len(chunk)
-            continue
+        typed, found = check_features(chunk, source=str(path), first_row=start, whole_table=False)
+        if found is not None:
+            problems.add(found)
+        # Duplicates are looked for among the rows whose id and day parse, whatever else is wrong: one pass, every problem.
+        ok = keyed(typed)
+        at_ok = np.flatnonzero(ok)
+        typed = typed[ok]
         p = code_of.get_indexer(typed[PARTICIPANT])
         rows = panel.rows_for(p, day_number(typed[DATE]))
         again = seen[rows].astype(bool)
@@ -157,7 +159,7 @@ def load_grid(
                 Problem(
                     str(path), start + int(r) + 1, None, f"duplicate participant-day ({q} on {d:%Y-%m-%d} appears more than once)"
                 )
-                for r, q, d in zip(at, who[PARTICIPANT], who[DATE], strict=False)
+                for r, q, d in zip(at_ok[at], who[PARTICIPANT], who[DATE], strict=False)
             ]
             problems.add(ContractError(shown, len(at)))
         seen[rows] = 1
@@ -165,16 +167,19 @@ def load_grid(
         values[rows] = block
         missing += int(np.isnan(block).sum())
         start += len(chunk)
-    problems.raise_if_any()
     stored = int(seen.sum())
     share = missing / max(start * len(names), 1)
     first_date = dt.date(1970, 1, 1) + dt.timedelta(days=int(first.min())) if len(first) else dt.date.min
     last_date = dt.date(1970, 1, 1) + dt.timedelta(days=int(last.max())) if len(last) else dt.date.min
-    if outcomes_path is None:
-        return GridData(panel, None, None, stored, share, first_date, last_date)
-    raw = read_table(outcomes_path)
-    mode = outcome_mode(raw)
-    outcomes = validate_outcomes(raw, set(participants), source=str(outcomes_path))
+    outcomes, mode = None, None
+    if outcomes_path is not None:
+        raw = read_table(outcomes_path)
+        try:  # judged even when the features failed, so one run lists every problem in both tables
+            mode = outcome_mode(raw)
+            outcomes = validate_outcomes(raw, set(participants), source=str(outcomes_path))
+        except ContractError as err:
+            problems.add(err)
+    problems.raise_if_any()
     return GridData(panel, outcomes, mode, stored, share, first_date, last_date)
 
 

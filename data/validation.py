@@ -39,8 +39,14 @@ class ContractError(ValueError):
     def __init__(self, problems: list[Problem], total: int | None = None):
         self.problems = problems
         self.total = total if total is not None else len(problems)
-        shown = "\n".join(f"  - {p}" for p in problems[:MAX_PROBLEMS_SHOWN])
-        more = f"\n  … and {self.total - MAX_PROBLEMS_SHOWN} more" if self.total > MAX_PROBLEMS_SHOWN else ""
+        # Examples of every kind of violation, so a long run of one kind does not hide the others.
+        kinds: dict[tuple[str, str | None, str], list[Problem]] = {}
+        for p in problems:
+            kinds.setdefault((p.source, p.column, p.message.split(" (", 1)[0]), []).append(p)
+        per_kind = max(3, MAX_PROBLEMS_SHOWN // max(len(kinds), 1))
+        shown_problems = [p for group in kinds.values() for p in group[:per_kind]]
+        shown = "\n".join(f"  - {p}" for p in shown_problems)
+        more = f"\n  … and {self.total - len(shown_problems)} more" if self.total > len(shown_problems) else ""
         super().__init__(f"{self.total} contract violation(s):\n{shown}{more}")
 
 
@@ -124,6 +130,24 @@ def validate_features(df: pd.DataFrame, source: str = "features", first_row: int
 
     For one chunk of a larger file (`whole_table=False`) rows are numbered from `first_row`, the duplicate check is
     left to the caller (it needs every chunk) and the rows keep their order."""
+    typed, problems = check_features(df, source, first_row, whole_table)
+    if problems is not None:
+        raise problems
+    if not whole_table:
+        return typed
+    return typed.sort_values([PARTICIPANT, DATE], kind="stable").reset_index(drop=True)
+
+
+def keyed(typed: pd.DataFrame) -> np.ndarray:
+    """Rows with a usable participant id and day: the ones a duplicate check can judge."""
+    return (typed[PARTICIPANT].notna() & (typed[PARTICIPANT] != "") & typed[DATE].notna()).to_numpy()
+
+
+def check_features(
+    df: pd.DataFrame, source: str = "features", first_row: int = 0, whole_table: bool = True
+) -> tuple[pd.DataFrame, ContractError | None]:
+    """Every violation in a features table in one pass (duplicates among the rows whose id and day parse), and the
+    typed rows in file order (unparsable values as missing)."""
     errs = _Collector(source, first_row)
     _require_columns(df, KEY_COLUMNS, errs)
     df = df.reset_index(drop=True)
@@ -160,18 +184,17 @@ def validate_features(df: pd.DataFrame, source: str = "features", first_row: int
                 got = [f"got {arr[r]:g}" for r in rows[:MAX_PROBLEMS_SHOWN]]
                 errs.add(f"outside the valid range {sig.low:g}–{sig.high:g} {sig.unit}", col, rows, got)
         values[col] = arr.astype(np.float32)
-    if whole_table and not errs.problems:
-        dup = out.duplicated(subset=[PARTICIPANT, DATE], keep="first").to_numpy()
+    if whole_table:
+        ok = keyed(out)
+        dup = np.zeros(len(out), bool)
+        dup[ok] = out[ok].duplicated(subset=[PARTICIPANT, DATE], keep="first").to_numpy()
         if dup.any():
             rows = np.flatnonzero(dup)
             who = out.iloc[rows[:MAX_PROBLEMS_SHOWN]]
             detail = [f"{p} on {d:%Y-%m-%d} appears more than once" for p, d in zip(who[PARTICIPANT], who[DATE], strict=True)]
             errs.add("duplicate participant-day", None, rows, detail)
-    errs.raise_if_any()
-    typed = pd.concat([out, pd.DataFrame(values, index=out.index)], axis=1)
-    if not whole_table:
-        return typed
-    return typed.sort_values([PARTICIPANT, DATE], kind="stable").reset_index(drop=True)
+    found = ContractError(errs.problems, errs.total) if errs.problems else None
+    return pd.concat([out, pd.DataFrame(values, index=out.index)], axis=1), found
 
 
 def outcome_mode(df: pd.DataFrame) -> OutcomeMode:
@@ -217,12 +240,13 @@ def validate_outcomes(df: pd.DataFrame, known_participants: set[str] | None = No
             rows = np.flatnonzero(unknown)
             detail = [f"{p!r} has no rows in the features table" for p in out[PARTICIPANT].iloc[rows[:MAX_PROBLEMS_SHOWN]]]
             errs.add("outcome for an unknown participant", PARTICIPANT, rows, detail)
-    if not errs.problems:
-        # Two events of the same kind on one day, or two labels for one day, cannot both be right.
-        key = [PARTICIPANT, DATE] if mode == "label" else [PARTICIPANT, DATE, mode]
-        dup = out.duplicated(subset=key, keep="first").to_numpy()
-        if dup.any():
-            errs.add("duplicate outcome for the same participant and day", None, np.flatnonzero(dup))
+    # Two events of the same kind on one day, or two labels for one day, cannot both be right.
+    key = [PARTICIPANT, DATE] if mode == "label" else [PARTICIPANT, DATE, mode]
+    ok = keyed(out)
+    dup = np.zeros(len(out), bool)
+    dup[ok] = out[ok].duplicated(subset=key, keep="first").to_numpy()
+    if dup.any():
+        errs.add("duplicate outcome for the same participant and day", None, np.flatnonzero(dup))
     errs.raise_if_any()
     return out.sort_values([PARTICIPANT, DATE], kind="stable").reset_index(drop=True)
 
@@ -242,11 +266,17 @@ class ValidatedData:
 
 def load_validated(features_path: str | Path, outcomes_path: str | Path | None = None) -> ValidatedData:
     """Read and validate a features file and, if given, an outcomes file (checked against the features' participants)."""
-    features = validate_features(read_table(features_path), source=str(features_path))
-    if outcomes_path is None:
-        return ValidatedData(features, None, None)
-    raw = read_table(outcomes_path)
-    mode = outcome_mode(raw)
-    known = set(features[PARTICIPANT].unique())
-    outcomes = validate_outcomes(raw, known, source=str(outcomes_path))
-    return ValidatedData(features, outcomes, mode)
+    typed, problems = check_features(read_table(features_path), source=str(features_path))
+    outcomes, mode = None, None
+    if outcomes_path is not None:
+        raw = read_table(outcomes_path)
+        try:  # the outcomes are judged even when the features failed, so one run lists every problem in both
+            mode = outcome_mode(raw)
+            outcomes = validate_outcomes(raw, set(typed.loc[keyed(typed), PARTICIPANT]), source=str(outcomes_path))
+        except ContractError as err:
+            raise (
+                err if problems is None else ContractError(problems.problems + err.problems, problems.total + err.total)
+            ) from None
+    if problems is not None:
+        raise problems
+    return ValidatedData(typed.sort_values([PARTICIPANT, DATE], kind="stable").reset_index(drop=True), outcomes, mode)

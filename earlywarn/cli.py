@@ -13,7 +13,10 @@ from serving.cli import app as serving_app
 from serving.cli import bento_app, keys_app
 from training.cli import app as training_app
 
-app = typer.Typer(help="earlywarn: relapse-risk scores from behavioural time series.", no_args_is_help=True)
+# Plain help: Rich markup would eat bracketed words such as "[thresholds]" in option texts.
+app = typer.Typer(
+    help="earlywarn: relapse-risk scores from behavioural time series.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(data_app, name="data")
 app.add_typer(training_app)  # train, promote, retrain, tune sit at the top level
 app.add_typer(serving_app)  # serve, score

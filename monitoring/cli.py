@@ -6,7 +6,7 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -41,7 +41,10 @@ def monitor_run(
     partner: Annotated[
         list[str] | None, typer.Option(help="Only these partners (repeatable); default: all, each alone too")
     ] = None,
-    by: Annotated[str, typer.Option(help="Select by when predictions were logged, or by the day their window ends")] = "logged",
+    by: Annotated[
+        Literal["logged", "window-end"],
+        typer.Option(help="Select by when predictions were logged, or by the day their window ends"),
+    ] = "logged",
     reference: Annotated[Path | None, typer.Option(help="Reference sample (default: the champion's, from MLflow)")] = None,
     thresholds: Annotated[Path | None, typer.Option(help="TOML file with a [thresholds] table")] = None,
     webhook: Annotated[str | None, typer.Option(help="POST alerts as JSON to this URL")] = None,
@@ -50,8 +53,6 @@ def monitor_run(
     from data.prediction_log import url_from_env
     from monitoring.monitor import MonitorConfig, Thresholds, monitor
 
-    if by not in ("logged", "window-end"):
-        raise typer.BadParameter("use logged or window-end", param_hint="--by")
     cfg = MonitorConfig(
         db_url=url_from_env(),
         since=_duration(since),
@@ -74,10 +75,11 @@ def monitor_simulate(
     first_day: Annotated[
         str | None, typer.Option(help="First simulated day, YYYY-MM-DD (default: 5 days before the drift)")
     ] = None,
-    days: Annotated[int, typer.Option(min=1)] = 30,
-    partners: Annotated[str, typer.Option(help="Comma-separated partner names the cohort is dealt to")] = ",".join(
-        ("clinic-north", "app-south")
-    ),
+    days: Annotated[int, typer.Option(min=1, help="Simulated days to replay")] = 30,
+    partner: Annotated[
+        list[str] | None,
+        typer.Option(help="Partners the cohort is dealt to (repeatable; default: clinic-north and app-south)"),
+    ] = None,
     monitor_every: Annotated[int, typer.Option(min=1, help="Run the monitor every N simulated days")] = 1,
     since: Annotated[str, typer.Option(help="Each monitor run judges this many latest days")] = "1d",
     thresholds: Annotated[Path | None, typer.Option(help="TOML file with a [thresholds] table")] = None,
@@ -97,7 +99,7 @@ def monitor_simulate(
         cohort=cohort,
         first_day=dt.date.fromisoformat(first_day) if first_day else None,
         days=days,
-        partners=tuple(p.strip() for p in partners.split(",") if p.strip()),
+        partners=tuple(partner or ("clinic-north", "app-south")),
         monitor_every=monitor_every,
         since=_duration(since),
         thresholds=Thresholds.load(thresholds),
@@ -117,7 +119,7 @@ def monitor_simulate(
 
 @app.command("ui")
 def monitor_ui(
-    port: int = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port the UI listens on (loopback)")] = 8000,
     workspace: Annotated[Path | None, typer.Option(help="Workspace folder (default: the one `monitor run` writes)")] = None,
 ) -> None:
     """Start `evidently ui` on loopback over the monitoring workspace."""

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from data import state
+from data.cli import BatchRows
 from serving.config import ServeConfig, bentoml_home
 
 app = typer.Typer()
@@ -48,7 +49,7 @@ def write_example_request(features_path: Path, out: Path, days: int = 90) -> Pat
 
 @app.command("serve")
 def serve_cmd(
-    port: int = 3000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port the service listens on")] = 3000,
     host: Annotated[str, typer.Option(help="Bind address (loopback by default)")] = "127.0.0.1",
     build: Annotated[
         bool, typer.Option(help="Import the champion from MLflow into the BentoML store and build the bento first")
@@ -123,7 +124,8 @@ def keys_create(
 
 @keys_app.command("revoke")
 def keys_revoke(
-    key_id: Annotated[str | None, typer.Option()] = None, partner: Annotated[str | None, typer.Option()] = None
+    key_id: Annotated[str | None, typer.Option(help="Revoke this key (see `keys list`)")] = None,
+    partner: Annotated[str | None, typer.Option(help="Revoke every key of this partner")] = None,
 ) -> None:
     """Revoke one key (--key-id) or every key of a partner (--partner)."""
     from data.keys import revoke
@@ -173,7 +175,7 @@ def score_cmd(
         typer.Option(help="Score windows ending on this day (default: each one's last day, scored for the file's newest day)"),
     ] = None,
     model_tag: Annotated[str | None, typer.Option(help="Packaged model (default: EARLYWARN_MODEL_TAG or the latest)")] = None,
-    batch_rows: Annotated[int, typer.Option(min=1000, help="Rows read at a time; bounds memory")] = 500_000,
+    batch_rows: BatchRows = 500_000,
 ) -> None:
     """Score a whole cohort from a file with the packaged model, without HTTP (nightly batch scoring)."""
     import datetime as dt

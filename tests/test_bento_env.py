@@ -102,7 +102,10 @@ def test_bento_serves_from_a_clean_virtualenv_built_from_its_own_requirements(be
     # Nothing of the project or of training is importable there: what the service needs must come with the bento.
     unwanted = ("mlflow", "lightning", "pytorch_lightning", "optuna", "evidently", "data", "serving")
     probe = f"import importlib.util as u; print([m for m in {unwanted!r} if u.find_spec(m)])"
-    found = subprocess.run([str(venv / "bin" / "python"), "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)
+    bare = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    found = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", probe], cwd=tmp_path, env=bare, capture_output=True, text=True, check=True
+    )
     assert found.stdout.strip() == "[]", found.stdout
 
     db = f"sqlite:///{tmp_path / 'log.db'}"

@@ -24,6 +24,10 @@ EARLYWARN = str(Path(sys.executable).with_name("earlywarn"))
         (["retrain", "--since", "7x"], "use a day (2025-03-01) or a duration"),
         (["monitor", "run", "--since", "soon"], "use a day (2025-03-01) or a duration"),
         (["keys", "create"], "Missing option '--partner'"),
+        (["train", "--model", "lstm"], "'lstm' is not one of 'tcn', 'gru', 'baseline'"),
+        (["data", "synth", "--drift", "sideways"], "--drift"),
+        (["monitor", "run", "--by", "yesterday"], "'yesterday' is not one of 'logged', 'window-end'"),
+        (["data", "validate", "--features", "f.parquet", "--chunk-rows", "5000"], "No such option: --chunk-rows"),
     ],
 )
 def test_a_mistake_gets_one_line_and_exit_2(tmp_path, args, said):
@@ -54,3 +58,28 @@ def test_since_takes_a_day_or_a_duration():
     assert since_day("7d", now) == dt.date(2025, 3, 3) and since_day("2025-03-01", now) == dt.date(2025, 3, 1)
     with pytest.raises(ValueError, match="--since 'soon'"):
         since("soon", now)
+
+
+def _commands(group, path=()):
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from _commands(command, (*path, name))
+        else:
+            yield " ".join((*path, name)), command
+
+
+def test_every_option_has_help_and_shared_ideas_share_one_name():
+    import typer
+
+    from earlywarn.cli import app
+
+    names: dict[str, set[str]] = {}
+    for where, command in _commands(typer.main.get_command(app)):
+        assert command.help, f"`earlywarn {where}` has no help"
+        for param in command.params:
+            assert param.name == "help" or getattr(param, "help", None), f"`earlywarn {where}` {param.opts} has no help"
+            for opt in param.opts:
+                names.setdefault(opt, set()).add(where)
+    assert "--chunk-rows" not in names and "--partners" not in names
+    assert {"data validate", "train", "score"} <= names["--batch-rows"]
+    assert {"monitor run", "monitor simulate"} <= names["--partner"]

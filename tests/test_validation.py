@@ -116,3 +116,50 @@ def test_parquet_round_trip(tmp_path):
     path = tmp_path / "f.parquet"
     validate_features(_features()).to_parquet(path)
     assert len(load_validated(path).features) == 3
+
+
+def test_one_pass_lists_duplicates_and_outcome_problems_beside_bad_values(tmp_path):
+    """What `earlywarn data validate` prints for a table with a bad value, a duplicate participant-day and an outcome
+    for an unknown person: all three kinds in one run, with file rows (they once surfaced one round at a time)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    rows = [("a", f"2025-01-{d:02d}", "7.0") for d in range(1, 29)] + [("b", "2025-01-01", "8.0")]
+    rows[3] = ("a", "2025-01-04", "seven")  # row 4: non-numeric
+    rows.append(("a", "2025-01-10", "7.5"))  # row 30: duplicate of row 10
+    features = tmp_path / "features.csv"
+    features.write_text("participant_id,date,sleep_duration_h\n" + "\n".join(",".join(r) for r in rows) + "\n")
+    outcomes = tmp_path / "outcomes.csv"
+    outcomes.write_text("participant_id,date,event\na,2025-01-20,relapse\nghost,2025-01-05,relapse\n")
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("earlywarn")),
+            "data",
+            "validate",
+            "--features",
+            str(features),
+            "--outcomes",
+            str(outcomes),
+        ],
+        env=os.environ | {"EARLYWARN_HOME": str(tmp_path / "state")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "3 contract violation(s)" in done.stderr, done.stderr
+    assert "row 4, column 'sleep_duration_h': non-numeric value (got 'seven')" in done.stderr
+    assert "row 30: duplicate participant-day (a on 2025-01-10 appears more than once)" in done.stderr
+    assert "outcomes.csv, row 2, column 'participant_id': outcome for an unknown participant" in done.stderr
+
+
+def test_every_kind_of_problem_is_shown_when_one_kind_has_many_rows():
+    df = pd.concat([_features()] * 30, ignore_index=True)
+    df["participant_id"] = [f"p{i}" for i in range(len(df))]
+    df["steps"] = "x"  # 90 non-numeric values
+    df.loc[89, ["participant_id", "date"]] = df.loc[88, ["participant_id", "date"]]  # and one duplicate, after them
+    with pytest.raises(ContractError) as err:
+        validate_features(df)
+    assert err.value.total == 91 and "duplicate participant-day" in str(err.value)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal
 
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-Method = Literal["platt", "isotonic"]
+from training.choices import Method
+
 BANDS = ("low", "elevated", "high")
 
 

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from data.cli import BatchRows, Horizon, Lookback, MinObservedDays
 from data.ingest import DEFAULT_CHUNK_ROWS
 from data.windows import WindowConfig
+from training.choices import Method, ModelKind
 
 if TYPE_CHECKING:
     from training.fit import FitConfig
@@ -31,19 +33,27 @@ def _folds(text: str) -> Folds:
     return int(text)
 
 
-def _fit_config(model: str, **fit: Any) -> FitConfig:
+def _fit_config(model: ModelKind, **fit: Any) -> FitConfig:
     from training.fit import FitConfig
 
-    if model not in ("tcn", "gru", "baseline"):
-        raise typer.BadParameter("choose tcn, gru or baseline", param_hint="--model")
     devices = fit.pop("devices", "1")
-    return FitConfig(kind=model, devices=int(devices) if str(devices).isdigit() else devices, **fit)  # type: ignore[arg-type]
+    return FitConfig(kind=model, devices=int(devices) if str(devices).isdigit() else devices, **fit)
 
 
 Features = Annotated[Path | None, typer.Option(help="Daily behaviour table; omit for the default synthetic cohort")]
 Outcomes = Annotated[Path | None, typer.Option(help="Events or dated labels")]
 Attributes = Annotated[
     Path | None, typer.Option(help="Participant attributes for subgroup metrics (default: participants.csv beside features)")
+]
+Model = Annotated[ModelKind, typer.Option(help="Sequence model (tcn, gru) or the logistic baseline on window summaries")]
+Seed = Annotated[int, typer.Option(help="Random seed for splits, initialisation and batches")]
+MaxEpochs = Annotated[int, typer.Option(min=1, help="Most epochs; early stopping on validation AUROC usually ends sooner")]
+AurocTolerance = Annotated[
+    float, typer.Option(min=0.0, help="Gate: the challenger's AUROC may trail the champion's by at most this much")
+]
+MaxEce = Annotated[float, typer.Option(min=0.0, help="Gate: largest expected calibration error on held-out participants")]
+MaxSubgroupDrop = Annotated[
+    float, typer.Option(min=0.0, help="Gate: largest AUROC drop of any subgroup below the challenger's overall AUROC")
 ]
 
 
@@ -52,11 +62,9 @@ def train_cmd(
     features: Features = None,
     outcomes: Outcomes = None,
     attributes: Attributes = None,
-    lookback: int = _WINDOW.lookback,
-    horizon: Annotated[int, typer.Option(help="Days ahead an event counts for a window")] = _WINDOW.horizon,
-    min_observed_days: Annotated[
-        int, typer.Option(help="A window needs this many days with any signal")
-    ] = _WINDOW.min_observed_days,
+    lookback: Lookback = _WINDOW.lookback,
+    horizon: Horizon = _WINDOW.horizon,
+    min_observed_days: MinObservedDays = _WINDOW.min_observed_days,
     washout_days: Annotated[int, typer.Option(help="Days after an event that are never scored")] = _WINDOW.washout_days,
     baseline_days: Annotated[
         int, typer.Option(help="Personal baseline: days of the person's history before the window's last week (0 = the window's)")
@@ -64,11 +72,11 @@ def train_cmd(
     cv_folds: Annotated[
         str, typer.Option(help="K for person-level K-fold cross-validation, 0 for one participant split, or loso")
     ] = "0",
-    model: Annotated[str, typer.Option(help="tcn (default), gru or baseline")] = "tcn",
-    seed: int = 0,
+    model: Model = "tcn",
+    seed: Seed = 0,
     out: Annotated[Path | None, typer.Option(help="Metrics, plots and card (default: train/ under EARLYWARN_HOME)")] = None,
-    max_epochs: int = 12,
-    batch_size: int = 512,
+    max_epochs: MaxEpochs = 12,
+    batch_size: Annotated[int, typer.Option(min=1, help="Windows per training batch")] = 512,
     behaviour_weight: Annotated[
         float,
         typer.Option(
@@ -79,20 +87,20 @@ def train_cmd(
     ] = 1.0,
     devices: Annotated[str, typer.Option(help="Lightning devices (e.g. 2, or auto)")] = "1",
     strategy: Annotated[str, typer.Option(help="Lightning strategy (auto, ddp, ...)")] = "auto",
-    accelerator: str = "cpu",
-    num_nodes: int = 1,
-    calibration: str = "platt",
+    accelerator: Annotated[str, typer.Option(help="Lightning accelerator (cpu, gpu, auto)")] = "cpu",
+    num_nodes: Annotated[int, typer.Option(min=1, help="Machines taking part in distributed training")] = 1,
+    calibration: Annotated[
+        Method, typer.Option(help="Calibration of raw scores on held-out participants: logistic (platt) or isotonic")
+    ] = "platt",
     alert_budget: Annotated[float, typer.Option(help="Share of validation windows in the high band")] = 0.05,
     baseline: Annotated[bool, typer.Option(help="Also train the logistic baseline for comparison")] = True,
-    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows of the features file read at a time")] = DEFAULT_CHUNK_ROWS,
+    batch_rows: BatchRows = DEFAULT_CHUNK_ROWS,
 ) -> None:
     """Train a relapse-risk model, evaluate it on held-out participants, log to MLflow, register it as challenger."""
     from data import state
     from training.splits import TrainingDataError
     from training.train import TrainConfig, train
 
-    if calibration not in ("platt", "isotonic"):
-        raise typer.BadParameter("choose platt or isotonic", param_hint="--calibration")
     fit = _fit_config(
         model,
         seed=seed,
@@ -117,10 +125,10 @@ def train_cmd(
         ),
         fit=fit,
         cv_folds=_folds(cv_folds),
-        calibration=calibration,  # type: ignore[arg-type]
+        calibration=calibration,
         alert_budget=alert_budget,
         compare_baseline=baseline,
-        chunk_rows=chunk_rows,
+        chunk_rows=batch_rows,
         out=out or state.path("train"),
     )
     try:
@@ -147,9 +155,9 @@ def train_cmd(
 @app.command("promote")
 def promote_cmd(
     rollback: Annotated[bool, typer.Option(help="Restore the previous champion instead")] = False,
-    auroc_tolerance: float = 0.01,
-    max_ece: float = 0.05,
-    max_subgroup_drop: float = 0.05,
+    auroc_tolerance: AurocTolerance = 0.01,
+    max_ece: MaxEce = 0.05,
+    max_subgroup_drop: MaxSubgroupDrop = 0.05,
 ) -> None:
     """Move alias `champion` to the challenger if it passes the gates; say which gate failed otherwise."""
     from training.promote import PromoteConfig, comparison_table, promote
@@ -173,11 +181,11 @@ def retrain_cmd(
     ] = None,
     features: Annotated[Path | None, typer.Option(help="Original training features (default: the champion's)")] = None,
     outcomes: Annotated[Path | None, typer.Option(help="Original training outcomes (default: the champion's)")] = None,
-    model: Annotated[str, typer.Option(help="tcn, gru or baseline")] = "tcn",
-    max_epochs: int = 12,
-    auroc_tolerance: float = 0.01,
-    max_ece: float = 0.05,
-    max_subgroup_drop: float = 0.05,
+    model: Model = "tcn",
+    max_epochs: MaxEpochs = 12,
+    auroc_tolerance: AurocTolerance = 0.01,
+    max_ece: MaxEce = 0.05,
+    max_subgroup_drop: MaxSubgroupDrop = 0.05,
 ) -> None:
     """Train a challenger on the training data plus logged inputs and reported outcomes; promote it through the gates."""
 
@@ -209,19 +217,23 @@ def retrain_cmd(
 
 @app.command("tune")
 def tune_cmd(
-    trials: int = 10,
+    trials: Annotated[int, typer.Option(min=1, help="Trials to run (each one training run, pruned early when behind)")] = 10,
     storage: Annotated[
         str | None, typer.Option(help="Optuna storage URL (default: a journal file under EARLYWARN_HOME/optuna)")
     ] = None,
-    study: str = "relapse-risk",
+    study: Annotated[
+        str, typer.Option(help="Study name: workers given the same name and storage share one study")
+    ] = "relapse-risk",
     timeout: Annotated[float | None, typer.Option(help="Stop starting trials after this many seconds")] = None,
     features: Features = None,
     outcomes: Outcomes = None,
-    model: str = "tcn",
-    seed: int = 0,
-    max_epochs: int = 12,
+    model: Model = "tcn",
+    seed: Seed = 0,
+    max_epochs: MaxEpochs = 12,
     out: Annotated[Path | None, typer.Option(help="Output folder (default: tune/ under EARLYWARN_HOME)")] = None,
-    retrain_best: bool = True,
+    retrain_best: Annotated[
+        bool, typer.Option(help="Train the best trial's settings on the whole training split and register it as challenger")
+    ] = True,
 ) -> None:
     """Search hyperparameters with pruning; each trial a nested MLflow run; the best retrained and registered as challenger."""
     from data import state

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import nn
 
+from training.choices import ModelKind
 from training.preprocess import CHANNELS
-
-ModelKind = Literal["tcn", "gru", "baseline"]
 
 
 def _split(x: torch.Tensor, n_features: int) -> tuple[torch.Tensor, ...]:

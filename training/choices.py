@@ -1,0 +1,8 @@
+"""The names a training config chooses between, importable without torch (the CLI offers them as choices)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+ModelKind = Literal["tcn", "gru", "baseline"]
+Method = Literal["platt", "isotonic"]  # calibration of the raw logits
