@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data import progress
 from data.contract import DATE, LABEL, PARTICIPANT
 from data.validation import ContractError, Problem, validate_features, validate_outcomes
 
@@ -219,7 +220,7 @@ def import_actigraphy(cfg: ActigraphyImportConfig) -> ActigraphyImportResult:
     if not files:
         raise ContractError([Problem(str(cfg.source), None, None, "no <participant_id>.csv files found")], 1)
     parts, epochs = [], {}
-    for path in files:
+    for path in progress.track(files, f"import {len(files)} actigraphy files"):
         per_minute, epochs[path.stem] = to_minutes(pd.read_csv(path), str(path))
         parts.append(daily_features(per_minute, cfg).assign(**{PARTICIPANT: path.stem}))
     table = pd.concat(parts, ignore_index=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data import progress
 from data.contract import DATE, LABEL, PARTICIPANT, SIGNALS
 from data.validation import validate_features, validate_outcomes
 
@@ -153,7 +154,7 @@ def import_globem(cfg: GlobemImportConfig) -> GlobemImportResult:
     dirs = dataset_dirs(Path(cfg.path))
     frames, label_frames, platforms = [], [], []
     dropped: dict[str, int] = {}
-    for root in dirs:
+    for root in progress.track(dirs, "import GLOBEM datasets"):
         raw, labels, platform = _read_dataset(root)
         out = pd.DataFrame({PARTICIPANT: raw["pid"], DATE: raw["date"]})
         for name, (inputs, combine, _) in (*STANDARD_MAP.items(), *CUSTOM_MAP.items()):

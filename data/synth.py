@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from data import progress
 from data.contract import DATE, EVENT, LABEL, PARTICIPANT, SIGNALS, STANDARD_FEATURES
 
 # device-change: one signal is recounted; seasonal: several drift slowly; population: true risk rises;
@@ -313,7 +314,8 @@ def synth(cfg: SynthConfig, out_dir: str | Path) -> SynthResult:
     n_events = 0
     width = len(str(cfg.participants))
     try:
-        for first in range(0, cfg.participants, cfg.chunk_participants):
+        firsts = range(0, cfg.participants, cfg.chunk_participants)
+        for first in progress.track(firsts, f"synth {cfg.participants:,} participants"):
             n = min(cfg.chunk_participants, cfg.participants - first)
             rng = np.random.default_rng([cfg.seed, first])
             chunk = _chunk(cfg, rng, n)

@@ -118,7 +118,7 @@ def user_errors() -> tuple[type[Exception], ...]:
 def main() -> None:
     import sys
 
-    from data import state
+    from data import progress, state
     from data.settings import SettingsError, settings
 
     try:
@@ -126,6 +126,7 @@ def main() -> None:
     except SettingsError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(2)
+    progress.show(sys.stderr.isatty())  # bars for a person watching, not in logs or pipes
     state.pin_home()  # resolved once: every command, and the server `serve` starts, shares the same state root
     state.private_files()  # inherited by the server `serve` starts
     try:

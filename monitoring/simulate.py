@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from data import prediction_log, state
+from data import prediction_log, progress, state
 from data.contract import DATE, EVENT, PARTICIPANT
 from data.synth import COHORT_META
 from monitoring.monitor import OVERALL, MonitorConfig, MonitorRun, Thresholds, monitor
@@ -154,7 +154,7 @@ def simulate(cfg: SimulateConfig) -> SimulateResult:
     expected["outcomes"] = prediction_log.count(engine, "outcomes", cfg.partners)
     days: list[SimulatedDay] = []
     try:
-        for i in range(cfg.days):
+        for i in progress.track(range(cfg.days), f"simulate {cfg.days} days"):
             end = start + i
             day = cohort.dates[end].date()
             scored = reported = washout = 0

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
+from data import progress
 from data.contract import DATE, PARTICIPANT
 from data.ingest import open_parquet
 from training.bundle import ModelBundle
@@ -124,7 +125,9 @@ def score_file(cfg: BatchScoreConfig) -> BatchScoreResult:
             totals["scored"] += int(pc.sum(pc.equal(table.column("status"), "scored")).as_py() or 0)
 
         columns = [PARTICIPANT, DATE, *bundle.features]
-        for batch in source.iter_batches(batch_size=cfg.batch_rows, columns=columns):
+        batches = source.iter_batches(batch_size=cfg.batch_rows, columns=columns)
+        total = -(-source.metadata.num_rows // cfg.batch_rows)
+        for batch in progress.track(batches, f"score {source.metadata.num_rows:,} rows", total=total):
             frame = pd.concat([carry, batch.to_pandas()], ignore_index=True) if len(carry) else batch.to_pandas()
             # The last participant of a batch may continue in the next one: hold their rows back.
             last = frame[PARTICIPANT].iloc[-1]

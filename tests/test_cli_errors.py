@@ -83,3 +83,50 @@ def test_every_option_has_help_and_shared_ideas_share_one_name():
     assert "--chunk-rows" not in names and "--partners" not in names
     assert {"data validate", "train", "score"} <= names["--batch-rows"]
     assert {"monitor run", "monitor simulate"} <= names["--partner"]
+
+
+def test_progress_bars_show_at_a_terminal_and_stay_out_of_pipes(tmp_path):
+    import shutil
+
+    if shutil.which("script") is None:
+        pytest.skip("`script` (util-linux) is needed to give the CLI a terminal")
+    env = os.environ | {"EARLYWARN_HOME": str(tmp_path / "state")}
+    synth = [EARLYWARN, "data", "synth", "--participants", "60", "--days", "60", "--out"]
+    piped = subprocess.run([*synth, str(tmp_path / "a")], env=env, capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0 and "━" not in piped.stderr + piped.stdout
+    at_terminal = subprocess.run(
+        ["script", "-qec", " ".join([*synth, str(tmp_path / "b")]), "/dev/null"], env=env, capture_output=True, timeout=120
+    )
+    shown = at_terminal.stdout.decode(errors="replace")
+    assert at_terminal.returncode == 0 and "synth 60 participants" in shown and "━" in shown, shown[-500:]
+
+
+@pytest.mark.slow
+def test_training_output_is_free_of_library_noise(tmp_path):
+    env = os.environ | {"EARLYWARN_HOME": str(tmp_path / "state"), "EARLYWARN_MODE": "demo"}
+    made = subprocess.run(
+        [EARLYWARN, "data", "synth", "--participants", "40", "--days", "120", "--out", str(tmp_path / "c")], env=env, timeout=120
+    )
+    assert made.returncode == 0
+    done = subprocess.run(
+        [
+            EARLYWARN,
+            "train",
+            "--features",
+            str(tmp_path / "c" / "features.parquet"),
+            "--outcomes",
+            str(tmp_path / "c" / "outcomes.csv"),
+            "--max-epochs",
+            "2",
+            "--no-baseline",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    said = done.stdout + done.stderr
+    for noise in ("litlogger", "LeafSpec", "was configured so", "Tip:", "does not have many workers", "GPU available"):
+        assert noise not in said, noise
+    assert "AUROC" in done.stdout

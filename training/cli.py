@@ -34,10 +34,11 @@ def _folds(text: str) -> Folds:
 
 
 def _fit_config(model: ModelKind, **fit: Any) -> FitConfig:
+    from data import progress
     from training.fit import FitConfig
 
     devices = fit.pop("devices", "1")
-    return FitConfig(kind=model, devices=int(devices) if str(devices).isdigit() else devices, **fit)
+    return FitConfig(kind=model, progress=progress.shown(), devices=int(devices) if str(devices).isdigit() else devices, **fit)
 
 
 Features = Annotated[Path | None, typer.Option(help="Daily behaviour table; omit for the default synthetic cohort")]

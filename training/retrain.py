@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from data import prediction_log, state
+from data import prediction_log, progress, state
 from data.contract import DATE, EVENT, PARTICIPANT
 from data.ingest import CARE_FILE
 from training import tracking
@@ -125,7 +125,7 @@ def retrain(cfg: RetrainConfig) -> RetrainResult:
             features=features_path,
             outcomes=outcomes_path,
             out=folder / "train",
-            fit=replace(cfg.fit, progress=False),
+            fit=replace(cfg.fit, progress=progress.shown()),
             run_name="retrain",
             compare_baseline=False,
             original_data=(base_features, base_outcomes),

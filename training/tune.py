@@ -10,7 +10,7 @@ import pytorch_lightning as pl
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
-from data import state
+from data import progress, state
 from training import tracking
 from training.module import MONITOR, MONITOR_MODE
 from training.train import TrainConfig, TrainResult, train
@@ -109,7 +109,9 @@ def tune(cfg: TuneConfig) -> TuneResult:
         return float(result.metrics["val_score_best"])
 
     with tracking.run(cfg.train.experiment, run_name=f"tune-{cfg.study}"):
-        study.optimize(objective, n_trials=cfg.trials, timeout=cfg.timeout, catch=(ValueError,))
+        study.optimize(
+            objective, n_trials=cfg.trials, timeout=cfg.timeout, catch=(ValueError,), show_progress_bar=progress.shown()
+        )
         completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         if not completed:
             raise RuntimeError(f"study {cfg.study!r} has no completed trial")
