@@ -8,7 +8,7 @@ export BENTOML_DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: help venv lock run validate bench bench-scale drill sbom test test-fast lint typecheck pytest clean
+.PHONY: help venv lock docs-images run validate bench bench-scale drill sbom test test-fast lint typecheck pytest clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ bench: $(STAMP) ## Load-test the service (Locust), in-process scoring, a monitor
 
 validate: $(STAMP) ## Write docs/validation.md: synthetic oracle ratio, case-control synthetic, GLOBEM sample (about an hour on 2 cores)
 	$(PY) -m bench.validate docs/validation.md
+
+docs-images: $(STAMP) ## Regenerate docs/images (calibration, decision curve, a risk trajectory, the drift dashboard); needs Chromium, ~5 min
+	$(PY) -m bench.docs_images docs/images
 
 bench-scale: $(STAMP) ## Time and peak memory of each stage at growing cohort sizes (see BENCHMARKS.md); needs `make run` first
 	@mkdir -p runs/bench-scale

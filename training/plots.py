@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from data import episodes
 from data.contract import DATE, PARTICIPANT
 from training.evaluate import net_benefit
 
@@ -91,6 +92,8 @@ def _trajectories(frame: pd.DataFrame, risk: np.ndarray, thresholds: dict[str, f
             ax.axhline(value, ls=":", color={"high": "red", "elevated": "orange"}.get(name, "grey"), label=f"{name} band")
         for d in events.loc[events[PARTICIPANT] == person, DATE]:
             ax.axvline(d, color="black", lw=1.5, label="event")
+        opened = _escalations(s[DATE], s["risk"].to_numpy() >= thresholds.get("high", np.inf))
+        ax.plot(opened, s.set_index(DATE).loc[opened, "risk"], "v", color="red", ms=7, label="escalation opens")
         ax.set_ylabel("risk")
         ax.set_title("A held-out participant (pseudonymous)", fontsize=9)
         handles, labels = ax.get_legend_handles_labels()
@@ -99,6 +102,16 @@ def _trajectories(frame: pd.DataFrame, risk: np.ndarray, thresholds: dict[str, f
     fig.suptitle("Risk trajectories around events")
     fig.autofmt_xdate()
     return _save(fig, path)
+
+
+def _escalations(days: pd.Series, high: np.ndarray) -> list[pd.Timestamp]:
+    """The days the service would open an escalation for these daily scores (the episode rules of data/episodes.py)."""
+    episode, opened = None, []
+    for day, is_high in zip(days, high, strict=True):
+        state, episode, _ = episodes.step(episode, bool(is_high), day.date())
+        if state == episodes.NEW:
+            opened.append(day)
+    return opened
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
