@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# The CPU wheel of torch first, so resolving the project never pulls a multi-GB CUDA build.
 	$(PY) -m pip install -q 'torch==2.13.*'
-	$(PY) -m pip install -q -e '.[dev]'
+	# scale: Ray, so the distributed batch path's agreement test runs in `make test` (local mode) like the rest.
+	$(PY) -m pip install -q -e '.[dev,scale]'
 	touch $@
 
 venv: $(STAMP) ## Create .venv and install the project with its dev tools
@@ -36,8 +37,8 @@ lock: $(STAMP) ## Re-pin the bento's packages (pyproject's serving extra, CPU to
 run: $(STAMP) ## Default cohort -> validate -> (train + promote if no champion) -> package -> serve on 127.0.0.1:3000
 	EARLYWARN_MODE=demo $(VENV)/bin/earlywarn run --port 3000
 
-bench: $(STAMP) ## Load-test the service (Locust), in-process scoring, a monitor run over 100k predictions; needs `make run` first
-	$(PY) -m pip install -q -e '.[bench]'
+bench: $(STAMP) ## The service beside a bare server and BentoML's floor (wrk), a monitor run over 100k predictions; needs `make run` first and wrk
+	@command -v wrk >/dev/null || { echo "make bench needs wrk (Debian: apt-get install wrk)"; exit 1; }
 	@test -f runs/cohort/features.parquet || $(VENV)/bin/earlywarn data synth --out runs/cohort
 	$(PY) -m bench.serving
 	$(PY) -m bench.monitor 100000

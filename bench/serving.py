@@ -1,35 +1,35 @@
-"""`make bench` for serving: Locust against the real service, next to in-process scoring of the same payloads."""
+"""`make bench` for serving: the service beside a bare server and BentoML's floor, same model, payloads and client (wrk)."""
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import json
 import os
+import platform
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
 import pandas as pd
 
-from bench.launcher import Server
+from bench.launcher import ROOT, Server, free_port
 from data.keys import create_key
 from data.prediction_log import engine_for
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
 class BenchConfig:
     features: Path = Path("runs/cohort/features.parquet")
-    rate: float = 200.0  # target single-participant requests per second
-    seconds: int = 30
-    users: int = 20
+    seconds: int = 20
+    connections: tuple[int, ...] = (4, 32)
     big_requests: int = 5
     workdir: Path = Path("runs/bench")
 
@@ -58,132 +58,156 @@ def _scored_as_of_newest(people: list[dict]) -> dict:
     return {"as_of": max(p["days"][-1]["date"] for p in people), "participants": people}
 
 
-def in_process(body: bytes, repeats: int) -> float:
-    """Median seconds to validate and score a body without HTTP, with the packaged model."""
-    import bentoml
-
-    from serving.config import ServeConfig
-    from serving.schema import score_request_model
-    from serving.scoring import assemble, score
-    from training.bundle import ModelBundle
-
-    bundle = ModelBundle.load(bentoml.models.get(ServeConfig.from_env().model_tag).path)
-    model = score_request_model(bundle.features)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        req: Any = model.model_validate_json(body)
-        rows = [
-            (p.participant_id, [(d.date, [getattr(d, f) for f in bundle.features]) for d in p.days]) for p in req.participants
-        ]
-        score(bundle, assemble(rows, len(bundle.features)))  # results, summaries and inputs, as the service builds them
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
-
-
-def _locust(url: str, body: Path, key: str, users: int, user_rate: float, seconds: int, prefix: Path) -> dict[str, float]:
-    env = os.environ | {
-        "EARLYWARN_BENCH_PAYLOAD": str(body),
-        "EARLYWARN_BENCH_KEY": key,
-        "EARLYWARN_BENCH_USER_RATE": str(user_rate),
-    }
-    cmd = [
-        str(Path(sys.executable).with_name("locust")),
-        "-f",
-        str(ROOT / "serving" / "locustfile.py"),
-        "--headless",
-        "-u",
-        str(users),
-        "-r",
-        str(users),
-        "-t",
-        f"{seconds}s",
-        "--host",
-        url,
-        "--csv",
-        str(prefix),
-        "--only-summary",
-    ]
-    subprocess.run(cmd, env=env, check=True, capture_output=True)
-    with open(f"{prefix}_stats.csv") as fh:
-        row = next(r for r in csv.DictReader(fh) if r["Name"] == "Aggregated")
-    return {
-        "rps": float(row["Requests/s"]),
-        "p50": float(row["50%"]),
-        "p95": float(row["95%"]),
-        "p99": float(row["99%"]),
-        "requests": float(row["Request Count"]),
-        "failures": float(row["Failure Count"]),
-    }
-
-
-def bench(cfg: BenchConfig) -> str:
-    """Run the load tests and in-process timings; returns a Markdown table of what was measured."""
-    from serving.config import bentoml_home
-    from serving.packaging import latest_model
-
-    os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
-    if latest_model() is None:
-        raise SystemExit("no packaged model: run `make run` (or `earlywarn serve --build`) first")
-    cfg.workdir.mkdir(parents=True, exist_ok=True)
-    table = pd.read_parquet(cfg.features)
+def _thousand(table: pd.DataFrame) -> bytes:
     ids = sorted(table["participant_id"].unique())
-    single, big = cfg.workdir / "single.json", cfg.workdir / "big.json"
-    single.write_bytes(payload(table, ids[:1]))
     people = json.loads(payload(table, ids[:1000]))["participants"]
     # The default cohort has 500 people: repeat them under distinct ids to reach 1,000.
     people = [
         dict(p, participant_id=f"{p['participant_id']}-{i // len(people)}")
         for i, p in enumerate(people * (1000 // len(people) + 1))
     ][:1000]
-    big.write_bytes(json.dumps(_scored_as_of_newest(people), separators=(",", ":")).encode())
-    db = f"sqlite:///{(cfg.workdir / 'bench.db').resolve()}"
-    key = create_key(engine_for(db), "bench").token
-    # One partner drives the whole load here, so its rate limit must not be what is measured.
-    env = {
-        "EARLYWARN_DB_URL": db,
-        "EARLYWARN_SPOOL_DIR": str((cfg.workdir / "spool").resolve()),
-        "EARLYWARN_RATE_LIMIT": "100000/second",
-        "EARLYWARN_DAY_LIMIT": "100000000/second",
-        "EARLYWARN_MODE": "demo",  # a throwaway store and the demo secret: nothing here is a real person
+    return json.dumps(_scored_as_of_newest(people), separators=(",", ":")).encode()
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
+
+
+def wrk(url: str, body: Path, key: str | None, connections: int, seconds: int) -> dict[str, float]:
+    """wrk with `connections` connections on one thread each side of the two cores: requests/s, p50, p99, non-2xx."""
+    auth = f'wrk.headers["Authorization"] = "Bearer {key}"\n' if key else ""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(
+            f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n{auth}'
+            f'local f = io.open("{body}", "rb")\nwrk.body = f:read("*a")\nf:close()\n'
+        )
+    threads = str(min(2, connections))
+    out = subprocess.run(
+        ["wrk", "-t", threads, "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", script.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(script.name)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: .*?timeout (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50": _ms(re.search(r"50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        "p99": _ms(re.search(r"99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        "non_2xx": float(bad.group(1)) if bad else 0.0,
+        "timeouts": float(errors.group(1)) if errors else 0.0,
     }
-    t_single = in_process(single.read_bytes(), 200)
-    t_big = in_process(big.read_bytes(), 3)
-    server = Server(env, cfg.workdir / "server.log").start()
+
+
+def _big(url: str, body: bytes, key: str | None, repeats: int) -> float:
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {key}"} if key else {})
+    times = []
+    with httpx.Client(timeout=120, headers=headers) as client:
+        for _ in range(repeats + 1):  # the first warms up
+            t = time.perf_counter()
+            client.post(url, content=body).raise_for_status()
+            times.append(time.perf_counter() - t)
+    return float(np.median(times[1:]))
+
+
+@contextlib.contextmanager
+def _process(argv: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
+    """A server command on `port`, ready once it answers any HTTP request."""
+    with open(log, "ab") as fh:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=os.environ | env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            _locust(server.url, single, key, cfg.users, cfg.rate / cfg.users, 10, Path(tmp) / "warmup")  # not reported
-            paced = _locust(server.url, single, key, cfg.users, cfg.rate / cfg.users, cfg.seconds, Path(tmp) / "paced")
-            flat = _locust(server.url, single, key, cfg.users, 0, cfg.seconds, Path(tmp) / "flat")
-        big_times = []
-        with httpx.Client(timeout=120, headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"}) as client:
-            for _ in range(cfg.big_requests):
-                t = time.perf_counter()
-                r = client.post(server.url + "/v1/risk-scores", content=big.read_bytes())
-                big_times.append(time.perf_counter() - t)
-                r.raise_for_status()
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{argv[:3]} exited: {log.read_text()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.get(f"http://127.0.0.1:{port}/v1/risk-scores", timeout=2)
+                break
+            time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}/v1/risk-scores"
     finally:
-        server.stop()
-    big_s = float(np.median(big_times))
-    rows = [
-        (
-            f"single participant, paced at {cfg.rate:.0f} req/s for {cfg.seconds} s: achieved",
-            f"{paced['rps']:.1f} req/s, {paced['failures']:.0f} failures of {paced['requests']:.0f}",
-        ),
-        ("… latency p50 / p95 / p99", f"{paced['p50']:.0f} / {paced['p95']:.0f} / {paced['p99']:.0f} ms"),
-        (
-            f"single participant, {cfg.users} users without pause: throughput",
-            f"{flat['rps']:.1f} req/s ({flat['failures']:.0f} failures)",
-        ),
-        ("… latency p50 / p95 / p99", f"{flat['p50']:.0f} / {flat['p95']:.0f} / {flat['p99']:.0f} ms"),
-        (
-            f"1,000 participants x 28 days over HTTP (median of {cfg.big_requests})",
-            f"{big_s:.2f} s = {1000 / big_s:.0f} participants/s",
-        ),
-        ("in-process: validate + score 1 participant", f"{t_single * 1000:.1f} ms"),
-        ("in-process: validate + score 1,000 participants", f"{t_big:.2f} s = {1000 / t_big:.0f} participants/s"),
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=60)
+
+
+def _measure(url: str, key: str | None, single: Path, big: bytes, cfg: BenchConfig) -> dict[str, float]:
+    wrk(url, single, key, 4, 5)  # warm-up, not reported
+    row: dict[str, float] = {}
+    for c in cfg.connections:
+        for name, value in wrk(url, single, key, c, cfg.seconds).items():
+            row[f"{name}@{c}"] = value
+    row["big_s"] = _big(url, big, key, cfg.big_requests)
+    return row
+
+
+def bench(cfg: BenchConfig) -> str:
+    """Measure the three servers one after another on this machine; returns the Markdown table."""
+    from serving.config import bentoml_home
+    from serving.packaging import latest_model
+
+    if shutil.which("wrk") is None:
+        raise SystemExit("make bench needs wrk (Debian: apt-get install wrk)")
+    os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
+    tag = latest_model()
+    if tag is None:
+        raise SystemExit("no packaged model: run `make run` (or `earlywarn bento build`) first")
+    cfg.workdir.mkdir(parents=True, exist_ok=True)
+    table = pd.read_parquet(cfg.features)
+    single = cfg.workdir / "single.json"
+    single.write_bytes(payload(table, sorted(table["participant_id"].unique())[:1]))
+    big = _thousand(table)
+    common = {"EARLYWARN_MODEL_TAG": tag, "EARLYWARN_MODE": "demo", "BENTOML_HOME": os.environ["BENTOML_HOME"]}
+    rows: dict[str, dict[str, float]] = {}
+
+    port = free_port()
+    with _process(
+        [sys.executable, "-m", "bench.bare", "--model-tag", tag, "--port", str(port)], common, port, cfg.workdir / "bare.log"
+    ) as url:
+        rows["bare Starlette + uvicorn (no auth, no log)"] = _measure(url, None, single, big, cfg)
+    port = free_port()
+    bentoml = str(Path(sys.executable).with_name("bentoml"))
+    argv = [bentoml, "serve", "bench.bento_min:Floor", "--host", "127.0.0.1", "--port", str(port)]
+    with _process(argv, common, port, cfg.workdir / "floor.log") as url:
+        rows["BentoML floor: the bare app in a minimal BentoML service"] = _measure(url, None, single, big, cfg)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        key = create_key(engine_for(db), "bench").token
+        # One partner drives the whole load here, so its rate limits must not be what is measured.
+        env = common | {
+            "EARLYWARN_DB_URL": db,
+            "EARLYWARN_SPOOL_DIR": str(Path(tmp) / "spool"),
+            "EARLYWARN_RATE_LIMIT": "100000/second",
+            "EARLYWARN_DAY_LIMIT": "100000000/second",
+        }
+        server = Server(env, cfg.workdir / "server.log").start()
+        try:
+            rows["`earlywarn serve` (auth, rate limits, durable log, drivers)"] = _measure(
+                f"{server.url}/v1/risk-scores", key, single, big, cfg
+            )
+        finally:
+            server.stop()
+    return _table(rows, cfg)
+
+
+def _table(rows: dict[str, dict[str, float]], cfg: BenchConfig) -> str:
+    cols = [f"req/s @{c}" for c in cfg.connections] + [f"p50 / p99 ms @{c}" for c in cfg.connections]
+    lines = [
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"wrk {cfg.seconds} s per cell, single-participant 28-day requests; the 1,000 x 28-day request is a median of "
+        f"{cfg.big_requests}. Servers measured one after another, with wrk on the same cores.",
+        "",
+        "| server | " + " | ".join(cols) + " | non-2xx | 1,000 x 28 days |",
+        "|---|" + "---|" * (len(cols) + 2),
     ]
-    lines = ["| measurement | value |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)]
+    bare = next(iter(rows.values()))
+    for name, r in rows.items():
+        rps = [f"{r[f'rps@{c}']:.0f} ({r[f'rps@{c}'] / bare[f'rps@{c}']:.2f}x)" for c in cfg.connections]
+        lat = [f"{r[f'p50@{c}']:.1f} / {r[f'p99@{c}']:.1f}" for c in cfg.connections]
+        bad = sum(r[f"non_2xx@{c}"] + r[f"timeouts@{c}"] for c in cfg.connections)
+        lines.append(f"| {name} | " + " | ".join(rps + lat) + f" | {bad:.0f} | {r['big_s']:.2f} s |")
     return "\n".join(lines)
 
 

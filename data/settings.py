@@ -10,7 +10,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PREFIX = "EARLYWARN_"
-SECRETS = ("hmac_key", "db_url", "ops_token")  # each also read from the file that <NAME>_FILE names
+SECRETS = ("hmac_key", "db_url", "ops_token", "redis_url")  # each also read from the file that <NAME>_FILE names
 
 
 class SettingsError(ValueError):
@@ -40,6 +40,14 @@ class Settings(BaseSettings):
         default=None, description="Bearer token for `/metrics` and `/v1/status`; without it they answer 403 in production"
     )
     ops_token_file: Path | None = Field(default=None, description="File holding EARLYWARN_OPS_TOKEN")
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis for rate limits shared by every replica (`redis://host:6379/0`); unset: each replica counts alone",
+    )
+    redis_url_file: Path | None = Field(default=None, description="File holding EARLYWARN_REDIS_URL (a URL with a password)")
+    redis_prefix: str = Field(
+        default="earlywarn", description="Key prefix in Redis: deployments sharing one Redis each use their own"
+    )
     spool_dir: Path | None = Field(
         default=None, description="Local spool of records not yet in the store; default `spool/` under the state root"
     )

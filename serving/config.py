@@ -27,6 +27,8 @@ class ServeConfig:
     auth_failure_limit: str  # per client address, failed authentications; beyond it every request is refused
     queue_limit: int  # participants waiting to be scored on this worker; beyond it, 503 with Retry-After
     ops_token: str | None  # bearer token for /metrics and /v1/status (production: required to read them)
+    redis_url: str | None = None  # rate limits shared by replicas; None: this replica's own counts
+    redis_prefix: str = "earlywarn"
 
     @classmethod
     def from_env(cls) -> ServeConfig:
@@ -44,6 +46,8 @@ class ServeConfig:
             auth_failure_limit=env.auth_failure_limit,
             queue_limit=env.queue_limit,
             ops_token=secret(env.ops_token),
+            redis_url=secret(env.redis_url),
+            redis_prefix=env.redis_prefix,
         )
 
 

@@ -1,4 +1,4 @@
-"""Verifies partner keys on every request, with the last known state of a key kept for short store outages."""
+"""Verifies partner keys on every request: from a one-second cache, the store, or for short outages the last known state."""
 
 from __future__ import annotations
 
@@ -13,16 +13,18 @@ from data.keys import DUMMY_DIGEST, PREFIX, api_keys, digest
 from data.prediction_log import create_schema
 
 LAST_KNOWN_SECONDS = 300.0  # how long a key verified before a store outage stays accepted during it
+FRESH_SECONDS = 1.0  # a key checked this recently is not looked up again: revocation reaches every replica within it
 
 
 class KeyVerifier:
-    """Looks each key up in the store (so revocation and expiry take effect at once) and, while the store is
-    unreachable, accepts a key whose last successful check is under `last_known_seconds` old: a short outage does
-    not lock partners out, and a key revoked during a long one stops working (fail closed)."""
+    """Looks each key up in the store at most once per `fresh_seconds` (so a revocation takes effect on every replica
+    within a second; expiry is checked on every request) and, while the store is unreachable, accepts a key whose
+    last successful check is under `last_known_seconds` old: a short outage does not lock partners out, and a key
+    revoked during a long one stops working (fail closed)."""
 
-    def __init__(self, engine: Engine, last_known_seconds: float = LAST_KNOWN_SECONDS):
+    def __init__(self, engine: Engine, last_known_seconds: float = LAST_KNOWN_SECONDS, fresh_seconds: float = FRESH_SECONDS):
         self.engine = engine
-        self.last_known_seconds = last_known_seconds
+        self.last_known_seconds, self.fresh_seconds = last_known_seconds, fresh_seconds
         self._known: dict[str, tuple[str, str, bool, dt.datetime | None, float]] = {}
         create_schema(engine)
 
@@ -45,13 +47,15 @@ class KeyVerifier:
         return row[0]
 
     def _lookup(self, key_id: str) -> tuple[str, str, bool, dt.datetime | None, float] | None:
+        known = self._known.get(key_id)
+        if known and time.monotonic() - known[4] < self.fresh_seconds:  # a store read per request was a third of its cost
+            return known
         c = api_keys.c
         try:
             with self.engine.connect() as conn:
                 q = sa.select(c.partner, c.secret_sha256, c.revoked_at, c.expires_at).where(c.key_id == key_id)
                 r = conn.execute(q).first()
         except sa.exc.SQLAlchemyError:
-            known = self._known.get(key_id)
             return known if known and time.monotonic() - known[4] < self.last_known_seconds else None
         if r is None:
             self._known.pop(key_id, None)

@@ -35,6 +35,7 @@ from serving.config import ServeConfig
 from serving.keys import KeyVerifier
 from serving.ops import OpsGate, RouteMetrics
 from serving.problems import RequestIds
+from serving.ratelimit import Limiter
 from serving.schema import (
     FeedbackRequest,
     OutcomeRequest,
@@ -286,7 +287,7 @@ class RiskService:
         self.day_rates = limits.parse_many(self.cfg.day_limit)
         self.outcome_rates = limits.parse_many(self.cfg.outcome_limit)
         self.auth_rates = limits.parse_many(self.cfg.auth_failure_limit)
-        self.limiter = limits.strategies.MovingWindowRateLimiter(limits.storage.MemoryStorage())
+        self.limiter = Limiter(self.cfg.redis_url, self.cfg.redis_prefix)
         self.spool = Spool(
             self.cfg.spool_dir, lambda t, r: prediction_log.insert_ignoring_duplicates(self.engine, t, r), fsync=self.cfg.fsync
         )
@@ -342,7 +343,7 @@ class RiskService:
                 self._refuse([rate], f"{what}:{item}", f"{what} for this partner")
 
     def _refuse(self, rates: list[limits.RateLimitItem], key: str, what: str) -> None:
-        reset = max(self.limiter.get_window_stats(rate, key).reset_time for rate in rates)
+        reset = max(self.limiter.reset_time(rate, key) for rate in rates)
         wait = max(1, math.ceil(reset - time.time()))
         RATE_LIMITED.inc()
         limit = "; ".join(str(r) for r in rates)
