@@ -27,14 +27,19 @@ def score_with_ray(features: Path, out: Path, model_dir: str, as_of: dt.date | N
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry from anything we start
     import ray
 
+    started = not ray.is_initialized()
     ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
-    columns = [PARTICIPANT, DATE, *_bundle(model_dir).features]
-    ds = ray.data.read_parquet(str(features), columns=columns)
-    newest = None if as_of else newest_day(open_parquet(features))
+    try:
+        columns = [PARTICIPANT, DATE, *_bundle(model_dir).features]
+        ds = ray.data.read_parquet(str(features), columns=columns)
+        newest = None if as_of else newest_day(open_parquet(features))
 
-    def score_group(frame: pd.DataFrame) -> pd.DataFrame:
-        return score_frame(_bundle(model_dir), frame, as_of, newest).to_pandas()
+        def score_group(frame: pd.DataFrame) -> pd.DataFrame:
+            return score_frame(_bundle(model_dir), frame, as_of, newest).to_pandas()
 
-    scored = ds.groupby(PARTICIPANT).map_groups(cast(Any, score_group), batch_format="pandas")
-    scored.write_parquet(str(out))
+        scored = ds.groupby(PARTICIPANT).map_groups(cast(Any, score_group), batch_format="pandas")
+        scored.write_parquet(str(out))
+    finally:
+        if started:  # a local Ray we started ourselves: stop its processes (a cluster we joined stays up)
+            ray.shutdown()
     return int(pd.read_parquet(out).shape[0])
