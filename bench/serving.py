@@ -70,8 +70,11 @@ def _thousand(table: pd.DataFrame) -> bytes:
 
 
 def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
+    found = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    if found is None:
+        raise ValueError(f"wrk latency {text!r}: not understood")
+    value, unit = found.groups()
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4, "h": 3.6e6}[unit]
 
 
 def wrk(url: str, body: Path, key: str | None, connections: int, seconds: int) -> dict[str, float]:
@@ -90,12 +93,14 @@ def wrk(url: str, body: Path, key: str | None, connections: int, seconds: int) -
         check=True,
     ).stdout
     os.unlink(script.name)
+    if "Latency Distribution" not in out:  # no request completed
+        raise RuntimeError(f"wrk against {url} measured nothing:\n{out}")
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: .*?timeout (\d+)", out)
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50": _ms(re.search(r"50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
-        "p99": _ms(re.search(r"99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        "p50": _ms(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1)),  # type: ignore[union-attr]
+        "p99": _ms(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1)),  # type: ignore[union-attr]
         "non_2xx": float(bad.group(1)) if bad else 0.0,
         "timeouts": float(errors.group(1)) if errors else 0.0,
     }

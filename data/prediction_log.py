@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -132,11 +133,19 @@ def url_from_env() -> str:
     return f"sqlite:///{state.path('earlywarn.db')}"
 
 
+# JSON columns (summaries, input windows) through orjson: the standard encoder re-encoding every flushed record was
+# the spool flusher's largest hold on the GIL.
+_JSON: dict[str, Any] = {
+    "json_serializer": lambda obj: orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY).decode(),
+    "json_deserializer": orjson.loads,
+}
+
+
 def engine_for(url: str) -> Engine:
     """An engine with settings that suit a busy service: WAL, a busy timeout and secure delete on SQLite, pre-ping on
     servers."""
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **_JSON)
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(conn: Any, _: Any) -> None:
@@ -147,7 +156,7 @@ def engine_for(url: str) -> Engine:
             cur.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args={"connect_timeout": 5})
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args={"connect_timeout": 5}, **_JSON)
 
 
 def create_schema(engine: Engine) -> None:

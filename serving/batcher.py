@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -24,7 +25,8 @@ class QueueFull(RuntimeError):
 
 class MicroBatcher(Generic[Job, Result]):
     """Feeds lists of jobs to `run(jobs) -> results` (same order) on one dedicated thread; at most `max_waiting`
-    items wait or run at once (a burst beyond it is refused at once instead of queueing without bound)."""
+    items wait or run at once (a burst beyond it is refused at once instead of queueing without bound). A pass of at
+    least `wide_from` items runs on every core: the event loop has little to do while one large request is scored."""
 
     def __init__(
         self,
@@ -33,8 +35,10 @@ class MicroBatcher(Generic[Job, Result]):
         max_items: int = 1000,
         threads: int = 1,
         max_waiting: int = 20_000,
+        wide_from: int = 64,
     ):
         self.run, self.size, self.max_items, self.max_waiting = run, size, max_items, max_waiting
+        self.threads, self.wide_from, self.cores = threads, wide_from, max(threads, os.cpu_count() or 1)
         self.waiting = 0  # items submitted and not yet answered (touched only on the event loop)
         self.queue: asyncio.Queue[tuple[Job, asyncio.Future[Result]]] | None = None
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorer")
@@ -57,6 +61,10 @@ class MicroBatcher(Generic[Job, Result]):
         finally:
             self.waiting -= n
 
+    def _run(self, jobs: list[Job], items: int) -> list[Result]:
+        torch.set_num_threads(self.cores if items >= self.wide_from else self.threads)
+        return self.run(jobs)
+
     async def _loop(self) -> None:
         assert self.queue is not None
         loop = asyncio.get_running_loop()
@@ -69,7 +77,7 @@ class MicroBatcher(Generic[Job, Result]):
                 items += self.size(nxt[0])
             jobs = [j for j, _ in batch]
             try:
-                results = await loop.run_in_executor(self.pool, self.run, jobs)
+                results = await loop.run_in_executor(self.pool, self._run, jobs, items)
             except Exception as err:
                 for _, fut in batch:
                     if not fut.done():
