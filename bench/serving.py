@@ -197,14 +197,22 @@ def bench(cfg: BenchConfig) -> str:
     return _table(rows, cfg)
 
 
+def _cpu() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
 def _table(rows: dict[str, dict[str, float]], cfg: BenchConfig) -> str:
     cols = [f"req/s @{c}" for c in cfg.connections] + [f"p50 / p99 ms @{c}" for c in cfg.connections]
     lines = [
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"Machine: {_cpu()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
         f"wrk {cfg.seconds} s per cell, single-participant 28-day requests; the 1,000 x 28-day request is a median of "
         f"{cfg.big_requests}. Servers measured one after another, with wrk on the same cores.",
         "",
-        "| server | " + " | ".join(cols) + " | non-2xx | 1,000 x 28 days |",
+        "| server | " + " | ".join(cols) + " | errors (non-2xx, timeouts) | 1,000 x 28 days |",
         "|---|" + "---|" * (len(cols) + 2),
     ]
     bare = next(iter(rows.values()))
