@@ -11,6 +11,7 @@ from typing import Any
 from serving.problems import request_id, send_problem
 
 OPS_PATHS = ("/metrics", "/v1/status")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class OpsGate:
@@ -52,6 +53,8 @@ class RouteMetrics:
         self.routes = route_patterns(prefix, list(route_paths(api.routes)), system)
 
     def route(self, path: str) -> str:
+        if CONTROL.search(path):  # Starlette's mount does not match a path with a line break: answered here instead
+            return "other"
         return next((name for name, pattern in self.routes if pattern.fullmatch(path)), "other")
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

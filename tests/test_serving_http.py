@@ -475,6 +475,14 @@ def test_every_error_is_a_problem_document_with_the_request_id(server, status):
         assert body["errors"] and {"field", "message"} <= set(body["errors"][0])
 
 
+def test_a_path_with_a_line_break_is_a_problem_document_too(server):
+    """Found by schemathesis: Starlette's /v1 mount does not match a path holding a line break, and BentoML answered
+    it with a plain-text 404."""
+    srv, keys, _, _ = server
+    r = _post(srv, "/v1/alerts/%C2%B4%0A/feedback", keys["acme"], {"action": "contacted"}, headers={"X-Request-ID": "lb-1"})
+    _is_problem(r, 404, "lb-1")
+
+
 def test_openapi_describes_errors_2xx_bodies_and_bearer_auth_and_docs_need_no_cdn(server):
     srv, _, _, _ = server
     spec = httpx.get(srv.url + "/v1/openapi.json", timeout=30).json()
