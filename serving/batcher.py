@@ -39,6 +39,7 @@ class MicroBatcher(Generic[Job, Result]):
     ):
         self.run, self.size, self.max_items, self.max_waiting = run, size, max_items, max_waiting
         self.threads, self.wide_from, self.cores = threads, wide_from, max(threads, os.cpu_count() or 1)
+        self._threads_now = threads
         self.waiting = 0  # items submitted and not yet answered (touched only on the event loop)
         self.queue: asyncio.Queue[tuple[Job, asyncio.Future[Result]]] | None = None
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorer")
@@ -62,7 +63,10 @@ class MicroBatcher(Generic[Job, Result]):
             self.waiting -= n
 
     def _run(self, jobs: list[Job], items: int) -> list[Result]:
-        torch.set_num_threads(self.cores if items >= self.wide_from else self.threads)
+        wanted = self.cores if items >= self.wide_from else self.threads
+        if wanted != self._threads_now:  # only when a pass changes width: most passes are small
+            torch.set_num_threads(wanted)
+            self._threads_now = wanted
         return self.run(jobs)
 
     async def _loop(self) -> None:

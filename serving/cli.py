@@ -61,7 +61,7 @@ def serve_cmd(
 ) -> None:
     """Start the risk-score API from the packaged champion."""
     from data.pseudonym import run_mode
-    from serving.packaging import build_bento, import_model, latest_model
+    from serving.packaging import latest_model
 
     if demo and run_mode() != "demo":
         typer.echo("error: --demo mints a demo partner key; it needs EARLYWARN_MODE=demo (`make run` sets it)", err=True)
@@ -69,8 +69,7 @@ def serve_cmd(
     state.pin_home()  # the server runs from the repository, so the state root must be absolute before it starts
     os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
     if build:
-        imported = import_model()
-        typer.echo(f"packaged MLflow version {imported.mlflow_version} as {imported.tag}; bento {build_bento()}")
+        bento_build()
     elif latest_model() is None:
         typer.echo("no model in the BentoML store; run `earlywarn serve --build` first", err=True)
         raise typer.Exit(1)
