@@ -37,9 +37,10 @@ lock: $(STAMP) ## Re-pin the bento's packages (pyproject's serving extra, CPU to
 run: $(STAMP) ## Default cohort -> validate -> (train + promote if no champion) -> package -> serve on 127.0.0.1:3000
 	EARLYWARN_MODE=demo $(VENV)/bin/earlywarn run --port 3000
 
-bench: $(STAMP) ## The service beside a bare server and BentoML's floor (wrk), a monitor run over 100k predictions; needs `make run` first and wrk
+bench: $(STAMP) ## Cost budget (training, in-process scoring), the service beside a bare server and BentoML's floor (wrk), a monitor run over 100k predictions; needs `make run` first and wrk
 	@command -v wrk >/dev/null || { echo "make bench needs wrk (Debian: apt-get install wrk)"; exit 1; }
 	@test -f runs/cohort/features.parquet || $(VENV)/bin/earlywarn data synth --out runs/cohort
+	$(PY) -m bench.costs
 	$(PY) -m bench.serving
 	$(PY) -m bench.monitor 100000
 

@@ -10,6 +10,7 @@ import typer
 
 from data import state
 from data.actigraphy import ActigraphyImportConfig, import_actigraphy
+from data.contract import Condition
 from data.globem import GlobemImportConfig, import_globem
 from data.ingest import DEFAULT_CHUNK_ROWS, load_grid
 from data.synth import Design, Drift, SynthConfig, synth
@@ -38,6 +39,14 @@ def synth_cmd(
     drift_start_day: Annotated[int | None, typer.Option(help="Day index the drift starts (default 2/3 through)")] = None,
     design: Annotated[Design, typer.Option(help="Relapse events over time, or cases and controls with dated labels")] = "relapse",
     case_share: Annotated[float, typer.Option(min=0.05, max=0.95, help="Share of cases (case-control only)")] = 0.4,
+    condition: Annotated[
+        Condition,
+        typer.Option(
+            help="depression: prodromes move each signal its one worse way; bipolar: depressive (with longer sleep) and "
+            "manic (less sleep, more activity, calls, mobility, phone use, higher mood) prodromes"
+        ),
+    ] = "depression",
+    horizon: Annotated[int, typer.Option(min=1, max=37, help="Days ahead the oracle's true risk looks")] = 14,
     minutes: Annotated[
         Path | None, typer.Option(help="Also write raw minute-level activity files here (for import-actigraphy)")
     ] = None,
@@ -53,6 +62,8 @@ def synth_cmd(
         drift_start_day=drift_start_day,
         design=design,
         case_share=case_share,
+        condition=condition,
+        horizon=horizon,
     )
     r = synth(cfg, out or state.path("cohort"))
     if minutes is not None:

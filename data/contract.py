@@ -12,6 +12,24 @@ LABEL = "label"
 KEY_COLUMNS = (PARTICIPANT, DATE)
 
 Direction = Literal[1, -1, 0]
+EITHER_WAY = 2  # a direction value: a move away from the person's usual level either way is worse (see CONDITIONS)
+
+# Where a signal comes from: partners collect some sources and not others (a wearable and no phone data, a phone and
+# no wearable, check-ins only), and a model must score people on whatever subset a partner sends.
+SOURCES: dict[str, tuple[str, ...]] = {
+    "wearable": ("sleep", "activity", "physiology"),
+    "phone": ("phone", "social", "mobility"),
+    "check_in": ("self_report",),
+}
+
+# The condition a model is trained for decides which way is "worse". In depressive relapse each signal has one worse
+# direction (the contract's `worse`); in bipolar disorder manic and depressive episodes move sleep, activity, phone
+# use, calls, mobility and mood in opposite directions, so a move away from the person's usual level either way is.
+Condition = Literal["depression", "bipolar"]
+CONDITIONS: dict[str, frozenset[str]] = {
+    "depression": frozenset(),
+    "bipolar": frozenset({"sleep", "activity", "phone", "social", "mobility", "self_report"}),
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +78,22 @@ STANDARD_SIGNALS: tuple[Signal, ...] = (
 
 SIGNALS: dict[str, Signal] = {s.name: s for s in STANDARD_SIGNALS}
 STANDARD_FEATURES: tuple[str, ...] = tuple(SIGNALS)
+
+
+def source(name: str) -> str | None:
+    """The source (wearable, phone, check_in) a standard signal comes from; None for a custom feature."""
+    sig = SIGNALS.get(name)
+    return next((src for src, groups in SOURCES.items() if sig and sig.group in groups), None)
+
+
+def worse_direction(name: str, condition: Condition = "depression") -> int:
+    """Which way a signal moves when things get worse for this condition: +1, -1, EITHER_WAY, or 0 (no known way)."""
+    sig = SIGNALS.get(name)
+    if sig is None:
+        return 0
+    if condition not in CONDITIONS:
+        raise ValueError(f"condition must be one of {tuple(CONDITIONS)}, got {condition!r}")
+    return EITHER_WAY if sig.group in CONDITIONS[condition] else sig.worse
 
 
 def feature_columns(columns: list[str] | tuple[str, ...], exclude: tuple[str, ...] = ()) -> list[str]:

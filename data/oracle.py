@@ -1,4 +1,4 @@
-"""The synthetic cohort's oracle: the true probability of an event within the horizon, and its AUROC on any windows."""
+"""The synthetic cohort's oracle: each window's true risk of an event within the horizon, and its AUROC on any windows."""
 
 from __future__ import annotations
 
@@ -10,23 +10,44 @@ from data.contract import DATE, PARTICIPANT
 from data.windows import WindowSet, day_number
 
 
+class OracleHorizonError(ValueError):
+    """The oracle was generated for another horizon than the windows look ahead."""
+
+
+def oracle_horizon(oracle: pd.DataFrame) -> int:
+    """The horizon the oracle's `true_risk` looks ahead (`earlywarn data synth --horizon`)."""
+    if "true_risk" not in oracle.columns:
+        raise OracleHorizonError("this oracle.parquet has no true_risk column (made before it existed); run data synth again")
+    return int(oracle["horizon"].iloc[0])
+
+
 def oracle_scores(oracle: pd.DataFrame, windows: WindowSet) -> np.ndarray:
-    """P(event in (t, t+H]) from the true daily hazard path: an upper bound no model that sees only the past can beat."""
+    """P(event in (t, t+H] | the participant's latent state at the end of day t), as the generator computed it for
+    each window's last day: the best any model can do, and never informed by what happened after t."""
+    if oracle_horizon(oracle) != windows.cfg.horizon:
+        raise OracleHorizonError(
+            f"the oracle looks {oracle_horizon(oracle)} days ahead and the windows {windows.cfg.horizon}; "
+            "generate the cohort with the windows' horizon (data synth --horizon)"
+        )
     panel = windows.panel
     codes = pd.Series(np.arange(len(panel.participants)), index=panel.participants)
     pidx = oracle[PARTICIPANT].map(codes).to_numpy()
     known = ~pd.isna(pidx)
-    pidx = pidx[known].astype(np.int64)
-    rows = panel.rows_for(pidx, day_number(oracle[DATE][known]))
-    log_survive = np.zeros(panel.n_rows + 1, np.float64)
-    hazard = np.clip(oracle["hazard"].to_numpy(np.float64)[known], 0.0, 1 - 1e-12)
+    rows = panel.rows_for(pidx[known].astype(np.int64), day_number(oracle[DATE][known]))
+    by_row = np.full(panel.n_rows, np.nan)
     inside = rows >= 0
-    log_survive[rows[inside] + 1] = np.log1p(-hazard[inside])
-    cum = np.cumsum(log_survive)
-    h = windows.cfg.horizon
-    participant_end = panel.offsets[windows.participant + 1]
-    stop = np.minimum(windows.end_row + h, participant_end - 1)
-    return 1.0 - np.exp(cum[stop + 1] - cum[windows.end_row + 1])
+    by_row[rows[inside]] = oracle["true_risk"].to_numpy(np.float64)[known][inside]
+    return by_row[windows.end_row]
+
+
+def oracle_for(oracle: pd.DataFrame | None, windows: WindowSet) -> pd.DataFrame | None:
+    """The oracle when it answers for these windows' horizon, else None (so metrics against it are left out)."""
+    if oracle is None:
+        return None
+    try:
+        return oracle if oracle_horizon(oracle) == windows.cfg.horizon else None
+    except OracleHorizonError:
+        return None
 
 
 def oracle_auroc(oracle: pd.DataFrame, windows: WindowSet) -> float:

@@ -193,8 +193,9 @@ def build_windows(
     size of a block; the result costs 9 bytes per window.
 
     `care` (participant_id, date) lists days a care team acted on an escalation (event mode). Care can prevent the
-    event the model foresaw, so a window without an event whose horizon care may have touched — care on a day in
-    (end - horizon, end + horizon] — is censored, not a negative."""
+    event the model foresaw, so a window whose horizon care may have touched — care on a day in (end - horizon,
+    end + horizon] — is censored, whatever followed: its outcome says what care did, not what the signals foretold.
+    Windows whose horizon runs past the end of follow-up are censored alike."""
     if isinstance(features, Panel):
         panel = features
         if panel.pad < cfg.lookback - 1:
@@ -274,19 +275,26 @@ def _block_windows(
         in_washout = (nxt > 0) & (prev_key // _KEY == p) & (t_key - prev_key < cfg.washout_days)
         skipped["washout"] = int((in_washout & keep).sum())
         keep &= ~in_washout
-        # Events can be reported after the last day of signals, so follow-up runs to the later of the two.
+        # A follow-up that ends with an event reported after the last day of signals runs to that event.
         last_event = np.full(len(panel.participants), np.iinfo(np.int64).min)
         np.maximum.at(last_event, e_p, e_day)
+        ended_by_event = last_event > last_day
         last_day = np.maximum(last_day, last_event)
+    else:
+        ended_by_event = np.zeros(len(panel.participants), bool)
     if care is not None and len(care):
         c_p = panel_codes.get_indexer(care[PARTICIPANT]).astype(np.int64)
         c_key = np.sort(c_p[c_p >= 0] * _KEY + day_number(care[DATE])[c_p >= 0])
         t_key = p * _KEY + day
         near = np.searchsorted(c_key, t_key + cfg.horizon, "right") - np.searchsorted(c_key, t_key - cfg.horizon, "right")
-        censored = keep & (label == 0) & (near > 0)
+        # Both classes alike: dropping only the negatives would leave the alert-like windows care acted on with
+        # their events and without their quiet outcomes, teaching the next model that such windows are riskier.
+        censored = keep & (near > 0)
         skipped["censored_after_care"] = int(censored.sum())
         keep &= ~censored
-    incomplete = keep & (label == 0) & (day + cfg.horizon > last_day[p])
+    # A horizon that runs past the end of follow-up is unknown whatever happened before that end (keeping the windows
+    # an event ended early would keep positives and drop negatives); a follow-up ended by an event leaves none unknown.
+    incomplete = keep & (day + cfg.horizon > last_day[p]) & ~(ended_by_event[p] & (label == 1))
     skipped["incomplete_follow_up"] = int(incomplete.sum())
     keep &= ~incomplete
     few = keep & (observed[candidates] < cfg.min_observed_days)

@@ -101,7 +101,11 @@ def run_cmd(
     if tracking.version_info(tracking.CHAMPION) is None:
         typer.echo("no champion yet: training on the cohort")
         train(TrainConfig(features=made.features_path, outcomes=made.outcomes_path))
-        typer.echo(promote(PromoteConfig()).message)
+        result = promote(PromoteConfig())
+        typer.echo(result.message)
+        if not result.promoted:  # nothing to serve: say so rather than fail later in packaging
+            typer.echo("error: the model did not clear the promotion gates (above); nothing is served", err=True)
+            raise typer.Exit(1)
     serve_cmd(port=port, build=True, demo=True, example_from=made.features_path)
 
 

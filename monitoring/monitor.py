@@ -16,6 +16,7 @@ import pandas as pd
 from data import prediction_log, state
 from data.contract import SIGNALS
 from data.summary import MISSING_SUFFIX
+from training.calibration import BANDS
 from training.evaluate import expected_calibration_error
 
 OVERALL = "all"
@@ -42,6 +43,10 @@ class Thresholds:
     max_missing_increase: float = 0.15  # absolute rise in a signal's mean missing share over the reference
     min_auroc: float = 0.65
     max_calibration_gap: float = 0.05  # |mean predicted risk - observed event rate| on matured predictions
+    # The same in the high band alone, where alerts are read (the promotion gate holds a model to 0.05 on held-out
+    # people; live traffic is noisier): judged once `min_band_windows` matured predictions were in the band.
+    max_high_band_gap: float = 0.1
+    min_band_windows: int = 50
     min_matured_windows: int = 100
     min_matured_events: int = 10  # positive matured windows needed before AUROC is judged
     # Alert precision: the share of care-team feedback that did not call the escalation a false alarm.
@@ -290,7 +295,7 @@ def _judge(
     if judged:
         perf = evidently_io.performance_report(matured, naive)
         v |= {k: x for k, x in evidently_io.metric_values(perf).items() if k in ("RocAuc", "MeanValue:label")}
-        v |= _band_quality(matured)
+        v |= _band_quality(matured, t)
         v["matured_windows"], v["matured_events"] = float(len(matured)), float(n_events)
         snapshots.append(perf)
         result.performance_html, _ = evidently_io.save_reports(perf, cfg.out_dir / "reports", f"{stamp}-{scope}-performance")
@@ -339,20 +344,31 @@ def _judge_feedback(result: MonitorResult, opened: pd.DataFrame, t: Thresholds) 
         result.verdict = "alert"
 
 
-def _band_quality(matured: pd.DataFrame) -> dict[str, float]:
-    """Precision and recall of the high band, and calibration, on matured predictions."""
+def _band_quality(matured: pd.DataFrame, t: Thresholds) -> dict[str, float]:
+    """Precision and recall of the high band, calibration overall, and per band the mean predicted risk beside the
+    observed event rate (`band_<name>_mean_risk`, `_event_rate`, `_windows`, `_gap`; the gap only with
+    `min_band_windows` matured predictions in the band), on matured predictions."""
     from sklearn.metrics import precision_score, recall_score
 
     label = matured["label"].to_numpy(int)
     high = (matured["band"] == "high").to_numpy()
     risk = matured["risk"].to_numpy(float)
-    return {
+    out = {
         "high_band_precision": float(precision_score(label, high, zero_division=0)),
         "high_band_recall": float(recall_score(label, high, zero_division=0)),
         "mean_risk_matured": float(risk.mean()),
         "calibration_gap": float(abs(risk.mean() - label.mean())),
         "ece": expected_calibration_error(label, risk),  # the same ECE the model card reports
     }
+    for band in BANDS:
+        inside = (matured["band"] == band).to_numpy()
+        key = f"band_{band}"
+        out[f"{key}_windows"] = float(inside.sum())
+        out[f"{key}_mean_risk"] = float(risk[inside].mean()) if inside.any() else float("nan")
+        out[f"{key}_event_rate"] = float(label[inside].mean()) if inside.any() else float("nan")
+        judged = inside.sum() >= t.min_band_windows
+        out[f"{key}_gap"] = abs(out[f"{key}_mean_risk"] - out[f"{key}_event_rate"]) if judged else float("nan")
+    return out
 
 
 @dataclass(frozen=True)
@@ -381,7 +397,7 @@ def _drift_names(f: _Facts) -> str:
     return ", ".join(f"{s} ({f.v[f'ValueDrift:{s}']:.2f})" for s in f.drifted)
 
 
-_RULES = (
+_RULES: tuple[_Rule, ...] = (
     _Rule(
         "input_drift",
         lambda f: ",".join(f.drifted),
@@ -431,6 +447,19 @@ _RULES = (
         lambda f: (
             f"[{f.scope}] mean predicted risk {f.v['mean_risk_matured']:.3f} vs observed event rate "
             f"{f.v['MeanValue:label']:.3f} on matured predictions"
+        ),
+        needs_outcomes=True,
+    ),
+)
+_RULES += (
+    _Rule(
+        "high_band_calibration",
+        lambda f: "band",
+        lambda f: 0.0 if math.isnan(f.v.get("band_high_gap", math.nan)) else f.v["band_high_gap"],
+        lambda f: f.t.max_high_band_gap,
+        lambda f: (
+            f"[{f.scope}] the high band shows {f.v['band_high_mean_risk']:.3f} on average but "
+            f"{f.v['band_high_event_rate']:.3f} of its {f.v['band_high_windows']:.0f} matured predictions had an event"
         ),
         needs_outcomes=True,
     ),

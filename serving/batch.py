@@ -31,6 +31,7 @@ OUTPUT_SCHEMA = pa.schema(
         ("band", pa.string()),
         ("escalate", pa.bool_()),
         ("days_observed", pa.int16()),
+        ("signals_used", pa.string()),  # the signals the score rests on (sent at some day of the history), comma-joined
     ]
 )
 
@@ -40,7 +41,8 @@ class BatchScoreConfig:
     """Which file to score with which packaged model, up to which day, in how many rows at a time."""
 
     features: Path  # parquet, rows of one participant contiguous (as `earlywarn data synth` and exports write them)
-    out: Path  # parquet: participant_id, window_end, status, risk, risk_low, risk_high, band, escalate, days_observed
+    out: Path  # parquet: participant_id, window_end, status, risk, risk_low, risk_high, band, escalate, days_observed,
+    # signals_used
     model_tag: str = "relapse-risk:latest"
     as_of: dt.date | None = None  # default: each participant's last day, scored for the file's newest day
     batch_rows: int = 500_000  # memory is bounded by this, not by the cohort
@@ -87,6 +89,7 @@ def score_frame(
             "band": pa.array(s.band, pa.string()),
             "escalate": pa.array([s.escalate(i) for i in range(len(s.status))], pa.bool_()),
             "days_observed": pa.array(s.days_observed.astype(np.int16)),
+            "signals_used": pa.array([",".join(f for f, p in zip(bundle.features, row, strict=True) if p) for row in s.present]),
         },
         schema=OUTPUT_SCHEMA,
     )
@@ -99,9 +102,13 @@ def score_file(cfg: BatchScoreConfig) -> BatchScoreResult:
     started = time.perf_counter()
     bundle = ModelBundle.load(bentoml.models.get(cfg.model_tag).path)
     source = open_parquet(cfg.features)
-    missing = [f for f in bundle.features if f not in source.schema_arrow.names]
-    if missing or PARTICIPANT not in source.schema_arrow.names or DATE not in source.schema_arrow.names:
-        raise ValueError(f"{cfg.features}: missing column(s) {[PARTICIPANT, DATE, *missing]} needed by the model")
+    names = source.schema_arrow.names
+    keys = [c for c in (PARTICIPANT, DATE) if c not in names]
+    if keys:
+        raise ValueError(f"{cfg.features}: missing column(s) {keys}")
+    sent = [f for f in bundle.features if f in names]
+    if not sent:  # a partner may send any subset of the signals (the others are never sent), but not none of them
+        raise ValueError(f"{cfg.features}: none of the model's signals is a column (expected some of {bundle.features})")
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     newest = None if cfg.as_of else newest_day(source)
     seen: set[str] = set()
@@ -124,7 +131,7 @@ def score_file(cfg: BatchScoreConfig) -> BatchScoreResult:
             totals["participants"] += len(ids)
             totals["scored"] += int(pc.sum(pc.equal(table.column("status"), "scored")).as_py() or 0)
 
-        columns = [PARTICIPANT, DATE, *bundle.features]
+        columns = [PARTICIPANT, DATE, *sent]
         batches = source.iter_batches(batch_size=cfg.batch_rows, columns=columns)
         total = -(-source.metadata.num_rows // cfg.batch_rows)
         for batch in progress.track(batches, f"score {source.metadata.num_rows:,} rows", total=total):

@@ -154,12 +154,14 @@ class Driver(BaseModel):
 
     signal: str
     kind: Literal["change", "missing_data"] = Field(
-        description="change: the signal moved away from the person's baseline; missing_data: it stopped arriving"
+        description="change: the signal moved away from the person's baseline; missing_data: most of its part is due to "
+        "days missing beyond the person's usual gaps"
     )
     direction: Literal["raises risk", "lowers risk"]
     contribution: float = Field(
-        description="Integrated-gradients share of the change in logit from the person's baseline to now; the "
-        "contributions of all signals add up to that change"
+        description="The signal's exact part in the change of the shown log-odds from the person's usual days (their "
+        "baseline mean with their usual gaps) to now; the contributions of all signals add up to that change. Only "
+        "signals with a part of at least 0.1 are listed"
     )
     recent_mean: float | None = Field(description="Mean over the recent days (the last 7)")
     baseline_mean: float | None = Field(description="The person's baseline mean, the one the model used")
@@ -190,17 +192,27 @@ class RiskResult(BaseModel):
         None,
         min_length=2,
         max_length=2,
-        description="[low, high]: an 80% interval around risk; wider when days are missing (scored only)",
+        description="[low, high]: an 80% interval for the person's true risk, from the model's own uncertainty and the "
+        "missing days; it always holds risk (scored only)",
+    )
+    interval_checked: bool | None = Field(
+        None,
+        description="True when the interval's coverage was fitted and tested against a known true risk (synthetic "
+        "validation); false for a model-based interval nobody could check (a model trained only on real data)",
     )
     band: Literal["low", "elevated", "high"] | None = None
     escalate: bool | None = Field(None, description="True only on the result that opens an escalation episode")
     escalation: Escalation | None = None
     drivers: list[Driver] | None = Field(
         None,
-        description="The 3 signals with the largest contributions, then any other signal that stopped arriving "
-        "(missing on at least 4 of the 7 recent days) (scored only)",
+        description="Up to 3 signals with the largest contributions of at least 0.1 in shown log-odds; a signal the "
+        "partner never sends is never one (scored only)",
     )
-    data_quality: dict[str, Any]
+    data_quality: dict[str, Any] = Field(
+        description="days_observed, baseline_days, lookback_days, missing_share per signal; signals_used (what the score "
+        "rests on), signals_not_sent (never arrived in the history sent), signals_stopped (missing on at least 4 of "
+        "the last 7 days, clearly more than the person usually misses)"
+    )
 
 
 class RiskScoreResponse(BaseModel):

@@ -216,7 +216,8 @@ _INTERNAL_KEYS = {"run_id", "mlflow_run_id", "source", "path", "artifact_uri"}
 
 
 def _public(value: Any) -> Any:
-    """The model card without what only the operator should see: run ids and file-system paths."""
+    """The model card without what only the operator should see (run ids and file-system paths), and with every
+    undefined number (a NaN: e.g. a subgroup too small for an AUROC) as null, which JSON can carry."""
     if isinstance(value, dict):
         return {
             k: _public(v)
@@ -225,6 +226,8 @@ def _public(value: Any) -> Any:
         }
     if isinstance(value, list):
         return [_public(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
 
 

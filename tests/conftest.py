@@ -93,6 +93,7 @@ def served_model(small_cohort, tmp_path_factory):
         mp.setenv(k, v)
     from data.windows import WindowConfig
     from serving.packaging import import_model
+    from tests.stack import LOOSE_GATES
     from training.fit import FitConfig
     from training.promote import PromoteConfig, promote
     from training.train import TrainConfig, train
@@ -107,7 +108,7 @@ def served_model(small_cohort, tmp_path_factory):
         compare_baseline=False,
     )
     train(cfg)
-    assert promote(PromoteConfig(max_ece=1.0, max_subgroup_drop=1.0)).promoted
+    assert promote(PromoteConfig(**LOOSE_GATES)).promoted
     imported = import_model()
     mp.undo()
     return env | {"EARLYWARN_MODEL_TAG": imported.tag, "_root": str(root), "_mlflow_version": imported.mlflow_version}

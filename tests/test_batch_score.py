@@ -68,3 +68,29 @@ def test_someone_whose_data_stopped_early_is_stale_in_a_batch(served_model, smal
     out = pd.read_parquet(result.out).set_index("participant_id")
     assert out.loc[first, "status"] == "stale" and np.isnan(out.loc[first, "risk"]) and not out.loc[first, "escalate"]
     assert out.loc[second, "status"] == "scored"
+
+
+def test_a_wearable_only_file_is_scored_on_what_it_sends(served_model, small_cohort, tmp_path, monkeypatch):
+    """A partner with a wearable and no phone or check-ins: the absent columns are signals never sent, not an error;
+    each row says which signals its score rests on, and the scores are the API's for the same days."""
+    monkeypatch.setenv("BENTOML_HOME", served_model["BENTOML_HOME"])
+    wearable = ["sleep_duration_h", "sleep_midpoint_h", "sleep_efficiency", "steps", "active_minutes"]
+    wearable += ["sedentary_minutes", "resting_hr_bpm", "hrv_rmssd_ms"]
+    table = pd.read_parquet(small_cohort.features_path)[["participant_id", "date", *wearable]]
+    table.to_parquet(tmp_path / "wearable.parquet")
+    tag = served_model["EARLYWARN_MODEL_TAG"]
+    out = pd.read_parquet(score_file(BatchScoreConfig(tmp_path / "wearable.parquet", tmp_path / "o.parquet", tag)).out)
+    assert (out["status"] == "scored").sum() > 70
+    assert set(out.loc[out["status"] == "scored", "signals_used"]) == {",".join(wearable)}
+    bundle = ModelBundle.load(bentoml.models.get(tag).path)
+    person = table[table["participant_id"] == "P03"].tail(90)
+    days = [
+        (d.date(), [None if f not in wearable or pd.isna(r[f]) else float(r[f]) for f in bundle.features])
+        for d, r in person.set_index("date").iterrows()
+    ]
+    (api,), _, _ = score(bundle, assemble([("P03", days)], len(bundle.features)), explain=False)
+    assert out.set_index("participant_id").loc["P03", "risk"] == pytest.approx(api["risk"], abs=1e-4)
+
+    table[["participant_id", "date"]].to_parquet(tmp_path / "nothing.parquet")
+    with pytest.raises(ValueError, match="none of the model's signals"):
+        score_file(BatchScoreConfig(tmp_path / "nothing.parquet", tmp_path / "o2.parquet", tag))

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from training.evaluate import (
+    band_calibration,
     calibration_slope_intercept,
     clinical_metrics,
     escalation_episodes,
@@ -62,7 +63,11 @@ def test_ppv_and_npv_at_each_band_threshold():
     m = clinical_metrics(frame, y, p, 0.75, 0.45, None, 7, months=1.0)
     assert m["ppv_high"] == 0.5 and m["npv_high"] == 0.75  # flagged 0.9, 0.8; not flagged hold one event in four
     assert m["ppv_elevated"] == pytest.approx(2 / 3) and m["npv_elevated"] == 1.0
-    assert m["high_band_mean_risk"] == pytest.approx(0.85) and m["high_band_event_rate"] == 0.5
+    bands = band_calibration(frame["participant_id"].to_numpy(), y, p, 0.75, 0.45, reps=50)
+    assert bands["high_band_mean_risk"] == pytest.approx(0.85) and bands["high_band_event_rate"] == 0.5
+    # The elevated band is the one below high: 0.5 (an event) only.
+    assert bands["elevated_band_mean_risk"] == pytest.approx(0.5) and bands["elevated_band_event_rate"] == 1.0
+    assert bands["high_band_gap_ci_low"] - 1e-9 <= 0.35 <= bands["high_band_gap_ci_high"] + 1e-9
 
 
 def test_subgroup_intervals_and_the_gap_gate():
@@ -84,3 +89,36 @@ def test_subgroup_intervals_and_the_gap_gate():
     assert all(
         g.passed for g in gates(PromoteConfig(max_ece=1), noisy | {"auroc": 0.8, "ece": 0.01}, None) if g.name == "subgroup_gap"
     )
+
+
+def test_a_first_model_must_clear_a_floor():
+    """With no champion: the AUROC's lower 95% bound above 0.5, enough held-out events, a positive calibration slope;
+    the issue's example (AUROC 0.36 with no champion) used to pass every gate."""
+    from training.promote import PromoteConfig, gates
+
+    bad = {"auroc": 0.36, "auroc_ci_low": 0.21, "ece": 0.04, "events": 3.0, "calibration_slope": -0.4}
+    bad |= {"calibration_slope_ci_low": -0.9, "calibration_slope_ci_high": -0.1}
+    failed = {g.name for g in gates(PromoteConfig(), bad, None) if not g.passed}
+    assert {"auroc", "events", "calibration_slope"} <= failed
+    good = {"auroc": 0.78, "auroc_ci_low": 0.71, "ece": 0.02, "events": 64.0, "calibration_slope": 0.97}
+    good |= {"calibration_slope_ci_low": 0.8, "calibration_slope_ci_high": 1.2}
+    assert all(g.passed for g in gates(PromoteConfig(), good, None)), gates(PromoteConfig(), good, None)
+
+
+def test_the_high_band_gate_fails_a_clear_under_statement_not_noise():
+    """The shipped model's high band showed 0.139 where 0.381 had an event; a gap of 0.07 whose interval reaches zero
+    (a few dozen held-out people) does not block."""
+    from training.promote import PromoteConfig, gates
+
+    base = {"auroc": 0.78, "auroc_ci_low": 0.71, "ece": 0.02, "events": 64.0, "calibration_slope": 1.0}
+    base |= {"calibration_slope_ci_low": 0.8, "calibration_slope_ci_high": 1.2, "high_band_windows": 900.0}
+    clear = base | {"high_band_mean_risk": 0.139, "high_band_event_rate": 0.381}
+    clear |= {"high_band_gap_ci_low": -0.31, "high_band_gap_ci_high": -0.17}
+    noisy = base | {"high_band_mean_risk": 0.45, "high_band_event_rate": 0.38}
+    noisy |= {"high_band_gap_ci_low": -0.01, "high_band_gap_ci_high": 0.15}
+    verdict = {
+        name: {g.name: g.passed for g in gates(PromoteConfig(), m, None)} for name, m in (("clear", clear), ("noisy", noisy))
+    }
+    assert verdict["clear"]["high_band"] is False and verdict["noisy"]["high_band"] is True
+    few = base | {"high_band_windows": 20.0, "high_band_mean_risk": 0.1, "high_band_event_rate": 0.5}
+    assert next(g for g in gates(PromoteConfig(), few, None) if g.name == "high_band").detail.startswith("not judged")

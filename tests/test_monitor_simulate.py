@@ -91,7 +91,9 @@ def test_rising_population_risk_shows_prediction_drift_and_more_high_band(servic
     just under its limit within the 28 days simulated here; it must never fire before onset."""
     result = _run(service, "population", "population", 40, 100, 38, 30, monitor_every=2)
     share = [v for _, v in result.series("high_band_share")]
-    assert share[-1] > share[0] + 0.05 and max(share[-3:]) > max(share[:3])
+    # Onsets x4: the high band grows by half or more within the 28 days (the share it starts from depends on how the
+    # cohort's case mix meets the model's thresholds, so the rise is judged relative to it).
+    assert share[-1] > 1.4 * share[0] and max(share[-3:]) > max(share[:3]), share
     band = result.first_alert("high_band_share", on_or_after=None)
     assert band is not None and band[0] > result.drift_start
     drift = result.first_alert("prediction_drift", on_or_after=None)

@@ -189,3 +189,34 @@ def test_a_thresholds_file_with_a_quoted_number_is_refused_when_loaded(tmp_path)
         Thresholds.load(path)
     path.write_text("[thresholds]\ndrift_floor = 0.2\nmin_rows = 30\n")
     assert Thresholds.load(path).drift_floor == 0.2 and Thresholds.load(path).min_rows == 30
+
+
+def test_predicted_and_observed_rates_are_reported_per_band_and_the_high_band_alerts(tmp_path, reference):
+    """Once outcomes arrive, each band's mean predicted risk stands beside its observed event rate; a high band whose
+    people have events far less (or more) often than it says alerts, even when the overall rate looks fine."""
+    engine = _engine(tmp_path)
+    rows = _heldout(reference).sample(600, random_state=7, replace=True).reset_index(drop=True)
+    rows.loc[:79, ["risk", "band"]] = [0.45, "high"]  # 80 high-band predictions saying 45 %
+    rows.loc[80:, "band"] = np.where(rows.loc[80:, "band"] == "high", "elevated", rows.loc[80:, "band"])
+    _log(engine, rows, day=dt.date(2025, 5, 1), by_person=False)
+    rng = np.random.default_rng(1)
+    had_event = [*rng.choice(np.arange(80), 8, replace=False), *rng.choice(np.arange(80, 600), 30, replace=False)]
+    events = [
+        {
+            "record_id": str(uuid.uuid4()),
+            "created_at": NOW,
+            "partner": "acme",
+            "participant_key": f"k{i}",
+            "date": dt.date(2025, 5, 8),
+            "event": "relapse",
+        }
+        for i in had_event
+    ]
+    prediction_log.insert_ignoring_duplicates(engine, "outcomes", events)
+    result = monitor(_cfg(tmp_path, reference, thresholds=Thresholds(min_auroc=0.0))).overall
+    v = result.values
+    assert v["band_high_windows"] == 80 and v["band_high_mean_risk"] == pytest.approx(0.45)
+    assert v["band_high_event_rate"] == pytest.approx(0.1) and v["band_high_gap"] == pytest.approx(0.35)
+    assert v["band_low_windows"] + v["band_elevated_windows"] == 520
+    alert = next(a for a in result.alerts if a.kind == "high_band_calibration")
+    assert "shows 0.450 on average but 0.100" in alert.message

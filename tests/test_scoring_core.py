@@ -9,7 +9,7 @@ import pytest
 
 from data.windows import WindowConfig
 from training.bundle import ModelBundle
-from training.calibration import Bands, Calibrator
+from training.calibration import Bands, Calibration
 from training.nets import build_net
 from training.preprocess import Preprocessor
 from training.scoring import (
@@ -32,9 +32,8 @@ def bundle() -> ModelBundle:
     rows = np.column_stack([rng.normal(8000, 2000, 500), rng.normal(7, 1, 500)]).astype(np.float32)
     window = WindowConfig(lookback=14, min_observed_days=7, washout_days=28, baseline_days=30)
     pre = Preprocessor.fit(rows, FEATURES, window.lookback, baseline_days=window.baseline_days)
-    return ModelBundle(
-        "tcn", {}, pre, Calibrator("platt"), Bands(0.2, 0.5, 0.05, 0.15), window, build_net("tcn", len(FEATURES), {})
-    )
+    net = build_net("additive", len(FEATURES), window.lookback, {})
+    return ModelBundle("additive", {}, pre, Calibration.identity(FEATURES), Bands(0.2, 0.5, 0.05, 0.15), window, net)
 
 
 def _days(n: int, last: dt.date = END) -> list[tuple[dt.date, list[float | None]]]:

@@ -71,10 +71,12 @@ def test_scores_many_participants_in_one_call(server):
         assert res["escalation"]["state"] in ("new", "none") and res["escalate"] == (res["escalation"]["state"] == "new")
         assert (res["escalation"]["state"] == "new") == (res["band"] == "high")  # nobody had an episode before
         assert res["data_quality"]["days_observed"] >= 14 and set(res["data_quality"]["missing_share"]) >= {"steps", "mood_ema"}
-        assert res["risk_interval"][0] <= res["risk"] <= res["risk_interval"][1]
-        drivers = res["drivers"]
-        assert drivers and {"signal", "kind", "direction", "deviation_sd", "text"} <= set(drivers[0])
-        assert all(d["kind"] == "missing_data" and d["recent_days_missing"] >= 4 for d in drivers[3:])
+        assert res["risk_interval"][0] <= res["risk"] <= res["risk_interval"][1] and res["interval_checked"] is True
+        assert set(res["data_quality"]["signals_used"]) == set(res["data_quality"]["missing_share"])  # a full partner
+        assert res["data_quality"]["signals_not_sent"] == [] and len(res["drivers"]) <= 3
+        for d in res["drivers"]:  # only signals that moved the shown log-odds by at least 0.1 (none may have)
+            assert {"signal", "kind", "direction", "deviation_sd", "text"} <= set(d) and abs(d["contribution"]) >= 0.1
+    assert any(res["drivers"] for res in body["results"])
     deadline = time.time() + 10
     while prediction_log.count(engine, "predictions") < 20 and time.time() < deadline:
         time.sleep(0.2)
@@ -91,7 +93,7 @@ def test_texts_follow_accept_language(server):
     r = _post(srv, "/v1/risk-scores", keys["acme"], body, headers=headers)
     assert r.status_code == 200 and r.headers["content-language"] == "fr", r.text
     scored, short = r.json()["results"]
-    assert short["status"] == "insufficient_data" and "derniers jours ont un signal" in short["reason"]
+    assert short["status"] == "insufficient_data" and "Jours avec un signal : " in short["reason"]
     english = _post(srv, "/v1/risk-scores", keys["acme"], body).json()["results"][0]
     assert [d["signal"] for d in scored["drivers"]] == [d["signal"] for d in english["drivers"]]
     assert all(f["text"] != e["text"] for f, e in zip(scored["drivers"], english["drivers"], strict=True))
@@ -113,7 +115,7 @@ def test_too_little_data_is_not_guessed(server):
     srv, keys, _, table = server
     days = days_of(table, "P00")[-5:]
     res = _post(srv, "/v1/risk-scores", keys["acme"], scoring([{"participant_id": "short", "days": days}])).json()["results"][0]
-    assert res["status"] == "insufficient_data" and "at least 14" in res["reason"] and "risk" not in res
+    assert res["status"] == "insufficient_data" and "the minimum is 14" in res["reason"] and "risk" not in res
 
 
 def test_extreme_but_legal_values_give_finite_risks(server):
@@ -556,17 +558,26 @@ def test_model_card_openapi_and_metrics(server):
     assert _post(
         srv, "/v1/risk-scores", keys["acme"], scoring([{"participant_id": "m", "days": days_of(table, "P01")}])
     ).is_success
-    card = httpx.get(srv.url + "/v1/model", timeout=30).json()
+    got = httpx.get(srv.url + "/v1/model", timeout=30)
+    assert got.status_code == 200, got.text
+
+    def no_nan(token: str) -> None:
+        raise AssertionError(f"the card holds {token}, which strict JSON readers refuse")
+
+    card = json.loads(got.text, parse_constant=no_nan)  # undefined figures (NaN) are null
     assert card["version"] == "1" and "not a diagnosis" in card["intended_use"] and card["limitations"]
     assert {"elevated", "high"} <= set(card["band_thresholds"]) and "auroc" in card["performance"]
     assert "ppv_high" in card["alerting"] and card["uncertainty"]["method"].startswith("80% interval")
+    assert set(card["bands"]["observed"]) <= {"low", "elevated", "high"} and card["bands"]["observed"]["high"]["windows"] > 0
+    assert card["drivers"]["minimum_effect_log_odds"] == 0.1
+    assert "profile_wearable_calibration_in_the_large" in card["partial_signals"]
     text = json.dumps(card)
     assert "run_id" not in text and '"/' not in text and "/tmp" not in text  # nothing only the operator should see
     record("model card (item 10)", "GET /v1/model", "no run ids or file paths")
     spec = httpx.get(srv.url + "/v1/openapi.json", timeout=30).json()
     assert {"/risk-scores", "/outcomes", "/model"} <= set(spec["paths"]) and "RiskScoreRequest" in spec["components"]["schemas"]
     result = spec["components"]["schemas"]["RiskResult"]["properties"]
-    assert {"risk_interval", "drivers", "escalation", "status", "reason"} <= set(result)
+    assert {"risk_interval", "interval_checked", "drivers", "escalation", "status", "reason"} <= set(result)
     assert "withdrawn" in json.dumps(result["status"]) and "Driver" in spec["components"]["schemas"]
     other = 'earlywarn_http_requests_total{method="GET",route="other",status="404"} '
 

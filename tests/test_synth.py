@@ -112,3 +112,27 @@ def test_signature_change_decouples_signals_from_events_without_moving_them(tmp_
     when = f["date"] >= pd.Timestamp(r.drift_start)
     # The population's signals look the same: no input drift to warn anyone.
     assert abs(f.loc[when, "steps"].mean() / f.loc[~when, "steps"].mean() - 1) < 0.05
+
+
+def test_a_bipolar_cohort_has_manic_and_depressive_prodromes(tmp_path):
+    """Before events, activity moves both ways in a bipolar cohort (manic weeks up, depressive down) and only down in
+    the default cohort; the default cohort is the same as before the option existed."""
+    moves = {}
+    for condition in ("depression", "bipolar"):
+        r = synth(SynthConfig(participants=150, days=240, seed=8, condition=condition), tmp_path / condition)
+        data = load_validated(r.features_path, r.outcomes_path)
+        ws = build_windows(data.features, data.outcomes, WindowConfig(lookback=28, horizon=7))
+        values = ws.values()[ws.label == 1]
+        steps, sleep = (ws.panel.features.index(f) for f in ("steps", "sleep_duration_h"))
+        change = np.nanmean(values[:, -7:, steps], axis=1) - np.nanmean(values[:, :14, steps], axis=1)
+        sleep_change = np.nanmean(values[:, -7:, sleep], axis=1) - np.nanmean(values[:, :14, sleep], axis=1)
+        moves[condition] = ((change > 1500).mean(), (change < -1500).mean(), (sleep_change > 0.5).mean())
+    # Manic weeks: many more windows before an event with clearly more steps; bipolar depression: longer sleep.
+    assert moves["bipolar"][0] > 2.5 * moves["depression"][0] and moves["bipolar"][1] > 0.15, moves
+    assert moves["bipolar"][2] > 2 * moves["depression"][2], moves
+    assert moves["depression"][1] > 0.3, moves
+    plain = pd.read_parquet(synth(SynthConfig(participants=20, days=60, seed=5), tmp_path / "plain").features_path)
+    again = pd.read_parquet(
+        synth(SynthConfig(participants=20, days=60, seed=5, condition="depression"), tmp_path / "d").features_path
+    )
+    pd.testing.assert_frame_equal(plain, again)

@@ -84,7 +84,7 @@ def test_train_logs_everything_and_registers_a_challenger(small_cohort, mlflow_u
 
     client = MlflowClient()
     run = client.get_run(result.run_id)
-    assert run.data.params["model"] == "tcn" and run.data.params["window_lookback"] == "28"
+    assert run.data.params["model"] == "additive" and run.data.params["window_lookback"] == "28"
     assert len(client.get_metric_history(result.run_id, "val_auroc")) >= 2  # per-epoch
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
     assert {
@@ -112,7 +112,16 @@ def test_train_logs_everything_and_registers_a_challenger(small_cohort, mlflow_u
 
 def test_promotion_gates_and_rollback(small_cohort, mlflow_uri, tmp_path):
     first = train(_cfg(small_cohort, tmp_path / "a"))
-    assert promote(PromoteConfig(max_ece=0.2)).champion == first.model_version
+    # A first model has no champion to beat, so it must clear a floor: here too few held-out events to judge it.
+    floor = promote(PromoteConfig(max_ece=0.2))
+    assert not floor.promoted and "events" in {g.name for g in floor.failed} and tracking.version_info("champion") is None
+    with pytest.raises(ValueError, match="--force needs --reason"):
+        promote(PromoteConfig(max_ece=0.2, force=True))
+    forced = promote(PromoteConfig(max_ece=0.2, force=True, forced_by="dr.ana", reason="pilot on 80 synthetic people"))
+    assert forced.promoted and forced.champion == first.model_version and "overriding events (by dr.ana" in forced.message
+    tags = MlflowClient().get_model_version("relapse-risk", first.model_version).tags
+    assert tags["promotion_override_by"] == "dr.ana" and tags["promotion_override_reason"] == "pilot on 80 synthetic people"
+    assert "events" in tags["promotion_override_gates"] and tags["promotion_override_at"]
     # A network that has barely started learning, on a week of days without a personal baseline, must not replace a
     # trained one (untrained weights over informative deviation inputs can rank well by chance, so the weak model
     # also gets weak inputs).

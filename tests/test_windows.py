@@ -84,9 +84,10 @@ def test_training_history_equals_what_serving_grids_for_the_same_day():
     assert np.isnan(ws.history(np.array([first_b]), 90)[0, :-7]).all()  # nothing borrowed from participant a
 
 
-def test_windows_care_may_have_changed_are_censored_not_negative():
-    """After a care team acted on an escalation, "no event followed" may be care's doing: negatives whose horizon
-    care could have touched are dropped; positives stay."""
+def test_windows_care_may_have_changed_are_censored_whatever_followed():
+    """After a care team acted on an escalation, what followed says what care did: every window whose horizon care
+    could have touched is dropped, positives as well as negatives, so censoring cannot make alert-like windows look
+    riskier than they were."""
     feats = validate_features(_daily("a", 90))
     events = validate_outcomes(pd.DataFrame({"participant_id": ["a"], "date": ["2025-03-20"], "event": ["relapse"]}))
     cfg = WindowConfig(lookback=7, horizon=5, min_observed_days=7, washout_days=10)
@@ -96,10 +97,23 @@ def test_windows_care_may_have_changed_are_censored_not_negative():
     plain = build_windows(feats, events, cfg).frame().set_index("date")["label"]
     censored = build_windows(feats, events, cfg, care=care)
     kept = censored.frame().set_index("date")["label"]
-    acted = pd.Timestamp("2025-02-01")
     gone = [d for d in plain.index if d not in kept.index]
-    # Negatives ending in [care - 5 days, care + 5 days) go; the positives before the 2025-03-20 event stay.
-    assert gone == [d for d in pd.date_range(acted - pd.Timedelta(days=5), periods=10)] + [
-        d for d in pd.date_range("2025-03-12", "2025-03-14")
-    ]
-    assert (kept[kept.index >= pd.Timestamp("2025-03-15")] == 1).all() and censored.skipped["censored_after_care"] == len(gone)
+    # Windows ending in [care - 5 days, care + 5 days) go, the positives before the 2025-03-20 event among them.
+    expected = [*pd.date_range("2025-01-27", periods=10), *pd.date_range("2025-03-12", "2025-03-19")]
+    assert gone == expected, gone
+    assert plain.loc[pd.Timestamp("2025-03-15") : pd.Timestamp("2025-03-19")].eq(1).all()
+    assert censored.skipped["censored_after_care"] == len(gone)
+
+
+def test_a_horizon_past_the_end_of_follow_up_is_censored_in_both_classes():
+    """Data end on 2025-03-01 (administrative end) with an event on 2025-02-27: the windows whose horizon runs past the
+    end are unknown for a quiet outcome, so the positive ones go too. An event reported after the last day of
+    signals ends the follow-up itself: the windows before it are known positives and stay."""
+    feats = validate_features(_daily("a", 60))
+    cfg = WindowConfig(lookback=7, horizon=5, min_observed_days=7, washout_days=10)
+    inside = validate_outcomes(pd.DataFrame({"participant_id": ["a"], "date": ["2025-02-27"], "event": ["relapse"]}))
+    kept = build_windows(feats, inside, cfg).frame().set_index("date")["label"]
+    assert kept.index.max() == pd.Timestamp("2025-02-24")  # the last window whose horizon ends on 2025-03-01
+    after = validate_outcomes(pd.DataFrame({"participant_id": ["a"], "date": ["2025-03-04"], "event": ["relapse"]}))
+    ended = build_windows(feats, after, cfg).frame().set_index("date")["label"]
+    assert ended.index.max() == pd.Timestamp("2025-03-01") and ended.loc["2025-02-27":].eq(1).all()

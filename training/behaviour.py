@@ -1,4 +1,5 @@
-"""Behavioural checks of a trained model: worse sleep must not lower a score, a stable personal level alone must not raise it."""
+"""Behavioural checks of a trained model: worse sleep must not lower a score, a stable personal level alone must not
+raise it, and a model for bipolar disorder must read a manic-type week as a warning."""
 
 from __future__ import annotations
 
@@ -54,4 +55,45 @@ def stable_level(bundle: ModelBundle, values: np.ndarray) -> StableLevel:
         float((recent_drop - base).mean()),
         float((base >= high).mean()),
         float((lower_level >= high).mean()),
+    )
+
+
+# A manic-type week: two hours less sleep and more steps, activity, calls and mobility on each of the last 7 days (about
+# one and a half between-person SDs each, as the bipolar cohort's manic prodromes move them).
+MANIC_SHIFT = {
+    "sleep_duration_h": -2.0,
+    "steps": 3500.0,
+    "active_minutes": 20.0,
+    "calls_count": 2.0,
+    "call_duration_min": 10.0,
+    "distance_km": 6.0,
+    "places_visited": 1.5,
+    "time_at_home_frac": -0.12,
+}
+
+
+@dataclass(frozen=True)
+class ManicWeek:
+    """The share of windows whose risk a manic-type last week raised (by more than NOISE)."""
+
+    raised: int
+    windows: int
+    mean_change: float
+    high_before: float
+    high_after: float
+
+
+def manic_week(bundle: ModelBundle, values: np.ndarray) -> ManicWeek:
+    manic = values.copy()
+    for name, delta in MANIC_SHIFT.items():
+        j = bundle.features.index(name)
+        manic[:, -7:, j] = np.clip(manic[:, -7:, j] + delta, 0, None)
+    before, after = bundle.risk(values), bundle.risk(manic)
+    high = bundle.bands.high
+    return ManicWeek(
+        int((after > before + NOISE).sum()),
+        len(values),
+        float((after - before).mean()),
+        float((before >= high).mean()),
+        float((after >= high).mean()),
     )

@@ -1,4 +1,5 @@
-"""The model bundle: architecture, weights, preprocessing, calibration and bands, saved as JSON plus verified weights."""
+"""The model bundle: architecture, weights, preprocessing, calibration, bands and interval, saved as JSON plus verified
+weights; and what the model says about a window: risk, its interval, and each signal's exact part in it."""
 
 from __future__ import annotations
 
@@ -14,25 +15,32 @@ import torch
 
 from data.pseudonym import Pseudonymizer
 from data.windows import WindowConfig, WindowSet
-from training.calibration import Bands, Calibrator
-from training.nets import ModelKind, build_net
+from training.calibration import Bands, Calibration, profile_keys
+from training.nets import AdditiveNet, ModelKind, build_net
 from training.preprocess import Preprocessor
-from training.uncertainty import Interval, imputations, logit
+from training.uncertainty import Interval
 
 SPEC_FILE, WEIGHTS_FILE, MANIFEST_FILE = "model.json", "weights.pt", "manifest.json"
 SIGNATURE_FILE, SIGNING_PURPOSE = "signature", b"model signature"
-IG_STEPS = 8  # path steps: the contributions add up to the logit change within 0.003 here (as with 16 or 32 steps)
+FORMAT = 2  # 2: additive nets with per-signal terms, the spline calibrator, the interval's covariance in the weights
 
 
 @dataclass
-class Attribution:
-    """Per-signal integrated gradients from the person's baseline: [B] risk, [B, F] contributions to the logit, [B, F]
-    the part of them on days the signal was missing, and [B] the logit change they explain."""
+class Assessment:
+    """What the model says about each window. [B] risk, its calibrated log-odds, the SD of the network's logit (the
+    model's own uncertainty and the missing days'), the interval's ends;
+    with `explain`, [B, F] each signal's contribution to the change in shown log-odds from the person's usual days
+    (they add up to `log_odds_change` exactly) and the part of it due to days missing beyond the person's usual gaps."""
 
     risk: np.ndarray
-    contributions: np.ndarray
-    missing_part: np.ndarray
-    logit_change: np.ndarray
+    log_odds: np.ndarray
+    sd: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    present: np.ndarray  # [B, F] bool: the signal arrived on some day of the input history
+    contributions: np.ndarray | None = None
+    missing_part: np.ndarray | None = None
+    log_odds_change: np.ndarray | None = None
 
 
 class BundleError(RuntimeError):
@@ -74,10 +82,10 @@ class ModelBundle:
     kind: ModelKind
     hparams: dict[str, Any]
     preprocessor: Preprocessor
-    calibrator: Calibrator
+    calibration: Calibration
     bands: Bands
     window: WindowConfig
-    net: torch.nn.Module
+    net: AdditiveNet
     interval: Interval = field(default_factory=Interval)
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -91,55 +99,73 @@ class ModelBundle:
         return self.preprocessor.input_days
 
     @torch.inference_mode()
-    def logits(self, values: np.ndarray | WindowSet, batch_size: int = 4096) -> np.ndarray:
+    def scores(self, values: np.ndarray | WindowSet, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
         """[B, D, F] raw days ending on each window's last day (features in bundle order; D = `input_days` gives the
-        model its full personal baseline), or a window set sliced a batch at a time -> [B] logits."""
+        model its full personal baseline), or a window set sliced a batch at a time -> ([B] logits, [B] the source
+        profile each is calibrated for)."""
         self.net.eval()
-        out = np.empty(len(values), np.float32)
+        out, keys = np.empty(len(values), np.float32), np.empty(len(values), dtype=object)
         for i in range(0, len(values), batch_size):
             window = slice(i, i + batch_size)
             part = values.history(window, self.input_days) if isinstance(values, WindowSet) else values[window]
             out[i : i + batch_size] = self.net(torch.from_numpy(self.preprocessor.transform(part))).numpy()
-        return out
+            keys[i : i + batch_size] = self.profiles(part)
+        return out, keys
+
+    def logits(self, values: np.ndarray | WindowSet) -> np.ndarray:
+        return self.scores(values)[0]
+
+    def profiles(self, values: np.ndarray) -> np.ndarray:
+        """[B] the source profile (which of wearable, phone, check-ins arrived at all) of each [B, D, F] history."""
+        return profile_keys((~np.isnan(values)).any(axis=1), self.features)
 
     def risk(self, values: np.ndarray | WindowSet) -> np.ndarray:
-        return self.calibrator(self.logits(values))
+        return self.calibration(*self.scores(values))
 
-    def spread(self, values: np.ndarray) -> np.ndarray:
-        """[B] SD of the calibrated logit over fills of each window's missing days from the person's own days
-        (0 where nothing is missing): how much the gaps leave open."""
-        filled, gappy = imputations(values, self.preprocessor.lookback)
-        out = np.zeros(len(values))
-        if gappy.any():
-            draws = filled[:, gappy].reshape(-1, *values.shape[1:])
-            scored = logit(self.calibrator(self.logits(draws))).reshape(len(filled), -1)
-            out[gappy] = scored.std(axis=0)
-        return out
+    @torch.inference_mode()
+    def assess(self, values: np.ndarray, explain: bool = False) -> Assessment:
+        """Risk, interval and (with `explain`) drivers of [B, D, F] raw days, in one pass of the network.
 
-    def risk_interval(self, values: np.ndarray, risk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """[B] low and high ends of each risk's interval (`interval.coverage`, 80%)."""
-        return self.interval.bounds(risk, self.spread(values))
-
-    def attributions(self, values: np.ndarray, steps: int = IG_STEPS) -> Attribution:
-        """Integrated gradients from the person's own baseline (`Preprocessor.reference`) to their window, per signal.
-
-        Completeness: each row's contributions add up to logit(window) - logit(reference), up to the path integral's
-        discretisation, so they explain the change from the person's usual days. Cells where the signal did not
-        arrive are counted apart, which tells a change in the signal from data that stopped arriving."""
+        Drivers are exact: a signal's term depends on that signal's days only, so its change from the person's usual
+        days is its whole part in the network's logit; the calibration map turns the logit change into the shown
+        log-odds change, and each signal gets its share of that (the map's secant over the change)."""
         self.net.eval()
-        x = torch.from_numpy(self.preprocessor.transform(values))
-        ref = torch.from_numpy(self.preprocessor.transform(self.preprocessor.reference(values)))
-        alphas = ((torch.arange(steps, dtype=torch.float32) + 0.5) / steps)[:, None, None, None]
-        path = (ref[None] + alphas * (x - ref)[None]).reshape(-1, *x.shape[1:]).requires_grad_(True)
-        with torch.enable_grad():
-            (grad,) = torch.autograd.grad(self.net(path).sum(), path)
-        with torch.inference_mode():
-            logits, ref_logits = self.net(torch.cat([x, ref])).numpy().reshape(2, -1)
-        cells = ((x - ref) * grad.reshape(steps, *x.shape).mean(dim=0)).numpy()
-        n_f = len(self.features)
-        per_cell = cells.reshape(cells.shape[0], cells.shape[1], -1, n_f).sum(axis=2)  # [B, lookback, F]
-        missing = np.isnan(values[:, -self.preprocessor.lookback :])
-        return Attribution(self.calibrator(logits), per_cell.sum(axis=1), (per_cell * missing).sum(axis=1), logits - ref_logits)
+        pre, b = self.preprocessor, len(values)
+        x, baseline, spread = pre.transform_with_baseline(values)
+        # The missing days' part of the interval: the window with its gaps holding one of the person's SDs above and
+        # below their usual level.
+        batch = [x, pre.missing_filled(x, baseline, spread, 1.0), pre.missing_filled(x, baseline, spread, -1.0)]
+        if explain:
+            batch += pre.usual(x, baseline, pre.usual_gaps(values))
+        inputs = torch.from_numpy(np.concatenate(batch))
+        terms = self.net.terms(inputs).numpy().reshape(len(batch), b, -1)
+        offset, gain = (t.numpy()[:b] for t in self.net.scale(inputs))
+        logit = offset + gain * terms[0].sum(axis=1)
+        present = (~np.isnan(values)).any(axis=1)
+        keys = profile_keys(present, self.features)
+        log_odds = self.calibration.log_odds(logit, keys)
+        missing_var = gain**2 * (((terms[1] - terms[2]) / 2) ** 2).sum(axis=1)
+        sd = np.sqrt(self._model_variance(combination_inputs(terms[0], gain)) + missing_var)
+        band = self.bands.assign(_sigmoid(log_odds))
+        slope = (self.calibration.log_odds(logit + 1, keys) - self.calibration.log_odds(logit - 1, keys)) / 2
+        low, high = self.interval.bounds(log_odds, sd, band, _days_missing(values, pre.lookback), slope)
+        made = Assessment(_sigmoid(log_odds), log_odds, sd, low, high, present)
+        if explain:
+            usual_logit = offset + gain * terms[3].sum(axis=1)
+            change = log_odds - self.calibration.log_odds(usual_logit, keys)
+            step = logit - usual_logit
+            moved = np.abs(step) > 1e-9
+            secant = np.where(moved, change / np.where(moved, step, 1.0), self.calibration.local_slope(logit, keys))
+            weight = (secant * gain)[:, None]
+            made.contributions = weight * (terms[0] - terms[3])
+            made.missing_part = weight * (terms[0] - terms[4])
+            made.log_odds_change = change
+        return made
+
+    def _model_variance(self, phi: np.ndarray) -> np.ndarray:
+        """[B] variance of the logit from the clustered covariance of how the terms combine (0 before it is fitted)."""
+        covariance = self.net.term_covariance.double().numpy()
+        return np.maximum(np.einsum("bp,pq,bq->b", phi, covariance, phi), 0.0)
 
     def save(self, directory: str | Path, key: bytes | None = None) -> Path:
         """Write the bundle with a sha256 manifest and an HMAC signature of it (`signing_key`, from the deployment
@@ -147,11 +173,11 @@ class ModelBundle:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         spec = {
-            "format": 1,
+            "format": FORMAT,
             "kind": self.kind,
             "hparams": self.hparams,
             "preprocessor": self.preprocessor.to_dict(),
-            "calibrator": self.calibrator.to_dict(),
+            "calibration": self.calibration.to_dict(),
             "bands": self.bands.to_dict(),
             "window": vars(self.window),
             "interval": self.interval.to_dict(),
@@ -176,18 +202,21 @@ class ModelBundle:
                 if sha256(d / name) != manifest[name]:
                     raise BundleError(f"{d / name}: sha256 does not match the manifest; refusing to load a tampered model")
             spec = json.loads((d / SPEC_FILE).read_text())
-            if spec.get("format") != 1:
-                raise BundleError(f"{d}: unsupported bundle format {spec.get('format')!r}")
+            if spec.get("format") != FORMAT:
+                raise BundleError(
+                    f"{d}: bundle format {spec.get('format')!r}, this release reads {FORMAT}; train the model again "
+                    "(earlywarn train, then earlywarn promote)"
+                )
             pre = Preprocessor.from_dict(spec["preprocessor"])
-            net = build_net(spec["kind"], len(pre.features), spec["hparams"])
+            net = build_net(spec["kind"], len(pre.features), pre.lookback, spec["hparams"])
             net.load_state_dict(torch.load(d / WEIGHTS_FILE, map_location="cpu", weights_only=True))
             net.eval()
             return cls(
                 kind=spec["kind"],
                 hparams=spec["hparams"],
                 preprocessor=pre,
-                calibrator=Calibrator.from_dict(spec["calibrator"]),
-                bands=Bands(**spec["bands"]),
+                calibration=Calibration.from_dict(spec["calibration"]),
+                bands=Bands.from_dict(spec["bands"]),
                 window=WindowConfig(**spec["window"]),
                 net=net,
                 interval=Interval.from_dict(spec.get("interval")),
@@ -197,3 +226,17 @@ class ModelBundle:
             raise
         except (OSError, KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as err:
             raise BundleError(f"{d}: not a usable earlywarn model bundle ({type(err).__name__}: {err})") from err
+
+
+def combination_inputs(terms: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """[B, 1 + F]: what the logit is linear in when the terms' weights are free: an intercept and each scaled term."""
+    return np.concatenate([np.ones((len(terms), 1)), terms * gain[:, None]], axis=1)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
+
+
+def _days_missing(values: np.ndarray, lookback: int) -> np.ndarray:
+    """[B] days of the lookback without any signal."""
+    return (~(~np.isnan(values[:, -lookback:])).any(axis=2)).sum(axis=1)

@@ -4,5 +4,5 @@ from __future__ import annotations
 
 from typing import Literal
 
-ModelKind = Literal["tcn", "gru", "baseline"]
-Method = Literal["platt", "isotonic"]  # calibration of the raw logits
+ModelKind = Literal["additive", "baseline"]
+Method = Literal["spline", "platt", "isotonic"]  # calibration of the raw logits

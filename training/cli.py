@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from data.cli import BatchRows, Horizon, Lookback, MinObservedDays
+from data.contract import Condition
 from data.ingest import DEFAULT_CHUNK_ROWS
 from data.windows import WindowConfig
 from training.choices import Method, ModelKind
@@ -46,7 +47,10 @@ Outcomes = Annotated[Path | None, typer.Option(help="Events or dated labels")]
 Attributes = Annotated[
     Path | None, typer.Option(help="Participant attributes for subgroup metrics (default: participants.csv beside features)")
 ]
-Model = Annotated[ModelKind, typer.Option(help="Sequence model (tcn, gru) or the logistic baseline on window summaries")]
+Model = Annotated[
+    ModelKind,
+    typer.Option(help="additive: a small network per signal over the window's days; baseline: logistic on window summaries"),
+]
 Seed = Annotated[int, typer.Option(help="Random seed for splits, initialisation and batches")]
 MaxEpochs = Annotated[int, typer.Option(min=1, help="Most epochs; early stopping on validation AUROC usually ends sooner")]
 AurocTolerance = Annotated[
@@ -73,7 +77,7 @@ def train_cmd(
     cv_folds: Annotated[
         str, typer.Option(help="K for person-level K-fold cross-validation, 0 for one participant split, or loso")
     ] = "0",
-    model: Model = "tcn",
+    model: Model = "additive",
     seed: Seed = 0,
     out: Annotated[Path | None, typer.Option(help="Metrics, plots and card (default: train/ under EARLYWARN_HOME)")] = None,
     max_epochs: MaxEpochs = 12,
@@ -82,17 +86,25 @@ def train_cmd(
         float,
         typer.Option(
             min=0.0,
-            help="Weight of the behavioural penalties: worse recent days never lower the score, a stable level "
-            "alone does not move it (0 = off; docs/training.md)",
+            help="Weight of the behavioural penalty: worse recent days never lower a signal's part in the score "
+            "(0 = off; docs/training.md)",
         ),
-    ] = 1.0,
+    ] = 0.1,
+    condition: Annotated[
+        Condition,
+        typer.Option(
+            help="Which way is worse: depression (one way per signal, as the data contract says) or bipolar (manic and "
+            "depressive weeks both: sleep, activity, phone use, calls, mobility and mood either way)"
+        ),
+    ] = "depression",
     devices: Annotated[str, typer.Option(help="Lightning devices (e.g. 2, or auto)")] = "1",
     strategy: Annotated[str, typer.Option(help="Lightning strategy (auto, ddp, ...)")] = "auto",
     accelerator: Annotated[str, typer.Option(help="Lightning accelerator (cpu, gpu, auto)")] = "cpu",
     num_nodes: Annotated[int, typer.Option(min=1, help="Machines taking part in distributed training")] = 1,
     calibration: Annotated[
-        Method, typer.Option(help="Calibration of raw scores on held-out participants: logistic (platt) or isotonic")
-    ] = "platt",
+        Method,
+        typer.Option(help="Calibration of raw scores on held-out participants: monotone spline, logistic (platt) or isotonic"),
+    ] = "spline",
     alert_budget: Annotated[float, typer.Option(help="Share of validation windows in the high band")] = 0.05,
     baseline: Annotated[bool, typer.Option(help="Also train the logistic baseline for comparison")] = True,
     batch_rows: BatchRows = DEFAULT_CHUNK_ROWS,
@@ -108,6 +120,7 @@ def train_cmd(
         max_epochs=max_epochs,
         batch_size=batch_size,
         behaviour_weight=behaviour_weight,
+        condition=condition,
         devices=devices,
         strategy=strategy,
         accelerator=accelerator,
@@ -159,12 +172,27 @@ def promote_cmd(
     auroc_tolerance: AurocTolerance = 0.01,
     max_ece: MaxEce = 0.05,
     max_subgroup_drop: MaxSubgroupDrop = 0.05,
+    force: Annotated[
+        bool, typer.Option(help="Promote even if gates fail; needs --reason, and records who and why on the model version")
+    ] = False,
+    reason: Annotated[str | None, typer.Option(help="Why the failed gates do not apply (with --force)")] = None,
+    by: Annotated[str | None, typer.Option(help="Who overrides the gates (with --force; default: the login name)")] = None,
 ) -> None:
     """Move alias `champion` to the challenger if it passes the gates; say which gate failed otherwise."""
     from training.promote import PromoteConfig, comparison_table, promote
 
+    if force and not (reason or "").strip():
+        raise typer.BadParameter("--force needs --reason: say why the failed gates do not apply", param_hint="--reason")
     result = promote(
-        PromoteConfig(auroc_tolerance=auroc_tolerance, max_ece=max_ece, max_subgroup_drop=max_subgroup_drop, rollback=rollback)
+        PromoteConfig(
+            auroc_tolerance=auroc_tolerance,
+            max_ece=max_ece,
+            max_subgroup_drop=max_subgroup_drop,
+            rollback=rollback,
+            force=force,
+            reason=reason,
+            forced_by=by,
+        )
     )
     if result.comparison:
         typer.echo(comparison_table(result))
@@ -182,7 +210,7 @@ def retrain_cmd(
     ] = None,
     features: Annotated[Path | None, typer.Option(help="Original training features (default: the champion's)")] = None,
     outcomes: Annotated[Path | None, typer.Option(help="Original training outcomes (default: the champion's)")] = None,
-    model: Model = "tcn",
+    model: Model = "additive",
     max_epochs: MaxEpochs = 12,
     auroc_tolerance: AurocTolerance = 0.01,
     max_ece: MaxEce = 0.05,
@@ -228,7 +256,7 @@ def tune_cmd(
     timeout: Annotated[float | None, typer.Option(help="Stop starting trials after this many seconds")] = None,
     features: Features = None,
     outcomes: Outcomes = None,
-    model: Model = "tcn",
+    model: Model = "additive",
     seed: Seed = 0,
     max_epochs: MaxEpochs = 12,
     out: Annotated[Path | None, typer.Option(help="Output folder (default: tune/ under EARLYWARN_HOME)")] = None,

@@ -1,4 +1,5 @@
-"""LightningDataModule over participant-split windows; fits the preprocessor on the training participants only."""
+"""LightningDataModule over participant-split windows; fits the preprocessor on the training participants only, and
+shows part of the training windows as a partner that sends only some sources would."""
 
 from __future__ import annotations
 
@@ -9,22 +10,51 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from data.contract import SOURCES, source
 from data.windows import WindowSet
 from training.preprocess import Preprocessor
 
 
-class WindowDataset(Dataset):
-    """Batches are sliced from the shared panel and preprocessed in one vectorised call (no per-window Python)."""
+def source_masks(features: list[str]) -> np.ndarray:
+    """[S, F] which features come from each source in the contract (wearable, phone, check_in); custom features from none."""
+    return np.array([[source(f) == src for f in features] for src in SOURCES], bool)
 
-    def __init__(self, windows: WindowSet, preprocessor: Preprocessor):
+
+def drop_sources(history: np.ndarray, features: list[str], share: float, rng: np.random.Generator) -> np.ndarray:
+    """A copy of [B, D, F] histories in which a `share` of the windows keep only a random non-empty subset of the
+    sources (each subset equally likely): wearable-only, phone-only, check-ins only and the pairs, as partners send."""
+    masks = source_masks(features)
+    partial = np.flatnonzero(rng.random(len(history)) < share)
+    if not len(partial) or not masks.any():
+        return history
+    subsets = [int(k) for k in range(1, 2 ** len(masks) - 1)]  # every non-empty proper subset of the sources
+    kept = np.array([[bool(k >> s & 1) for s in range(len(masks))] for k in subsets])[rng.integers(0, len(subsets), len(partial))]
+    dropped = ~(kept @ masks) & masks.any(axis=0)  # [partial, F]: features of a source left out
+    out = history.copy()
+    part = out[partial]
+    part[np.broadcast_to(dropped[:, None, :], part.shape)] = np.nan
+    out[partial] = part
+    return out
+
+
+class WindowDataset(Dataset):
+    """Batches are sliced from the shared panel and preprocessed in one vectorised call (no per-window Python).
+    With `partial_share` > 0 (training only), that share of windows loses whole sources, seeded per batch."""
+
+    def __init__(self, windows: WindowSet, preprocessor: Preprocessor, partial_share: float = 0.0, seed: int = 0):
         self.windows, self.pre = windows, preprocessor
+        self.partial_share = partial_share
+        self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
         return len(self.windows)
 
     def __getitems__(self, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         i = np.asarray(idx)
-        x = self.pre.transform(self.windows.history(i, self.pre.input_days))
+        history = self.windows.history(i, self.pre.input_days)
+        if self.partial_share > 0:
+            history = drop_sources(history, list(self.pre.features), self.partial_share, self.rng)
+        x = self.pre.transform(history)
         return torch.from_numpy(x), torch.from_numpy(self.windows.label[i].astype(np.float32))
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,9 +83,18 @@ def _already_batched(batch: Any) -> Any:
 class RelapseDataModule(pl.LightningDataModule):
     """Train/val windows for Lightning; calibration and test windows are scored outside the trainer."""
 
-    def __init__(self, train: WindowSet, val: WindowSet, batch_size: int = 256, recent_days: int = 7):
+    def __init__(
+        self,
+        train: WindowSet,
+        val: WindowSet,
+        batch_size: int = 256,
+        recent_days: int = 7,
+        partial_share: float = 0.0,
+        seed: int = 0,
+    ):
         super().__init__()
         self.train_windows, self.val_windows, self.batch_size = train, val, batch_size
+        self.partial_share, self.seed = partial_share, seed
         self.preprocessor = Preprocessor.fit(
             training_days(train), train.panel.features, train.cfg.lookback, recent_days, train.cfg.baseline_days
         )
@@ -64,13 +103,12 @@ class RelapseDataModule(pl.LightningDataModule):
     def n_features(self) -> int:
         return len(self.preprocessor.features)
 
-    def _loader(self, windows: WindowSet, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            WindowDataset(windows, self.preprocessor), batch_size=self.batch_size, shuffle=shuffle, collate_fn=_already_batched
-        )
+    def _loader(self, dataset: WindowDataset, shuffle: bool) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, collate_fn=_already_batched)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_windows, shuffle=True)
+        dataset = WindowDataset(self.train_windows, self.preprocessor, self.partial_share, self.seed)
+        return self._loader(dataset, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_windows, shuffle=False)
+        return self._loader(WindowDataset(self.val_windows, self.preprocessor), shuffle=False)

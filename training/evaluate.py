@@ -108,6 +108,7 @@ def evaluate(
     m["alerts_per_participant_month"] = float(alert_onsets(frame, high).sum() / months) if months else float("nan")
     m["median_lead_time_days"] = median_lead_time(frame, high, events, horizon)
     m |= clinical_metrics(frame, y, p, high_threshold, elevated_threshold, events, horizon, months)
+    m |= band_calibration(frame[PARTICIPANT].to_numpy(), y, p, high_threshold, elevated_threshold, bootstrap_reps, seed)
     ci = bootstrap_intervals(y, p, frame[PARTICIPANT].to_numpy(), bootstrap_reps, seed)
     for k, (lo, hi) in ci.items():
         m[f"{k}_ci_low"], m[f"{k}_ci_high"] = lo, hi
@@ -143,13 +144,46 @@ def clinical_metrics(
         out[f"npv_{band}"] = _share((~flagged & (y == 0)).sum(), (~flagged).sum())
         out[f"net_benefit_{band}"] = float(np.mean(net_benefit(y, p, np.array([float(np.mean(cut))]))))
     high = p >= high_threshold
-    out["high_band_mean_risk"] = float(p[high].mean()) if high.any() else float("nan")
-    out["high_band_event_rate"] = float(y[high].mean()) if high.any() else float("nan")
-    out["high_band_calibration_gap"] = abs(out["high_band_mean_risk"] - out["high_band_event_rate"])
     out["calibration_slope"], out["calibration_intercept"] = calibration_slope_intercept(y, p)
     out["event_sensitivity"] = event_sensitivity(frame, high, events, horizon)
     episodes = escalation_episodes(frame, high)
     out["escalation_episodes_per_100_participant_months"] = 100 * episodes / months if months else float("nan")
+    return out
+
+
+def band_calibration(
+    people: np.ndarray,
+    y: np.ndarray,
+    p: np.ndarray,
+    high_threshold: float | np.ndarray,
+    elevated_threshold: float | np.ndarray | None,
+    reps: int = 200,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Calibration where alerts are read: per band (high; elevated below high), the mean shown risk, the observed event
+    rate, their absolute gap, and a participant-bootstrap 95% interval of the signed gap (shown minus observed)."""
+    bands = {"high": p >= high_threshold}
+    if elevated_threshold is not None:
+        bands["elevated"] = (p >= elevated_threshold) & ~bands["high"]
+    codes, people_index = pd.factorize(people)
+    rng = np.random.default_rng(seed)
+    draws = [
+        np.bincount(rng.integers(0, len(people_index), len(people_index)), minlength=len(people_index))[codes]
+        for _ in range(reps)
+    ]
+    out: dict[str, float] = {}
+    for name, inside in bands.items():
+        key = f"{name}_band"
+        if not inside.any():
+            out |= {
+                f"{key}_{k}": float("nan") for k in ("mean_risk", "event_rate", "calibration_gap", "gap_ci_low", "gap_ci_high")
+            }
+            continue
+        gaps = [float(np.average(p[inside] - y[inside], weights=w[inside])) for w in draws if w[inside].sum() > 0]
+        out[f"{key}_mean_risk"], out[f"{key}_event_rate"] = float(p[inside].mean()), float(y[inside].mean())
+        out[f"{key}_calibration_gap"] = abs(out[f"{key}_mean_risk"] - out[f"{key}_event_rate"])
+        out[f"{key}_gap_ci_low"], out[f"{key}_gap_ci_high"] = _interval(np.asarray(gaps))
+        out[f"{key}_windows"] = float(inside.sum())
     return out
 
 
@@ -301,17 +335,23 @@ MISSING_BUCKETS = {"missing_0": (0, 0), "missing_1_6": (1, 6), "missing_7plus": 
 
 
 def interval_metrics(
-    low: np.ndarray, high: np.ndarray, days_missing: np.ndarray, true_risk: np.ndarray | None
+    low: np.ndarray,
+    high: np.ndarray,
+    days_missing: np.ndarray,
+    true_risk: np.ndarray | None,
+    band: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Mean width of the risk intervals overall and by days missing from the window; where the true risk is known,
-    the share of windows whose interval holds it (coverage)."""
+    """Mean width of the risk intervals overall, by days missing from the window and by band; where the true risk is
+    known, the share of windows whose interval holds it (coverage), overall, per missing-days class and per band."""
     width = high - low
     out = {"interval_width_mean": float(width.mean()) if len(width) else float("nan")}
     inside = (true_risk >= low) & (true_risk <= high) if true_risk is not None else None
     if inside is not None:
         out["interval_coverage"] = float(inside.mean()) if len(inside) else float("nan")
-    for name, (lo, hi) in MISSING_BUCKETS.items():
-        pick = (days_missing >= lo) & (days_missing <= hi)
+    groups = {name: (days_missing >= lo) & (days_missing <= hi) for name, (lo, hi) in MISSING_BUCKETS.items()}
+    if band is not None:
+        groups |= {f"band_{name}": band == i for i, name in enumerate(("low", "elevated", "high"))}
+    for name, pick in groups.items():
         out[f"interval_n_{name}"] = float(pick.sum())
         out[f"interval_width_mean_{name}"] = float(width[pick].mean()) if pick.any() else float("nan")
         if inside is not None:

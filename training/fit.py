@@ -14,11 +14,11 @@ import torch
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import Logger
 
-from data.contract import SIGNALS
+from data.contract import Condition, worse_direction
 from data.windows import WindowSet
 from training.datamodule import RelapseDataModule
 from training.module import MONITOR, MONITOR_MODE, RelapseRiskModule
-from training.nets import ModelKind, build_net
+from training.nets import AdditiveNet, ModelKind, build_net
 from training.preprocess import Preprocessor
 
 # Lightning's per-fit banners (hardware, a litlogger advert, "limit_*_batches=1.0 was configured") and a LeafSpec
@@ -45,7 +45,7 @@ warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*
 class FitConfig:
     """How to train: architecture, optimiser and Lightning hardware settings (passed straight through)."""
 
-    kind: ModelKind = "tcn"
+    kind: ModelKind = "additive"
     hparams: dict[str, Any] = field(default_factory=dict)
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -58,18 +58,26 @@ class FitConfig:
     strategy: str = "auto"
     num_nodes: int = 1
     progress: bool = True
-    # Weight of the behavioural penalties (worse recent days never lower the score; a stable level alone does not
-    # move it), 0 = off; see module.py and docs/training.md.
-    behaviour_weight: float = 1.0
+    # Weight of the behavioural penalty (worse recent days never lower a signal's term), 0 = off; see module.py.
+    behaviour_weight: float = 0.1
+    # Which way is worse: the contract's one direction per signal (depression), or either way for the signals manic
+    # and depressive episodes move oppositely (bipolar). See data/contract.py.
+    condition: Condition = "depression"
+    # The level channel is an input only for case-control labels (None: decided by the outcome mode); see nets.py.
+    level: bool | None = None
+    # Share of training windows shown as a partner that sends only some sources (wearable, phone, check-ins).
+    partial_share: float = 0.5
     limit_batches: float = 1.0  # share of each epoch's batches; below 1 only for benchmarks of very large cohorts
 
 
 @dataclass
 class FitOutcome:
-    """The best network (by the monitored metric), its preprocessor, and whether this process is rank zero."""
+    """The best network (by the monitored metric), its preprocessor and the hyperparameters that rebuild it, and whether
+    this process is rank zero."""
 
-    net: torch.nn.Module
+    net: AdditiveNet
     preprocessor: Preprocessor
+    hparams: dict[str, Any]
     best_score: float
     epochs: int
     is_global_zero: bool
@@ -81,11 +89,14 @@ def fit_net(
     val: WindowSet,
     logger: Logger | None = None,
     callbacks: list[Callback] | None = None,
+    labels: bool = False,
 ) -> FitOutcome:
+    """Fit on `train`, early-stopped on `val`; `labels`: the windows carry case-control labels, not events."""
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    dm = RelapseDataModule(train, val, batch_size=cfg.batch_size)
-    net = build_net(cfg.kind, dm.n_features, cfg.hparams)
-    worse = [SIGNALS[f].worse if f in SIGNALS else 0 for f in dm.preprocessor.features]
+    dm = RelapseDataModule(train, val, batch_size=cfg.batch_size, partial_share=cfg.partial_share, seed=cfg.seed)
+    hparams = cfg.hparams | ({"level": labels if cfg.level is None else cfg.level} if cfg.kind == "additive" else {})
+    net = build_net(cfg.kind, dm.n_features, dm.preprocessor.lookback, hparams)
+    worse = [worse_direction(f, cfg.condition) for f in dm.preprocessor.features]
     module = RelapseRiskModule(
         net,
         lr=cfg.lr,
@@ -120,6 +131,7 @@ def fit_net(
     return FitOutcome(
         net=module.net.cpu().eval(),
         preprocessor=dm.preprocessor,
+        hparams=hparams,
         best_score=float(score) if score is not None else float("nan"),
         epochs=int(trainer.current_epoch),
         is_global_zero=trainer.is_global_zero,

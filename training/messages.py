@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import re
 import string
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +21,42 @@ LOCALES_DIR = Path(__file__).with_name("locales")
 LANGUAGES = ("en", "es", "fr", "de", "it", "pt", "hi")
 DEFAULT = "en"
 
-# Why a score is withheld, one message per status.
-REASONS = {
-    "stale": "The newest day with any signal is {days_old} days old; a score needs data from the last {max_days} days.",
-    "recent_event": "An event was reported on {event_date}; the model does not score the {washout} days after an event.",
-    "insufficient_data": "{observed} of the last {lookback} days have any signal; at least {needed} are needed.",
+Plural = tuple[str, str]  # (singular, plural) msgids: the catalogs hold every form the language has (msgstr[0..n])
+
+# Why a score is withheld, one message per status; a pair is chosen by the count of days it names.
+REASONS: dict[str, str | Plural] = {
+    "stale": (
+        "The newest day with any signal is {days_old} day old; a score needs data from the last {max_days} days.",
+        "The newest day with any signal is {days_old} days old; a score needs data from the last {max_days} days.",
+    ),
+    "recent_event": (
+        "An event was reported on {event_date}; the model does not score the day after an event.",
+        "An event was reported on {event_date}; the model does not score the {washout} days after an event.",
+    ),
+    "insufficient_data": "Days with any signal: {observed} of the last {lookback}; the minimum is {needed}.",
     "non_finite": "The model did not produce a finite score for this input.",
     "withdrawn": "This participant withdrew consent: nothing is scored or stored for them.",
 }
-# What moved a score: a signal that changed against the person's own baseline, or stopped arriving.
-DRIVERS = {
-    "lower": "{signal} was {difference} {unit} below usual over the last {days} days (usually {baseline}, now {recent}).",
-    "higher": "{signal} was {difference} {unit} above usual over the last {days} days (usually {baseline}, now {recent}).",
-    "pattern": "{signal} was about as usual on average over the last {days} days, but its day-to-day pattern changed.",
-    "missing": "{signal}: no data arrived on {missing} of the last {days} days.",
+REASON_COUNTS = {"stale": "days_old", "recent_event": "washout"}  # the parameter that picks a plural reason's form
+# What moved a score: a signal that changed against the person's own baseline, or stopped arriving; each is chosen by
+# the number of recent days it covers, and {amount} is a number with its unit ("1 hour", "2.5 hours").
+DRIVERS: dict[str, Plural] = {
+    "lower": (
+        "{signal} was {amount} below usual over the last day (usually {baseline}, now {recent}).",
+        "{signal} was {amount} below usual over the last {days} days (usually {baseline}, now {recent}).",
+    ),
+    "higher": (
+        "{signal} was {amount} above usual over the last day (usually {baseline}, now {recent}).",
+        "{signal} was {amount} above usual over the last {days} days (usually {baseline}, now {recent}).",
+    ),
+    "pattern": (
+        "{signal} was about as usual on the last day, but its pattern changed.",
+        "{signal} was about as usual on average over the last {days} days, but its day-to-day pattern changed.",
+    ),
+    "missing": (
+        "{signal}: no data arrived on the last day.",
+        "{signal}: no data arrived on {missing} of the last {days} days.",
+    ),
 }
 SIGNAL_LABELS = {
     "sleep_duration_h": "Sleep",
@@ -56,35 +79,56 @@ SIGNAL_LABELS = {
     "mood_ema": "Self-reported mood",
     "anxiety_ema": "Self-reported anxiety",
 }
-# How a difference is shown: (unit word, factor applied to the raw difference, decimals).
+# How a difference is shown: (unit, factor applied to the raw difference, decimals).
 DISPLAY_UNITS: dict[str, tuple[str, float, int]] = {
-    "sleep_duration_h": ("hours", 1, 1),
-    "sleep_midpoint_h": ("hours", 1, 1),
-    "sleep_efficiency": ("percentage points", 100, 0),
-    "steps": ("steps", 1, 0),
-    "active_minutes": ("minutes", 1, 0),
-    "sedentary_minutes": ("minutes", 1, 0),
-    "screen_time_min": ("minutes", 1, 0),
-    "screen_unlocks": ("unlocks", 1, 0),
-    "night_screen_min": ("minutes", 1, 0),
-    "calls_count": ("calls", 1, 1),
-    "call_duration_min": ("minutes", 1, 0),
-    "time_at_home_frac": ("percentage points", 100, 0),
+    "sleep_duration_h": ("hour", 1, 1),
+    "sleep_midpoint_h": ("hour", 1, 1),
+    "sleep_efficiency": ("percentage point", 100, 0),
+    "steps": ("step", 1, 0),
+    "active_minutes": ("minute", 1, 0),
+    "sedentary_minutes": ("minute", 1, 0),
+    "screen_time_min": ("minute", 1, 0),
+    "screen_unlocks": ("unlock", 1, 0),
+    "night_screen_min": ("minute", 1, 0),
+    "calls_count": ("call", 1, 1),
+    "call_duration_min": ("minute", 1, 0),
+    "time_at_home_frac": ("percentage point", 100, 0),
     "distance_km": ("km", 1, 1),
-    "location_entropy": ("points", 1, 2),
-    "places_visited": ("places", 1, 1),
-    "resting_hr_bpm": ("beats per minute", 1, 0),
+    "location_entropy": ("point", 1, 2),
+    "places_visited": ("place", 1, 1),
+    "resting_hr_bpm": ("beat per minute", 1, 0),
     "hrv_rmssd_ms": ("ms", 1, 0),
-    "mood_ema": ("points", 1, 1),
-    "anxiety_ema": ("points", 1, 1),
+    "mood_ema": ("point", 1, 1),
+    "anxiety_ema": ("point", 1, 1),
 }
-GENERIC_UNIT = "units"
+GENERIC_UNIT = "unit"
+# A number with its unit, by the unit's name above: the form follows the language's CLDR plural rule for the number
+# as shown (English "1 hour" but "1.0 hours"; French "1,5 heure").
+UNITS: dict[str, Plural] = {
+    "hour": ("{n} hour", "{n} hours"),
+    "minute": ("{n} minute", "{n} minutes"),
+    "step": ("{n} step", "{n} steps"),
+    "percentage point": ("{n} percentage point", "{n} percentage points"),
+    "unlock": ("{n} unlock", "{n} unlocks"),
+    "call": ("{n} call", "{n} calls"),
+    "km": ("{n} km", "{n} km"),
+    "point": ("{n} point", "{n} points"),
+    "place": ("{n} place", "{n} places"),
+    "beat per minute": ("{n} beat per minute", "{n} beats per minute"),
+    "ms": ("{n} ms", "{n} ms"),
+    "unit": ("{n} unit", "{n} units"),
+}
+_CLDR_ORDER = ("zero", "one", "two", "few", "many", "other")  # how gettext numbers a language's forms (Babel's order)
 
 
 def msgids() -> set[str]:
-    """Every message the service can send, as written in English."""
-    units = {u for u, _, _ in DISPLAY_UNITS.values()} | {GENERIC_UNIT}
-    return set(REASONS.values()) | set(DRIVERS.values()) | set(SIGNAL_LABELS.values()) | units
+    """Every single message the service can send, as written in English (plural messages: `plural_msgids`)."""
+    return {m for m in REASONS.values() if isinstance(m, str)} | set(SIGNAL_LABELS.values())
+
+
+def plural_msgids() -> set[Plural]:
+    """Every (singular, plural) message pair."""
+    return {m for m in REASONS.values() if isinstance(m, tuple)} | set(DRIVERS.values()) | set(UNITS.values())
 
 
 def placeholders(text: str) -> set[str]:
@@ -92,22 +136,70 @@ def placeholders(text: str) -> set[str]:
 
 
 @functools.cache
-def catalog(language: str) -> dict[str, str]:
-    """msgid -> translation for one language (English: empty, the msgids are the text)."""
+def catalog(language: str) -> dict[str, str | tuple[str, ...]]:
+    """msgid -> translation for one language (a plural message: its singular msgid -> every form, in the order of the
+    catalog's Plural-Forms); English is empty, the msgids are the text."""
     if language == DEFAULT:
         return {}
     path = LOCALES_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
     with open(path, "rb") as f:
         po = read_po(f, locale=language, domain=DOMAIN)
-    return {str(m.id): str(m.string) for m in po if m.id and m.string and not m.fuzzy}
+    out: dict[str, str | tuple[str, ...]] = {}
+    for m in po:
+        if not m.id or m.fuzzy:
+            continue
+        if isinstance(m.id, tuple):
+            forms = tuple(str(form) for form in m.string or ())
+            if forms and all(forms):
+                out[str(m.id[0])] = forms
+        elif m.string:
+            out[str(m.id)] = str(m.string)
+    return out
 
 
 def gettext(language: str, msgid: str) -> str:
-    return catalog(language).get(msgid, msgid)
+    found = catalog(language).get(msgid, msgid)
+    return found if isinstance(found, str) else msgid
 
 
-def render(language: str, msgid: str, **params: Any) -> str:
+@functools.lru_cache(maxsize=4096)
+def plural_index(language: str, shown: str) -> int:
+    """Which of the language's plural forms a number takes, as shown (e.g. "1", "1.5", "1.0"): its CLDR category, in
+    gettext's order of the language's forms. CLDR rules read the visible decimals, which gettext's integer
+    expressions cannot. Cached: a 1,000-participant response asks about a few hundred distinct numbers."""
+    rule, order = _plural_rule(language)
+    return order.index(rule(Decimal(shown)))
+
+
+@functools.cache
+def _plural_rule(language: str) -> tuple[Any, list[str]]:
+    rule = Locale.parse(language).plural_form
+    return rule, [t for t in _CLDR_ORDER if t in rule.tags or t == "other"]
+
+
+def ngettext(language: str, message: Plural, shown: str) -> str:
+    """The form of a plural message for a number as shown."""
+    index = plural_index(language, shown)
+    if language == DEFAULT:
+        return message[0] if index == 0 else message[1]
+    forms = catalog(language).get(message[0])
+    if not isinstance(forms, tuple):
+        return message[0] if index == 0 else message[1]
+    return forms[min(index, len(forms) - 1)]
+
+
+def render(language: str, msgid: str | Plural, count: int | None = None, **params: Any) -> str:
+    """A message in `language` with its parameters; a plural message takes the form for `count`."""
+    if isinstance(msgid, tuple):
+        return ngettext(language, msgid, str(count)).format(**params)
     return gettext(language, msgid).format(**params)
+
+
+def amount(language: str, unit: str, value: float, decimals: int) -> str:
+    """A number with its unit in `language`: "1 minute", "2.5 hours", "1,5 heure"."""
+    shown = number(language, value, decimals)
+    plain = f"{round(value, decimals):.{decimals}f}"
+    return ngettext(language, UNITS.get(unit, UNITS[GENERIC_UNIT]), plain).format(n=shown)
 
 
 _RANGE = re.compile(r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$|^\*$")
@@ -146,8 +238,13 @@ def negotiate(accept_language: str | None) -> str:
 
 def number(language: str, value: float, decimals: int) -> str:
     """A number written the way the language writes it (decimal comma in most of Europe)."""
+    return _formatted(language, round(value, decimals), decimals)
+
+
+@functools.lru_cache(maxsize=16384)
+def _formatted(language: str, value: float, decimals: int) -> str:
     pattern, locale = _number_format(language, decimals)
-    return str(pattern.apply(round(value, decimals), locale))
+    return str(pattern.apply(value, locale))
 
 
 @functools.cache

@@ -4,13 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from training.scoring import MAX_STALENESS_DAYS
+from training.scoring import MAX_STALENESS_DAYS, MIN_DRIVER_EFFECT
 
 INTENDED_USE = (
     "Decision support for care teams monitoring people in treatment for a mental-health condition: the score flags "
     "people whose recent behaviour resembles the weeks before a relapse so a clinician can check in sooner. "
     "It is not a diagnosis, not a crisis or suicide-risk detector, and must not be used to deny or ration care."
 )
+# Who a model's notion of "worse" fits: a one-sided model reads a manic or hypersomnic week as reassuring.
+POPULATION = {
+    "depression": (
+        "This model was trained for depressive relapse (condition profile 'depression'): each signal has one worse "
+        "direction (less sleep, less activity, fewer calls, more time at home, lower mood, ...). Do not use it for "
+        "people with bipolar disorder or psychosis, where manic or hypersomnic weeks (less or much more sleep, more "
+        "activity, calls and travel) also precede relapse: it may read those weeks as lowering risk. Train with "
+        "`--condition bipolar` for them."
+    ),
+    "bipolar": (
+        "This model was trained for bipolar disorder (condition profile 'bipolar'): sleep, activity, phone use, calls, "
+        "mobility and mood count as warning signs when they move away from the person's usual level in either "
+        "direction, so manic-type and depressive weeks both raise the risk."
+    ),
+}
 LIMITATIONS = [
     "Trained and evaluated on the data summarised below; performance on other populations, devices or apps is unknown "
     "until checked with local outcomes (see monitoring).",
@@ -32,14 +47,14 @@ def build_card(
     data: dict[str, Any],
     evaluation: dict[str, Any],
     metrics: dict[str, float],
-    bands: dict[str, float],
+    bands: dict[str, Any],
 ) -> dict[str, Any]:
     """The card as a JSON-able dict; sections follow TRIPOD+AI (title, intended use, data, outcome, predictors, ...)."""
     subgroups = {k: v for k, v in metrics.items() if k.startswith("subgroup_")}
     return {
         "title": "earlywarn relapse-risk model",
         "version": version,
-        "intended_use": INTENDED_USE,
+        "intended_use": INTENDED_USE + " " + POPULATION[model.get("condition", "depression")],
         "intended_users": "Clinicians and care coordinators in partner services; not patients directly.",
         "model": model,
         "data": data,
@@ -77,6 +92,13 @@ def build_card(
                 "high_band_mean_risk",
                 "high_band_event_rate",
                 "high_band_calibration_gap",
+                "high_band_gap_ci_low",
+                "high_band_gap_ci_high",
+                "elevated_band_mean_risk",
+                "elevated_band_event_rate",
+                "elevated_band_calibration_gap",
+                "elevated_band_gap_ci_low",
+                "elevated_band_gap_ci_high",
             )
         }
         | {"method": model.get("calibration")},
@@ -101,6 +123,8 @@ def build_card(
         },
         "uncertainty": {"method": model.get("risk_interval")} | {k: v for k, v in metrics.items() if k.startswith("interval_")},
         "bands": bands,
+        "partial_signals": {k: v for k, v in metrics.items() if k.startswith("profile_")},
+        "drivers": {"minimum_effect_log_odds": MIN_DRIVER_EFFECT},
         "subgroups": subgroups,
         "baseline_comparison": evaluation.get("baseline"),
         "limitations": LIMITATIONS,
@@ -166,9 +190,12 @@ def card_markdown(card: dict[str, Any]) -> str:
         "beside its observed event rate says whether a high score means what it says.",
         "",
         "## 9. Uncertainty: the risk interval",
-        "Every score carries `risk_interval`: the spread of the score over plausible fills of the window's missing days "
-        "(drawn from the person's own days), widened by a conformal scale so it holds the true risk at the stated rate. "
-        "Missing days widen it.",
+        "Every score carries `risk_interval` and `interval_checked`. The interval's width comes from the model's own "
+        "uncertainty (how uncertain the training people leave the weight of each signal) and the missing days (how "
+        "far each signal's part would move had its missing days been a little better or worse than usual), scaled by "
+        "split-conformal calibration per band and class of days missing so that it holds the true risk at the stated "
+        "rate where a true risk is known (synthetic data). On real data the true risk is unknown: the interval is then "
+        "model-based and `interval_checked` is false.",
         *[f"- {k.replace('_', ' ')}: {_fmt(v)}" for k, v in card.get("uncertainty", {}).items()],
         "",
         "## 10. Alerting, lead time and burden (at the band thresholds; decision_curve.png plots net benefit)",
@@ -176,16 +203,30 @@ def card_markdown(card: dict[str, Any]) -> str:
         "- Event sensitivity: the share of events a high-band score came before, within the horizon. Escalation episodes "
         "open as the service opens them (a high score after 7 days without one).",
         "",
-        "## 11. Risk bands",
-        *[f"- {k}: {_fmt(v)}" for k, v in card["bands"].items()],
+        "## 11. Risk bands (thresholds on the shown risk; each band stated as the event rate observed in it on the "
+        "held-out participants, with its 95% participant-bootstrap interval)",
+        *[f"- {k}: {_fmt(v)}" for k, v in card["bands"].items() if k != "observed"],
+        *[
+            f"- {band}: {o['rate']:.1%} of {o['windows']:.0f} windows had an event ({o['ci_low']:.1%}–{o['ci_high']:.1%})"
+            for band, o in (card["bands"].get("observed") or {}).items()
+        ],
+        "",
+        "## 11a. Partners that send only some signals (the held-out windows with the other sources never sent)",
+        *(
+            [f"- {k.removeprefix('profile_').replace('_', ' ')}: {_fmt(v)}" for k, v in card["partial_signals"].items()]
+            or ["- Not measured."]
+        ),
         "",
         "## 12. Subgroups (AUROC with 95% participant-bootstrap intervals; gap = best minus worst within an attribute)",
         *([f"- {k}: {_fmt(v)}" for k, v in card["subgroups"].items()] or ["- No participant attributes were given."]),
         "",
         "## 13. Drivers",
-        "Each score names the signals that moved it from the person's own baseline (integrated gradients from their "
-        "baseline days; the contributions add up to the change in log-odds). `kind` says whether a signal changed or "
-        "stopped arriving. Drivers describe the model, not causes in the person.",
+        "Each score names up to three signals that moved its shown log-odds from the person's usual days (their "
+        "baseline mean on every window day, with as many gaps as they usually have). The model adds one part per "
+        "signal, so the contributions are exact and add up to the change in shown log-odds. A driver moves the shown "
+        f"log-odds by at least {MIN_DRIVER_EFFECT} or is not listed. `kind: missing_data` means most of the signal's "
+        "part is due to days missing beyond the person's usual gaps; a signal a partner never sends is never a "
+        "driver. Drivers describe the model, not causes in the person.",
         "",
         "## 14. Limitations",
         *[f"- {x}" for x in card["limitations"]],

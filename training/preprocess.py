@@ -1,4 +1,5 @@
-"""Model inputs from raw windows: scaled level, deviation from the person's baseline (raw and in own SDs), mask, recency."""
+"""Model inputs from raw windows: scaled level, deviation from the person's baseline (raw and in own SDs), mask, recency,
+and whether the signal was sent at all."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-CHANNELS = ("level", "deviation", "personal_z", "observed", "since_seen")
+# `present`: the signal arrived on some day of the input history. A signal a partner never sends is absent, which the
+# model must tell from one that stopped arriving (present, but not observed on the recent days).
+CHANNELS = ("level", "deviation", "personal_z", "observed", "since_seen", "present")
 
 
 @dataclass(frozen=True)
@@ -59,20 +62,54 @@ class Preprocessor:
             warnings.simplefilter("ignore", RuntimeWarning)
             return np.nanmean(self.baseline_period(history), axis=1)
 
-    def reference(self, history: np.ndarray) -> np.ndarray:
-        """The person as usual: every window day holds their baseline mean of each signal (a signal with no baseline
-        keeps its days), so attributions against it explain the change from the person's own baseline."""
-        out = history.copy()
-        means = self.baseline_means(history)
-        window = out[:, -self.lookback :]
-        known = np.broadcast_to(np.isfinite(means)[:, None, :], window.shape)
-        window[known] = np.broadcast_to(means[:, None, :], window.shape)[known]
+    def usual_gaps(self, history: np.ndarray) -> np.ndarray:
+        """[B, F] how many of the lookback's days each signal is usually missing: its missing share over the baseline
+        period (counted from the person's first day with any signal), times the lookback."""
+        period = self.baseline_period(history)
+        started = np.maximum.accumulate((~np.isnan(history)).any(axis=2), axis=1)[:, -period.shape[1] - self.recent_days :]
+        started = started[:, : period.shape[1], None]
+        days = started.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = (np.isnan(period) & started).sum(axis=1) / days
+        return np.rint(np.where(days > 0, share, 0.0) * self.lookback).astype(np.int64)
+
+    def usual(self, x: np.ndarray, baseline: np.ndarray, usual_gaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """From `transform`'s inputs, its baseline and `usual_gaps`: (the person as usual, the window with only its
+        unusual gaps filled). As usual: every window day of each signal sent at the person's baseline level
+        (deviation 0), except that as many days stay missing as the person usually misses (the window's earliest
+        gaps); a signal with no baseline keeps its days. Filled: the window as it is, the gaps beyond the usual count
+        at the baseline level. Drivers measured against the first explain the change from the person's usual days; the
+        second splits off what the unusual gaps did. The baseline itself is the window's own, so nothing is
+        recomputed."""
+        n = len(self.features)
+        part = {name: x[..., i * n : (i + 1) * n] for i, name in enumerate(CHANNELS)}
+        known = np.isfinite(baseline)[:, None, :] & (part["present"] == 1)
+        missing = part["observed"] == 0
+        kept_gap = missing & (np.cumsum(missing, axis=1) <= usual_gaps[:, None, :])
+        level = np.broadcast_to(np.clip(np.nan_to_num(baseline, nan=0.0), -10, 10)[:, None, :], missing.shape)
+        return self._at_baseline(x, known & ~kept_gap, level), self._at_baseline(x, known & missing & ~kept_gap, level)
+
+    def _at_baseline(self, x: np.ndarray, cells: np.ndarray, level: np.ndarray) -> np.ndarray:
+        """A copy of inputs whose `cells` ([B, L, F]) hold the person's baseline level, observed."""
+        n = len(self.features)
+        out = x.copy()
+        part = {name: out[..., i * n : (i + 1) * n] for i, name in enumerate(CHANNELS)}  # views into `out`
+        part["level"][cells] = level[cells]
+        part["deviation"][cells] = 0.0
+        part["personal_z"][cells] = 0.0
+        part["observed"][cells] = 1.0
+        part["since_seen"][:] = _since_seen(part["observed"] > 0)
         return out
 
     def transform(self, history: np.ndarray) -> np.ndarray:
         """[B, D, F] raw days ending on each window's last day (D >= lookback; the last `lookback` are the window) ->
-        [B, lookback, 5F] float32 inputs with no NaN. The personal baseline is the person's days before the recent
-        ones, over `baseline_days` of history (or the window's earlier days for bundles without one)."""
+        [B, lookback, 6F] float32 inputs with no NaN (CHANNELS, each F wide). The personal baseline is the person's
+        days before the recent ones, over `baseline_days` of history (or the window's earlier days for bundles without
+        one)."""
+        return self.transform_with_baseline(history)[0]
+
+    def transform_with_baseline(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`transform`, and each person's [B, F] scaled baseline mean and SD (NaN where the signal has no baseline)."""
         center = np.asarray(self.center, np.float32)
         scale = np.asarray(self.scale, np.float32)
         values = history[:, -self.lookback :]
@@ -90,13 +127,31 @@ class Preprocessor:
         deviation = np.nan_to_num(level - baseline, nan=0.0)
         # The same change means more for a person whose signal is usually steady.
         personal_z = np.clip(np.nan_to_num(deviation / np.maximum(np.nan_to_num(spread, nan=1.0), 0.1)), -5, 5)
-        steps = np.arange(values.shape[1], dtype=np.float32)[None, :, None]
-        last_seen = np.maximum.accumulate(np.where(observed, steps, -1.0), axis=1)
-        since_seen = np.where(last_seen < 0, steps + 1, steps - last_seen) / values.shape[1]
+        since_seen = _since_seen(observed)
+        present = np.broadcast_to((~np.isnan(history)).any(axis=1, keepdims=True), values.shape).astype(np.float32)
         out = np.concatenate(
-            [np.nan_to_num(level, nan=0.0), deviation, personal_z, observed.astype(np.float32), since_seen], axis=2
+            [np.nan_to_num(level, nan=0.0), deviation, personal_z, observed.astype(np.float32), since_seen, present], axis=2
         )
-        return out.astype(np.float32, copy=False)
+        return out.astype(np.float32, copy=False), baseline[:, 0], spread[:, 0]
+
+    def missing_filled(self, x: np.ndarray, baseline: np.ndarray, spread: np.ndarray, sign: float) -> np.ndarray:
+        """Inputs whose missing window days (of signals that were sent) hold the person's baseline plus `sign` of their
+        baseline SDs, as if observed: how the score would read had those days been a little worse or better than
+        usual. Works on `transform`'s output (the baseline is kept), so it costs no second pass over the history."""
+        n = len(self.features)
+        out = x.copy()
+        parts = {name: out[..., i * n : (i + 1) * n] for i, name in enumerate(CHANNELS)}  # views into `out`
+        gap = (parts["observed"] == 0) & (parts["present"] == 1)
+        sd = np.nan_to_num(spread, nan=1.0)[:, None, :]
+        moved = np.broadcast_to(sign * sd, gap.shape)
+        parts["deviation"][gap] = moved[gap]
+        parts["personal_z"][gap] = np.broadcast_to(np.clip(sign * sd / np.maximum(sd, 0.1), -5, 5), gap.shape)[gap]
+        parts["level"][gap] = np.broadcast_to(
+            np.clip(np.nan_to_num(baseline, nan=0.0)[:, None, :] + sign * sd, -10, 10), gap.shape
+        )[gap]
+        parts["observed"][gap] = 1.0
+        parts["since_seen"][parts["present"] == 1] = 0.0  # every day of a sent signal now holds a value
+        return out
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -111,6 +166,14 @@ class Preprocessor:
             int(d["recent_days"]),
             int(d.get("baseline_days", 0)),
         )
+
+
+def _since_seen(observed: np.ndarray) -> np.ndarray:
+    """[B, L, F] days since each signal was last observed on or before each day, over the lookback (never: day + 1)."""
+    days = observed.shape[1]
+    steps = np.arange(days, dtype=np.float32)[None, :, None]
+    last_seen = np.maximum.accumulate(np.where(observed, steps, -1.0), axis=1)
+    return (np.where(last_seen < 0, steps + 1, steps - last_seen) / days).astype(np.float32)
 
 
 def _mean_and_sd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

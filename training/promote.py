@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +15,13 @@ from data.ingest import load_care, load_grid
 from data.windows import WindowSet, build_windows
 from training import tracking
 from training.bundle import ModelBundle, sha256
-from training.evaluate import expected_calibration_error, subgroup_metrics
+from training.evaluate import (
+    band_calibration,
+    bootstrap_intervals,
+    calibration_slope_intercept,
+    expected_calibration_error,
+    subgroup_metrics,
+)
 from training.splits import plan_folds
 from training.train import heldout_digest
 
@@ -31,6 +38,25 @@ class PromoteConfig:
     max_subgroup_gap: float = 0.05
     min_subgroup_people: int = 20  # in each of the two groups, for the gap to be judged at all
     min_subgroup_windows: int = 50
+    # Calibration where alerts are read: the high band's mean shown risk may differ from its observed event rate by
+    # at most this much (judged once the band holds `min_band_windows` held-out windows), and the calibration slope
+    # must lie in [min_slope, max_slope] (1 is ideal; a negative slope would rank people backwards). Each gate fails
+    # when the held-out figure is out of bounds and its participant-bootstrap 95% interval excludes the ideal value
+    # (gap 0, slope 1): a few dozen held-out people leave both uncertain by several hundredths, and a gate that
+    # failed on noise alone would block good models at random.
+    max_high_band_gap: float = 0.05
+    min_band_windows: int = 50
+    min_slope: float = 0.8
+    max_slope: float = 1.25
+    # The floor for a first model (no champion to compare with): the held-out AUROC's lower 95% bound (participant
+    # bootstrap) above this, and at least `min_events` events among the held-out participants.
+    min_auroc_lower: float = 0.5
+    min_events: int = 20
+    bootstrap_reps: int = 200
+    # Promote whatever the gates say, recording who overrode them and why (on the model version, in MLflow).
+    force: bool = False
+    forced_by: str | None = None
+    reason: str | None = None
     rollback: bool = False
     experiment: str = tracking.EXPERIMENT
 
@@ -59,8 +85,9 @@ class PromoteResult:
         return [g for g in self.gates if not g.passed]
 
 
-def heldout_windows(run_id: str) -> tuple[WindowSet, Path, pd.DataFrame | None]:
-    """Rebuild the challenger's held-out windows from its training-data record (files checked by fingerprint)."""
+def heldout_windows(run_id: str) -> tuple[WindowSet, Path, pd.DataFrame | None, int]:
+    """Rebuild the challenger's held-out windows from its training-data record (files checked by fingerprint), with
+    the number of events among the held-out participants (positive labels for dated labels)."""
     record = tracking.training_data(run_id)
     features, outcomes = Path(record.features_path), Path(record.outcomes_path)
     for path, digest in ((features, record.features_sha256), (outcomes, record.outcomes_sha256)):
@@ -76,7 +103,10 @@ def heldout_windows(run_id: str) -> tuple[WindowSet, Path, pd.DataFrame | None]:
         raise RuntimeError("the re-derived held-out participants differ from the challenger's; the split rules changed")
     attributes_path = features.parent / "participants.csv"
     attributes = pd.read_csv(attributes_path, dtype={PARTICIPANT: str}) if attributes_path.exists() else None
-    return windows.for_participants(set(plan.test)), features, attributes
+    reported = data.outcomes if data.outcomes is not None else pd.DataFrame({PARTICIPANT: [], "label": []})
+    held = reported[reported[PARTICIPANT].astype(str).isin(set(map(str, plan.test)))]
+    events = int(held["label"].sum()) if data.mode == "label" else len(held)
+    return windows.for_participants(set(plan.test)), features, attributes, events
 
 
 def score_on(bundle: ModelBundle, held_out: WindowSet, features_path: Path) -> np.ndarray:
@@ -94,10 +124,26 @@ def score_on(bundle: ModelBundle, held_out: WindowSet, features_path: Path) -> n
     return bundle.risk(values)
 
 
-def _metrics(held_out: WindowSet, risk: np.ndarray, attributes: pd.DataFrame | None) -> dict[str, float]:
+def _metrics(
+    cfg: PromoteConfig, bundle: ModelBundle, held_out: WindowSet, risk: np.ndarray, attributes: pd.DataFrame | None, events: int
+) -> dict[str, float]:
     y = held_out.label.astype(int)
-    auroc = float(roc_auc_score(y, risk)) if len(np.unique(y)) == 2 else float("nan")  # e.g. one person held out (LOSO)
-    m = {"auroc": auroc, "ece": expected_calibration_error(y, risk)}
+    two = len(np.unique(y)) == 2
+    auroc = float(roc_auc_score(y, risk)) if two else float("nan")  # e.g. one person held out (LOSO)
+    low, _ = bootstrap_intervals(y, risk, held_out.participant_id, cfg.bootstrap_reps)["auroc"] if two else (np.nan, np.nan)
+    slope, intercept = calibration_slope_intercept(y, risk)
+    slope_low, slope_high = _slope_interval(y, risk, held_out.participant_id, cfg.bootstrap_reps)
+    m = {
+        "auroc": auroc,
+        "auroc_ci_low": low,
+        "ece": expected_calibration_error(y, risk),
+        "calibration_slope": slope,
+        "calibration_slope_ci_low": slope_low,
+        "calibration_slope_ci_high": slope_high,
+        "calibration_intercept": intercept,
+        "events": float(events),
+    }
+    m |= band_calibration(held_out.participant_id, y, risk, bundle.bands.high, bundle.bands.elevated, cfg.bootstrap_reps)
     if attributes is not None:
         m.update(subgroup_metrics(held_out.frame(), y, risk, attributes))
     return m
@@ -105,8 +151,18 @@ def _metrics(held_out: WindowSet, risk: np.ndarray, attributes: pd.DataFrame | N
 
 def gates(cfg: PromoteConfig, challenger: dict[str, float], champion: dict[str, float] | None) -> list[Gate]:
     out = []
-    if champion is None:
-        out.append(Gate("auroc", True, f"no champion yet; challenger AUROC {challenger['auroc']:.3f}"))
+    if champion is None:  # nothing to compare with: a floor instead of a comparison
+        low = challenger.get("auroc_ci_low", float("nan"))
+        out.append(
+            Gate(
+                "auroc",
+                bool(low > cfg.min_auroc_lower),  # NaN (one class held out) fails
+                f"no champion yet: challenger AUROC {challenger['auroc']:.3f}, 95% lower bound {low:.3f} "
+                f"(must exceed {cfg.min_auroc_lower})",
+            )
+        )
+        events = challenger.get("events", 0.0)
+        out.append(Gate("events", events >= cfg.min_events, f"{events:.0f} held-out events (at least {cfg.min_events})"))
     else:
         ok = bool(challenger["auroc"] >= champion["auroc"] - cfg.auroc_tolerance)  # NaN (one class held out) fails
         out.append(
@@ -117,6 +173,19 @@ def gates(cfg: PromoteConfig, challenger: dict[str, float], champion: dict[str, 
             )
         )
     out.append(Gate("ece", challenger["ece"] <= cfg.max_ece, f"challenger ECE {challenger['ece']:.3f} (limit {cfg.max_ece})"))
+    slope = challenger.get("calibration_slope", float("nan"))
+    low, high = challenger.get("calibration_slope_ci_low", np.nan), challenger.get("calibration_slope_ci_high", np.nan)
+    outside = not cfg.min_slope <= slope <= cfg.max_slope  # NaN (one class) is outside
+    clear = not (low <= 1.0 <= high)
+    out.append(
+        Gate(
+            "calibration_slope",
+            not (outside and clear),
+            f"challenger calibration slope {slope:.2f} (95% CI {low:.2f}-{high:.2f}; out of {cfg.min_slope}-{cfg.max_slope} "
+            "fails when the interval excludes 1)",
+        )
+    )
+    out.append(_high_band_gate(cfg, challenger))
     collapsed = []
     for key, value in challenger.items():
         if not (key.startswith("subgroup_") and key.endswith("_auroc")):
@@ -131,6 +200,37 @@ def gates(cfg: PromoteConfig, challenger: dict[str, float], champion: dict[str, 
     out.append(Gate("subgroups", not collapsed, "; ".join(collapsed) or "no subgroup AUROC collapsed"))
     out.append(_gap_gate(cfg, challenger))
     return out
+
+
+def _slope_interval(y: np.ndarray, risk: np.ndarray, people: np.ndarray, reps: int, seed: int = 0) -> tuple[float, float]:
+    """A participant-bootstrap 95% interval of the calibration slope."""
+    codes, index = pd.factorize(people)
+    rows = [np.flatnonzero(codes == c) for c in range(len(index))]
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(reps):
+        pick = np.concatenate([rows[c] for c in rng.integers(0, len(index), len(index))])
+        if len(np.unique(y[pick])) == 2:
+            draws.append(calibration_slope_intercept(y[pick], risk[pick])[0])
+    return (float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))) if draws else (np.nan, np.nan)
+
+
+def _high_band_gate(cfg: PromoteConfig, challenger: dict[str, float]) -> Gate:
+    """The high band's risks mean what they say: shown and observed event rate within `max_high_band_gap`."""
+    windows = challenger.get("high_band_windows", 0.0)
+    shown, observed = challenger.get("high_band_mean_risk", np.nan), challenger.get("high_band_event_rate", np.nan)
+    if not windows >= cfg.min_band_windows:
+        return Gate(
+            "high_band", True, f"not judged: {windows:.0f} held-out windows in the high band (fewer than {cfg.min_band_windows})"
+        )
+    gap = abs(shown - observed)
+    low, high = challenger.get("high_band_gap_ci_low", np.nan), challenger.get("high_band_gap_ci_high", np.nan)
+    clear = not (low <= 0.0 <= high)
+    detail = (
+        f"high band shows {shown:.3f} on average, {observed:.3f} had an event (gap {gap:.3f}, 95% CI of shown minus "
+        f"observed {low:+.3f} to {high:+.3f}; over {cfg.max_high_band_gap} fails when the interval excludes 0)"
+    )
+    return Gate("high_band", not (gap > cfg.max_high_band_gap and clear), detail)
 
 
 def _gap_gate(cfg: PromoteConfig, challenger: dict[str, float]) -> Gate:
@@ -173,11 +273,13 @@ def promote(cfg: PromoteConfig) -> PromoteResult:
         return PromoteResult(
             False, current.version, current.version, challenger.version, message="the challenger is already champion"
         )
-    held_out, features, attributes = heldout_windows(challenger.run_id)
-    chall = _metrics(held_out, score_on(tracking.load_bundle(challenger.version), held_out, features), attributes)
-    champ = (
-        _metrics(held_out, score_on(tracking.load_bundle(current.version), held_out, features), attributes) if current else None
-    )
+    held_out, features, attributes, events = heldout_windows(challenger.run_id)
+    challenger_bundle = tracking.load_bundle(challenger.version)
+    chall = _metrics(cfg, challenger_bundle, held_out, score_on(challenger_bundle, held_out, features), attributes, events)
+    champ = None
+    if current:
+        champion_bundle = tracking.load_bundle(current.version)
+        champ = _metrics(cfg, champion_bundle, held_out, score_on(champion_bundle, held_out, features), attributes, events)
     verdicts = gates(cfg, chall, champ)
     comparison = {"challenger": chall} | ({"champion": champ} if champ else {})
     result = PromoteResult(
@@ -188,13 +290,32 @@ def promote(cfg: PromoteConfig) -> PromoteResult:
         verdicts,
         comparison,
     )
-    if all(g.passed for g in verdicts):
+    if all(g.passed for g in verdicts) or cfg.force:
+        if result.failed:  # forced past failed gates: say who and why, on the version itself
+            tracking.record_override(challenger.version, _override(cfg, result.failed))
         tracking.set_champion(challenger.version, [*history, challenger.version])
         result.promoted, result.champion = True, challenger.version
         result.message = f"promoted version {challenger.version} to champion"
+        if result.failed:
+            result.message += f", overriding {', '.join(g.name for g in result.failed)} (by {_who(cfg)}: {cfg.reason})"
     else:
         result.message = "not promoted: " + "; ".join(f"{g.name} gate failed ({g.detail})" for g in result.failed)
     return result
+
+
+def _who(cfg: PromoteConfig) -> str:
+    return cfg.forced_by or getpass.getuser()
+
+
+def _override(cfg: PromoteConfig, failed: list[Gate]) -> dict[str, str]:
+    if not cfg.reason or not cfg.reason.strip():
+        raise ValueError("--force needs --reason: say why the failed gates do not apply")
+    return {
+        "override_by": _who(cfg),
+        "override_reason": cfg.reason.strip(),
+        "override_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+        "override_gates": "; ".join(f"{g.name}: {g.detail}" for g in failed),
+    }
 
 
 def comparison_table(result: PromoteResult) -> str:

@@ -25,6 +25,9 @@ NON_FINITE = "non_finite"  # a reason, not a status: the model gave no finite sc
 # A score is for `as_of`; when the newest day with any signal is older than this, the window no longer describes the
 # person now, so no score is shown (stated in the model card).
 MAX_STALENESS_DAYS = 3
+# A driver moves the shown log-odds by at least this much (about a tenth of the odds) or it is not listed: smaller
+# parts are noise a care team should not read meaning into (stated in the model card and docs/clinical.md).
+MIN_DRIVER_EFFECT = 0.1
 
 
 @dataclass
@@ -55,8 +58,10 @@ class Scores:
     risk_low: np.ndarray  # [P] the risk interval's ends (`bundle.interval.coverage`), NaN where not scored
     risk_high: np.ndarray
     baseline_mean: np.ndarray  # [P, F] each person's baseline mean in raw units, the one the model used
-    contributions: np.ndarray | None  # [P, F] integrated gradients from the person's baseline, when asked for
-    missing_part: np.ndarray | None  # [P, F] the part of `contributions` on days the signal did not arrive
+    contributions: np.ndarray | None  # [P, F] each signal's exact part in the shown log-odds' change, when asked for
+    missing_part: np.ndarray | None  # [P, F] the part of `contributions` due to days missing beyond the usual gaps
+    present: np.ndarray  # [P, F] bool: the signal arrived on some day of the input history (the score rests on these)
+    usual_gaps: np.ndarray  # [P, F] days of the lookback each signal is usually missing for this person
 
     def escalate(self, i: int) -> bool:
         return self.status[i] == SCORED and self.band[i] == "high"
@@ -162,7 +167,8 @@ def _verdicts(
 def reason_text(status: str, params: dict[str, Any], language: str = messages.DEFAULT) -> str:
     """Why a participant was not scored, in `language`."""
     key = NON_FINITE if status == INSUFFICIENT and not params else status
-    return messages.render(language, messages.REASONS[key], **params)
+    count = params.get(messages.REASON_COUNTS[key]) if key in messages.REASON_COUNTS else None
+    return messages.render(language, messages.REASONS[key], count, **params)
 
 
 def score_histories(
@@ -188,14 +194,11 @@ def score_histories(
     risk, low, high = (np.full(len(window), np.nan) for _ in range(3))
     contrib = np.zeros((len(window), len(bundle.features))) if explain else None
     missing_part = np.zeros_like(contrib) if contrib is not None else None
-    if len(eligible) and contrib is not None and missing_part is not None:
-        made = bundle.attributions(inputs[eligible])
-        risk[eligible], contrib[eligible], missing_part[eligible] = made.risk, made.contributions, made.missing_part
-    elif len(eligible):
-        risk[eligible] = bundle.risk(inputs[eligible])
-    finite = eligible[np.isfinite(risk[eligible])]
-    if len(finite):
-        low[finite], high[finite] = bundle.risk_interval(inputs[finite], risk[finite])
+    if len(eligible):
+        made = bundle.assess(inputs[eligible], explain)
+        risk[eligible], low[eligible], high[eligible] = made.risk, made.low, made.high
+        if contrib is not None and missing_part is not None:
+            contrib[eligible], missing_part[eligible] = made.contributions, made.missing_part
     bands = bundle.bands.assign(np.nan_to_num(risk, nan=0.0))
     status: list[str] = []
     reason: list[str | None] = []
@@ -210,6 +213,8 @@ def score_histories(
         band.append(BANDS[bands[i]] if verdict == SCORED else None)
         if verdict != SCORED:
             risk[i] = low[i] = high[i] = np.nan
+            if contrib is not None and missing_part is not None:
+                contrib[i] = missing_part[i] = 0.0
     return Scores(
         status,
         reason,
@@ -224,4 +229,6 @@ def score_histories(
         bundle.preprocessor.baseline_means(inputs),
         contrib,
         missing_part,
+        (~np.isnan(inputs)).any(axis=1),
+        bundle.preprocessor.usual_gaps(inputs),
     )

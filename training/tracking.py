@@ -122,6 +122,13 @@ def champion_history() -> list[str]:
     return list(json.loads(rm.tags.get(_HISTORY_TAG, "[]")))
 
 
+def record_override(version: str, record: dict[str, str]) -> None:
+    """Tags on a model version saying who promoted it past which failed gates, when and why."""
+    client = MlflowClient()
+    for key, value in record.items():
+        client.set_model_version_tag(REGISTERED_MODEL, version, f"promotion_{key}", value[:5000])
+
+
 def set_alias(alias: str, version: str) -> None:
     MlflowClient().set_registered_model_alias(REGISTERED_MODEL, alias, version)
 

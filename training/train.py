@@ -11,30 +11,39 @@ import numpy as np
 import pandas as pd
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities import rank_zero_only
+from sklearn.metrics import roc_auc_score
 
 from data import state
 from data.contract import PARTICIPANT
 from data.erasure import TAG
 from data.ingest import DEFAULT_CHUNK_ROWS, GridData, load_care, load_grid
-from data.oracle import oracle_auroc, oracle_scores
+from data.oracle import oracle_auroc, oracle_for, oracle_scores
 from data.pseudonym import Pseudonymizer
 from data.summary import window_summary
 from data.synth import COHORT_META, SynthConfig, synth
 from data.windows import WindowConfig, WindowSet, build_windows
 from training import tracking
 from training.bundle import ModelBundle, sha256
-from training.calibration import BANDS, Bands, Calibrator, Method
-from training.evaluate import decision_metrics, evaluate, interval_metrics, person_metrics, person_scores, youden_threshold
+from training.calibration import BANDS, Bands, Calibration, Method, band_rates
+from training.evaluate import (
+    calibration_slope_intercept,
+    decision_metrics,
+    evaluate,
+    expected_calibration_error,
+    interval_metrics,
+    person_metrics,
+    person_scores,
+    youden_threshold,
+)
 from training.fit import FitConfig, fit_net
+from training.interval_fit import INTERVAL_WINDOWS, fit_interval, term_covariance
 from training.model_card import build_card, card_markdown
 from training.plots import save_plots
+from training.profiles import as_profiles
 from training.splits import SPLIT, FoldPlan, Folds, TrainingDataError, plan_folds
-from training.uncertainty import Interval
+from training.uncertainty import CHECKED, Interval, logit
 
 MAX_LOGGED_FOLDS = 10  # per-fold MLflow runs with per-epoch curves; leave-one-subject-out would make one per person
-# Windows that fit and measure the risk interval (each is scored 8 more times): a 0.8 quantile from 5,000 has a
-# standard error under 0.01, and the default cohort's 25,000 held-out windows took half a minute more.
-INTERVAL_WINDOWS = 5000
 
 
 def _rank() -> int:
@@ -52,7 +61,7 @@ class TrainConfig:
     window: WindowConfig = field(default_factory=WindowConfig)
     fit: FitConfig = field(default_factory=FitConfig)
     cv_folds: Folds = 0  # 0/1 one participant split; K grouped folds; "loso" leave one subject out
-    calibration: Method = "platt"
+    calibration: Method = "spline"
     alert_budget: float = 0.05
     elevated_budget: float = 0.15
     bootstrap_reps: int = 200
@@ -126,32 +135,19 @@ def heldout_digest(ids: np.ndarray) -> str:
 
 
 def _bundle(
-    cfg: TrainConfig, fit: FitConfig, train: WindowSet, val: WindowSet, callbacks, run_id
+    cfg: TrainConfig, fit: FitConfig, train: WindowSet, val: WindowSet, callbacks, run_id, labels: bool, complete: bool = True
 ) -> tuple[ModelBundle, float] | None:
+    """Fit a network; with `complete`, also the interval's model part (not needed by the models that only cross-fit
+    calibration logits)."""
     logger = tracking.lightning_logger(run_id) if run_id else None
-    outcome = fit_net(fit, train, val, logger=logger, callbacks=callbacks)
+    outcome = fit_net(fit, train, val, logger=logger, callbacks=callbacks, labels=labels)
     if not outcome.is_global_zero:
         return None
-    bundle = ModelBundle(
-        fit.kind, fit.hparams, outcome.preprocessor, Calibrator("platt"), Bands(0, 1, 0, 0), cfg.window, outcome.net
-    )
+    calibration = Calibration.identity(list(outcome.preprocessor.features))
+    bundle = ModelBundle(fit.kind, outcome.hparams, outcome.preprocessor, calibration, Bands(0, 1, 0, 0), cfg.window, outcome.net)
+    if complete:
+        bundle.net.term_covariance.copy_(term_covariance(bundle, train, fit.seed))
     return bundle, outcome.best_score
-
-
-def _cross_fitted_logits(cfg: TrainConfig, fit: FitConfig, windows: WindowSet, plan: FoldPlan) -> tuple[WindowSet, np.ndarray]:
-    """Out-of-fold logits for every non-test participant, each from a model that never saw them."""
-    predicted = np.concatenate([inner["predict"] for inner in plan.cross_fit])
-    tuning = windows.for_participants(set(predicted))
-    logits = np.empty(len(tuning), np.float32)
-    quiet = replace(fit, progress=False, devices=1, strategy="auto")
-    for inner in plan.cross_fit:
-        part = np.isin(tuning.participant_id, inner["predict"])
-        made = _bundle(
-            cfg, quiet, windows.for_participants(set(inner["train"])), windows.for_participants(set(inner["val"])), None, None
-        )
-        assert made is not None
-        logits[part] = made[0].logits(tuning.subset(part))
-    return tuning, logits
 
 
 def _at_most_mask(n: int, cap: int, seed: int = 0) -> np.ndarray:
@@ -163,59 +159,105 @@ def _at_most_mask(n: int, cap: int, seed: int = 0) -> np.ndarray:
     return keep
 
 
-def _at_most(windows: WindowSet, cap: int) -> WindowSet:
-    return windows.subset(_at_most_mask(len(windows), cap)) if len(windows) > cap else windows
+@dataclass
+class _ProfileScores:
+    """Logits of the same windows as every source profile would send them, pooled: [N] logits, labels, profile keys."""
+
+    logits: np.ndarray
+    labels: np.ndarray
+    keys: np.ndarray
+
+    @classmethod
+    def of(cls, bundle: ModelBundle, windows: WindowSet, seed: int) -> _ProfileScores:
+        parts = [(*bundle.scores(h), y) for _, h, y in as_profiles(windows, bundle.features, bundle.input_days, seed)]
+        return cls(*(np.concatenate([p[i] for p in parts]) for i in (0, 2, 1)))
+
+    @classmethod
+    def pooled(cls, parts: list[_ProfileScores]) -> _ProfileScores:
+        return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("logits", "labels", "keys")))
 
 
-def _fit_interval(bundle: ModelBundle, windows: WindowSet, oracle: pd.DataFrame | None) -> Interval:
-    """The risk interval, conformally fitted against the true risk of these (never-trained-on) windows where known."""
-    if oracle is None or len(windows) == 0:
-        return Interval()
-    windows = _at_most(windows, INTERVAL_WINDOWS)
-    histories = windows.history(None, bundle.input_days)
-    risk = bundle.risk(histories)
-    return Interval.fit(risk, bundle.spread(histories), oracle_scores(oracle, windows))
+def _cross_fitted(
+    cfg: TrainConfig, fit: FitConfig, windows: WindowSet, plan: FoldPlan, labels: bool
+) -> tuple[WindowSet, np.ndarray, _ProfileScores]:
+    """Out-of-fold logits for every non-test participant, each from a model that never saw them: (the windows, their
+    full-profile logits, the logits of every source profile pooled)."""
+    predicted = np.concatenate([inner["predict"] for inner in plan.cross_fit])
+    tuning = windows.for_participants(set(predicted))
+    logits = np.empty(len(tuning), np.float32)
+    quiet = replace(fit, progress=False, devices=1, strategy="auto")
+    profiles = []
+    for inner in plan.cross_fit:
+        part = np.isin(tuning.participant_id, inner["predict"])
+        made = _bundle(
+            cfg,
+            quiet,
+            windows.for_participants(set(inner["train"])),
+            windows.for_participants(set(inner["val"])),
+            None,
+            None,
+            labels,
+            complete=False,
+        )
+        assert made is not None
+        logits[part] = made[0].logits(tuning.subset(part))
+        profiles.append(_ProfileScores.of(made[0], tuning.subset(part), fit.seed))
+    return tuning, logits, _ProfileScores.pooled(profiles)
 
 
 def _fit_and_calibrate(
-    cfg: TrainConfig, fit: FitConfig, windows: WindowSet, plan: FoldPlan, callbacks, run_id, oracle: pd.DataFrame | None
+    cfg: TrainConfig,
+    fit: FitConfig,
+    windows: WindowSet,
+    plan: FoldPlan,
+    callbacks,
+    run_id,
+    oracle: pd.DataFrame | None,
+    labels: bool,
 ) -> _Fitted | None:
-    """Fit on the fold's train participants (early stopping on validation), then calibrate and band on the calibration
-    split — or, when that split is too small or one-class, on cross-fitted out-of-fold predictions — and fit the
-    risk interval on the calibration split (the validation split when there is none)."""
+    """Fit on the fold's train participants (early stopping on validation); calibrate one map per source profile on
+    the calibration and validation participants together (a 10% calibration split alone carries its own case mix
+    into every score) — or, when the splits are too small or one-class, on cross-fitted out-of-fold predictions;
+    set the bands on the validation windows; fit the risk interval on the calibration and validation windows."""
     made = _bundle(
-        cfg, fit, windows.for_participants(set(plan.train)), windows.for_participants(set(plan.val)), callbacks, run_id
+        cfg, fit, windows.for_participants(set(plan.train)), windows.for_participants(set(plan.val)), callbacks, run_id, labels
     )
     if made is None:
         return None
     bundle, val_score = made
+    full = bundle.calibration.full
     if plan.cross_fit:
-        tuning, logits = _cross_fitted_logits(cfg, fit, windows, plan)
-        bundle.calibrator = Calibrator.fit(logits, tuning.label, cfg.calibration)
-        tuning_risk = bundle.calibrator(logits)
+        tuning, logits, profiles = _cross_fitted(cfg, fit, windows, plan, labels)
+        bundle.calibration = Calibration.fit(profiles.logits, profiles.labels, profiles.keys, full, cfg.calibration)
+        tuning_risk = bundle.calibration(logits, bundle.profiles(tuning.history(None, bundle.input_days)))
+        held = windows.for_participants(set(plan.val))
     else:
-        calib = windows.for_participants(set(plan.calib))
-        bundle.calibrator = Calibrator.fit(bundle.logits(calib), calib.label, cfg.calibration)
+        held = windows.for_participants(set(plan.calib) | set(plan.val))
+        profiles = _ProfileScores.of(bundle, held, fit.seed)
+        bundle.calibration = Calibration.fit(profiles.logits, profiles.labels, profiles.keys, full, cfg.calibration)
         tuning = windows.for_participants(set(plan.val))
         tuning_risk = bundle.risk(tuning)
     bundle.bands = Bands.fit(tuning_risk, cfg.alert_budget, cfg.elevated_budget)
-    held = plan.val if plan.cross_fit or not len(plan.calib) else plan.calib
-    bundle.interval = _fit_interval(bundle, windows.for_participants(set(held)), oracle)
+    bundle.interval = fit_interval(bundle, held, oracle_for(oracle, windows), fit.seed)
     return _Fitted(bundle, val_score, tuning, tuning_risk)
 
 
 def _train_fold(
-    cfg: TrainConfig, windows: WindowSet, plan: FoldPlan, callbacks, run_id, oracle: pd.DataFrame | None
+    cfg: TrainConfig, windows: WindowSet, plan: FoldPlan, callbacks, run_id, oracle: pd.DataFrame | None, labels: bool
 ) -> _Fold | None:
-    model = _fit_and_calibrate(cfg, cfg.fit, windows, plan, callbacks, run_id, oracle)
+    model = _fit_and_calibrate(cfg, cfg.fit, windows, plan, callbacks, run_id, oracle, labels)
     if model is None:
         return None
     test = windows.for_participants(set(plan.test))
+    risk = model.bundle.risk(test)
+    # What each band means, stated as the event rate observed in it on the fold's held-out participants.
+    bands = model.bundle.bands
+    model.bundle.bands = replace(bands, observed=band_rates(bands.assign(risk), test.label, test.participant, cfg.fit.seed))
     baseline = None
     if cfg.compare_baseline and cfg.fit.kind != "baseline":
         base_fit = replace(cfg.fit, kind="baseline", hparams={}, progress=False, devices=1, strategy="auto")
-        baseline = _fit_and_calibrate(cfg, base_fit, windows, plan, None, None, oracle)
-    return _Fold(plan, model, test, model.bundle.risk(test), baseline, baseline.bundle.risk(test) if baseline else None)
+        baseline = _fit_and_calibrate(cfg, base_fit, windows, plan, None, None, oracle, labels)
+    return _Fold(plan, model, test, risk, baseline, baseline.bundle.risk(test) if baseline else None)
 
 
 def train(cfg: TrainConfig, callbacks: list[Callback] | None = None) -> TrainResult:
@@ -234,7 +276,8 @@ def train(cfg: TrainConfig, callbacks: list[Callback] | None = None) -> TrainRes
         for k, plan in enumerate(plans):
             per_fold_run = is_zero and 1 < len(plans) <= MAX_LOGGED_FOLDS
             fold_run = tracking.start_run(cfg.experiment, f"fold-{k}", nested=True) if per_fold_run else run_id
-            fold = _train_fold(cfg, windows, plan, callbacks, fold_run if len(plans) <= MAX_LOGGED_FOLDS else None, oracle)
+            logged = fold_run if len(plans) <= MAX_LOGGED_FOLDS else None
+            fold = _train_fold(cfg, windows, plan, callbacks, logged, oracle, data.mode == "label")
             if per_fold_run:
                 tracking.end_run()
             if fold is None:
@@ -279,6 +322,7 @@ def _evaluate(
     risk = np.concatenate([f.test_risk for f in folds])
     high = np.concatenate([np.full(len(f.test), f.model.bundle.bands.high) for f in folds])
     events = data.outcomes if data.mode == "event" else None
+    oracle = oracle_for(oracle, windows)
     oracle_value = None
     if oracle is not None:
         evaluated = windows.subset(np.isin(windows.end_row, np.concatenate([f.test.end_row for f in folds])))
@@ -295,7 +339,8 @@ def _evaluate(
         base = evaluate(frame, base_risk, base_high, cfg.window.horizon, None, None, None, cfg.bootstrap_reps, cfg.fit.seed)
         metrics |= {f"baseline_{k}": base[k] for k in ("auroc", "auroc_ci_low", "auroc_ci_high", "auprc", "ece", "brier")}
         metrics |= _decisions(folds, baselines, [f.baseline_risk for f in folds if f.baseline_risk is not None], "baseline_", cfg)
-    metrics |= _interval_metrics(folds, oracle)
+    metrics |= _interval_metrics(folds, oracle_for(oracle, windows), cfg.fit.seed)
+    metrics |= _profile_metrics(folds, cfg.fit.seed)
     metrics["val_score_best"] = float(np.mean([f.model.val_score for f in folds]))
     metrics["n_folds"] = float(len(folds))
     metrics["folds_cross_fitted_calibration"] = float(sum(bool(f.plan.cross_fit) for f in folds))
@@ -303,28 +348,90 @@ def _evaluate(
 
 
 def _interval_note(interval: Interval) -> str:
-    if interval.fitted_on == "true_risk":
+    if interval.fitted_on == CHECKED:
+        cells = ", ".join(f"{k} {v:.2f}" for k, v in sorted(interval.scales.items()))
         return (
-            f"{interval.coverage:.0%} interval, split-conformal against the true risk of {interval.n_fitted} calibration "
-            f"windows (scale {interval.scale:.2f}, floor {interval.floor:.2f} logit)"
+            f"{interval.coverage:.0%} interval: the model's own uncertainty (participant-clustered covariance of each "
+            "signal's last layer) and the missing days (what hiding such days moves each signal's term), "
+            f"split-conformal against the true risk of {interval.n_fitted} calibration windows, one scale per band and "
+            f"class of days missing (band:class = scale: {cells})"
         )
-    return f"{interval.coverage:.0%} interval with a normal-theory scale: no true risk was known, coverage unchecked"
+    return (
+        f"{interval.coverage:.0%} interval from the model's own uncertainty and the missing days with a normal-theory "
+        "scale: no true risk was known, so its coverage was not checked (the API says `interval_checked: false`)"
+    )
 
 
-def _interval_metrics(folds: list[_Fold], oracle: pd.DataFrame | None) -> dict[str, float]:
-    """The risk intervals on the held-out windows: width by days missing and, where the true risk is known, coverage."""
+def _interval_metrics(folds: list[_Fold], oracle: pd.DataFrame | None, seed: int) -> dict[str, float]:
+    """The risk intervals on the held-out windows: width by days missing, how much the logit width varies between
+    people, how much blanking 8 of the last 14 days widens it, and, where the true risk is known, coverage overall,
+    per band and per missing-days class."""
     parts: list[tuple[np.ndarray, ...]] = []
+    widening: list[tuple[np.ndarray, np.ndarray]] = []
     for f in folds:
         bundle = f.model.bundle
-        keep = _at_most_mask(len(f.test), INTERVAL_WINDOWS)
-        test = f.test.subset(keep)
+        test = f.test.subset(_at_most_mask(len(f.test), INTERVAL_WINDOWS, seed))
         histories = test.history(None, bundle.input_days)
-        low, high = bundle.risk_interval(histories, f.test_risk[keep])
+        made = bundle.assess(histories)
         missing = (~(~np.isnan(histories[:, -bundle.window.lookback :])).any(axis=2)).sum(axis=1)
-        truth = oracle_scores(oracle, test) if oracle is not None else np.full(len(low), np.nan)
-        parts.append((low, high, missing, truth))
-    low, high, missing, truth = (np.concatenate(p) for p in zip(*parts, strict=True))
-    return interval_metrics(low, high, missing, truth if oracle is not None else None)
+        truth = oracle_scores(oracle, test) if oracle is not None else np.full(len(made.low), np.nan)
+        parts.append((made.low, made.high, missing, truth, bundle.bands.assign(made.risk)))
+        widening.append(_blanked_widening(bundle, histories, seed))
+    low, high, missing, truth, band = (np.concatenate(p) for p in zip(*parts, strict=True))
+    out = interval_metrics(low, high, missing, truth if oracle is not None else None, band)
+    half = (logit(high) - logit(low)) / 2
+    out["interval_logit_half_width_mean"] = float(half.mean())
+    out["interval_logit_half_width_cv"] = float(half.std() / half.mean()) if half.mean() > 0 else float("nan")
+    before, after = (np.concatenate(w) for w in zip(*widening, strict=True))
+    out["interval_blanked_windows"] = float(len(before))
+    out["interval_blanked_width_before"] = float(before.mean()) if len(before) else float("nan")
+    out["interval_blanked_width_after"] = float(after.mean()) if len(after) else float("nan")
+    return out
+
+
+BLANKED_DAYS, BLANKED_OF = 8, 14  # the widening check: 8 random days of the last 14 emptied
+
+
+def _blanked_widening(bundle: ModelBundle, histories: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Interval widths of the windows whose last 14 days all carry a signal, before and after emptying 8 of them (none
+    for a lookback shorter than 14 days)."""
+    if bundle.window.lookback < BLANKED_OF:
+        return np.empty(0), np.empty(0)
+    recent = (~np.isnan(histories[:, -BLANKED_OF:])).any(axis=2).all(axis=1)
+    chosen = histories[recent]
+    if not len(chosen):
+        return np.empty(0), np.empty(0)
+    rng = np.random.default_rng(seed)
+    blanked = chosen.copy()
+    for i in range(len(blanked)):
+        blanked[i, -BLANKED_OF + rng.choice(BLANKED_OF, BLANKED_DAYS, replace=False)] = np.nan
+    before, after = bundle.assess(chosen), bundle.assess(blanked)
+    return before.high - before.low, after.high - after.low
+
+
+def _profile_metrics(folds: list[_Fold], seed: int) -> dict[str, float]:
+    """Each source profile (wearable only, phone only, check-ins only, ...) on the held-out windows, the same windows
+    with the other sources never sent: calibration in the large, slope, ECE, AUROC and the high band's share."""
+    rows: dict[tuple[str, ...], list[tuple[np.ndarray, np.ndarray]]] = {}
+    for f in folds:
+        bundle = f.model.bundle
+        for sources, history, labels in as_profiles(f.test, bundle.features, bundle.input_days, seed):
+            risk = bundle.risk(history)
+            rows.setdefault(sources, []).append((risk, labels))
+    out: dict[str, float] = {}
+    high_budget = folds[-1].model.bundle.bands
+    for sources, parts in rows.items():
+        risk, labels = (np.concatenate(p) for p in zip(*parts, strict=True))
+        key = "profile_" + "_and_".join(sources)
+        slope, _ = calibration_slope_intercept(labels, risk)
+        out |= {
+            f"{key}_calibration_in_the_large": float(risk.mean() - labels.mean()),
+            f"{key}_calibration_slope": slope,
+            f"{key}_ece": expected_calibration_error(labels, risk),
+            f"{key}_auroc": float(roc_auc_score(labels, risk)) if len(np.unique(labels)) == 2 else float("nan"),
+            f"{key}_high_share": float((risk >= high_budget.high).mean()),
+        }
+    return out
 
 
 def _protocol(cfg: TrainConfig, folds: list[_Fold]) -> str:
@@ -357,11 +464,12 @@ def _card(
     final = folds[-1].model.bundle
     model_info = {
         "architecture": {
-            "tcn": "causal dilated temporal convolutions with attention pooling over daily inputs",
-            "gru": "GRU with attention pooling over daily inputs",
-            "baseline": "logistic regression on window summaries",
+            "additive": "one small network per signal over the window's days, added up (each signal's part in a score "
+            "is exact), scaled for the signals a partner sends",
+            "baseline": "logistic regression on per-signal window summaries",
         }[cfg.fit.kind],
         "kind": cfg.fit.kind,
+        "condition": cfg.fit.condition,
         "hyperparameters": json.dumps(cfg.fit.hparams | {"lr": cfg.fit.lr, "weight_decay": cfg.fit.weight_decay}),
         "calibration": cfg.calibration,
         "calibrated_on": folds[-1].plan.calibration,
@@ -401,8 +509,13 @@ def _card(
         "protocol": _protocol(cfg, folds),
         "baseline": baseline,
     }
-    thresholds = {"elevated": float(final.bands.elevated), "high": float(final.bands.high), "alert_budget": cfg.alert_budget}
-    return build_card(None, model_info, data_info, evaluation, metrics, thresholds)
+    bands = {
+        "elevated": float(final.bands.elevated),
+        "high": float(final.bands.high),
+        "alert_budget": cfg.alert_budget,
+        "observed": final.bands.observed,
+    }
+    return build_card(None, model_info, data_info, evaluation, metrics, bands)
 
 
 def _record(

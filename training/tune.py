@@ -65,13 +65,12 @@ def storage_for(url: str | None) -> optuna.storages.BaseStorage | str:
 
 def _suggest(trial: optuna.Trial | optuna.trial.FixedTrial, base: TrainConfig) -> TrainConfig:
     fit = base.fit
-    if fit.kind in ("tcn", "gru"):
+    hparams: dict[str, float | int] = {}
+    if fit.kind == "additive":
         hparams = {
-            "hidden": trial.suggest_categorical("hidden", [16, 32, 64]),
+            "hidden": trial.suggest_categorical("hidden", [8, 16, 32]),
             "dropout": trial.suggest_float("dropout", 0.1, 0.5),
         }
-    else:
-        hparams = {}
     fit = replace(
         fit,
         hparams=hparams,

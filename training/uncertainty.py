@@ -1,25 +1,35 @@
-"""How far to trust a risk: an 80% interval from the spread over plausible fills of the missing days, conformally scaled.
+"""How far to trust a risk: an 80% interval from the model's own uncertainty and the person's missing days.
 
-A window with missing days could have said several things. Each missing (day, signal) in the model window is filled
-with a value drawn from the person's own observed days of that signal, the model scores every fill, and the spread
-of those calibrated logits measures what the gaps leave open. The interval is `logit(risk) ± scale·(spread + floor)`
-(normalised split-conformal prediction): `floor` gives fully observed windows a width for what the model itself gets
-wrong, and `scale` is the conformal quantile fitted, on the calibration split, against the true risk where one is
-known (the synthetic cohort's oracle). Without a true risk the interval keeps a normal-theory scale and the model card
-says it was not checked.
+Two parts make each window's standard deviation on the network's logit scale:
+- the model: how uncertain the training people leave the score's level and the weight of each signal's term — the
+  participant-clustered ("sandwich") covariance of the logistic regression of the outcome on the terms, which is what
+  a participant bootstrap of that last combination estimates without refitting it — so a score resting on strong
+  moves of signals whose weight is uncertain gets a wider interval;
+- the missing days: each signal's term with its missing window days filled at the person's usual level plus and minus
+  one of their own baseline SDs; half the difference is that signal's SD. It is zero for a complete window, grows
+  with the days missing, and grows most where those days matter to the model (a prodrome under way, a signal the
+  model weighs heavily). A signal the partner never sends is not missing data: its absence is in the calibration of
+  the partner's source profile, not in this interval.
+`Interval.fit` scales that SD into the calibrated log-odds per band and class of days missing; an unchecked interval
+carries it there through the calibration map's slope (its secant over a logit either side: delta method).
+
+`Interval.fit` turns that SD into an interval that covers the true risk at the stated rate where one is known (the
+synthetic cohort's oracle): split-conformal, with one scale per band and class of days missing (Mondrian), so the
+coverage holds in each band and missing-days class and not only on average. Where no true risk is known the scale is
+the normal 80% quantile on the calibrated log-odds (delta method) and the interval says its coverage is unchecked.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 COVERAGE = 0.8
-DRAWS = 8
 NORMAL_SCALE = 1.2816  # the two-sided 80% normal quantile: the scale when no true risk is known to fit one on
-FLOOR_CANDIDATES = (0.05, 0.1, 0.2, 0.3, 0.5, 0.8)  # logit units; the fit keeps the one giving the narrowest intervals
-DEFAULT_FLOOR = 0.3
+MISSING_CLASSES = ((0, 0), (1, 6), (7, 10**6))  # days of the lookback without any signal, as docs/clinical.md states
+MIN_GROUP = 100  # calibration windows for a band x missing-class cell to get its own scale (else its band's, else all)
+CHECKED, UNCHECKED = "checked_against_true_risk", "unchecked"
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -31,63 +41,99 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
 
 
-def imputations(history: np.ndarray, lookback: int, draws: int = DRAWS, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """[B, D, F] raw days -> ([draws, B, D, F] copies whose missing window cells hold values drawn from the same
-    person's observed days of that signal, [B] whether anything was filled). One set of uniform draws serves every
-    participant, so a participant's interval depends on their own days only, not on who else is in the batch."""
-    b, _, f = history.shape
-    seen = ~np.isnan(history)
-    n = seen.sum(axis=1)  # [B, F] observed days per signal
-    pool = np.sort(history, axis=1)  # NaN sorts last: the first n[b, f] entries are that signal's observed values
-    u = np.random.default_rng(seed).random((draws, 1, lookback, f))
-    pick = np.minimum((u * n[None, :, None, :]).astype(np.int64), np.maximum(n - 1, 0)[None, :, None, :])
-    drawn = pool[np.arange(b)[None, :, None, None], pick, np.arange(f)[None, None, None, :]]
-    out = np.repeat(history[None], draws, axis=0)
-    window = out[:, :, -lookback:, :]
-    gap = np.isnan(history[:, -lookback:, :]) & (n[:, None, :] > 0)
-    window[:, gap] = drawn[:, gap]
-    return out, gap.any(axis=(1, 2))
+def missing_class(days_missing: np.ndarray) -> np.ndarray:
+    """0, 1 or 2: no day, 1-6 days or 7+ days of the lookback without any signal."""
+    days = np.asarray(days_missing)
+    return (days >= MISSING_CLASSES[1][0]).astype(np.int8) + (days >= MISSING_CLASSES[2][0]).astype(np.int8)
+
+
+def clustered_covariance(phi: np.ndarray, p: np.ndarray, y: np.ndarray, groups: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
+    """[P, P] participant-clustered sandwich covariance H⁻¹ M H⁻¹ of a logistic layer's weights at its fit: H the
+    log-loss Hessian (plus a small ridge for stability), M the outer products of each participant's summed score."""
+    phi = np.asarray(phi, np.float64)
+    hessian = (phi * (p * (1 - p))[:, None]).T @ phi
+    hessian += ridge * np.trace(hessian) / len(hessian) * np.eye(len(hessian))
+    codes = np.unique(groups, return_inverse=True)[1]
+    per_person = np.zeros((codes.max() + 1, phi.shape[1]))
+    np.add.at(per_person, codes, (y - p)[:, None] * phi)
+    inverse = np.linalg.inv(hessian)
+    return inverse @ (per_person.T @ per_person) @ inverse
 
 
 @dataclass(frozen=True)
 class Interval:
-    """The interval's fitted numbers; `fitted_on` says what its coverage was fitted against ("true_risk" or "none")."""
+    """The interval's fitted numbers. `scales` maps "band:missing_class" (and "band:*", "*" for pooled cells) to the
+    conformal quantile of |logit(true risk) - calibrated log-odds| / SD; `fitted_on` says whether coverage was fitted
+    against a true risk."""
 
     coverage: float = COVERAGE
-    scale: float = NORMAL_SCALE
-    floor: float = DEFAULT_FLOOR
-    fitted_on: str = "none"
+    fitted_on: str = UNCHECKED
     n_fitted: int = 0
+    scales: dict[str, float] = field(default_factory=dict)
 
-    def bounds(self, risk: np.ndarray, spread: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """[B] risk and calibrated-logit spread -> ([B] low, [B] high); always low <= risk <= high."""
-        centre = logit(risk)
-        half = self.scale * (np.asarray(spread, np.float64) + self.floor)
-        low, high = _sigmoid(centre - half), _sigmoid(centre + half)
-        return np.minimum(low, risk), np.maximum(high, risk)
+    def scale(self, band: np.ndarray, days_missing: np.ndarray, slope: np.ndarray) -> np.ndarray:
+        """[B] the multiplier of each window's SD (on the network's logit scale): its cell's conformal scale, or where
+        unfitted the normal quantile times the calibration map's slope (`slope`)."""
+        if self.fitted_on != CHECKED:
+            return NORMAL_SCALE * np.asarray(slope, np.float64)
+        cls = missing_class(days_missing)
+        keys = [f"{b}:{c}" for b, c in zip(band.tolist(), cls.tolist(), strict=True)]
+        return np.array([self.scales.get(k, self.scales.get(k.split(":")[0] + ":*", self.scales["*"])) for k in keys])
+
+    def bounds(
+        self,
+        log_odds: np.ndarray,
+        sd: np.ndarray,
+        band: np.ndarray,
+        days_missing: np.ndarray,
+        slope: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """[B] calibrated log-odds and the SD of the network's logit -> ([B] low, [B] high) risks; low <= risk <= high.
+        `slope` (the calibration map's, default 1) matters only for an unchecked interval."""
+        slope = np.ones(len(sd)) if slope is None else slope
+        half = self.scale(band, days_missing, slope) * np.asarray(sd, np.float64)
+        return _sigmoid(log_odds - half), _sigmoid(log_odds + half)
 
     @classmethod
-    def fit(cls, risk: np.ndarray, spread: np.ndarray, true_risk: np.ndarray, coverage: float = COVERAGE) -> Interval:
-        """Split-conformal fit on calibration windows whose true risk is known: for each candidate floor, the scale is
-        the finite-sample conformal quantile of |logit(true) - logit(risk)| / (spread + floor); keep the narrowest."""
-        error = np.abs(logit(true_risk) - logit(risk))
-        n = len(error)
-        if n < 20:
+    def fit(
+        cls,
+        log_odds: np.ndarray,
+        sd: np.ndarray,
+        band: np.ndarray,
+        days_missing: np.ndarray,
+        true_risk: np.ndarray,
+        coverage: float = COVERAGE,
+    ) -> Interval:
+        """Split-conformal scales on calibration windows whose true risk is known, per band x missing-days cell: each
+        cell's scale turns the SD of the network's logit into the calibrated log-odds' error there (within a band the
+        calibration map's slope is nearly constant, so the scale absorbs it; a window-by-window slope made the
+        coverage of the high band depend on which segment of the map a window fell in)."""
+        score = np.abs(logit(true_risk) - log_odds) / np.maximum(sd, 1e-6)
+        if len(score) < MIN_GROUP:
             return cls(coverage)
-        rank = min(int(np.ceil((n + 1) * coverage)), n) - 1
-        best: Interval | None = None
-        best_width = np.inf
-        for floor in FLOOR_CANDIDATES:
-            scale = float(np.sort(error / (spread + floor))[rank])
-            width = float(np.mean(np.diff(cls(coverage, scale, floor).bounds(risk, spread), axis=0)))
-            if width < best_width:
-                best, best_width = cls(coverage, scale, floor, "true_risk", n), width
-        assert best is not None
-        return best
+        cells = missing_class(days_missing)
+        scales = {"*": _conformal_quantile(score, coverage)}
+        for b in np.unique(band):
+            in_band = band == b
+            if in_band.sum() >= MIN_GROUP:
+                scales[f"{b}:*"] = _conformal_quantile(score[in_band], coverage)
+            for c in np.unique(cells[in_band]):
+                cell = in_band & (cells == c)
+                if cell.sum() >= MIN_GROUP:
+                    scales[f"{b}:{c}"] = _conformal_quantile(score[cell], coverage)
+        return cls(coverage, CHECKED, len(score), scales)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> Interval:
-        return cls(**d) if d else cls()
+        if not d:
+            return cls()
+        return cls(d["coverage"], d["fitted_on"], d["n_fitted"], dict(d["scales"]))
+
+
+def _conformal_quantile(score: np.ndarray, coverage: float) -> float:
+    """The finite-sample split-conformal quantile: the ceil((n + 1) * coverage)-th smallest score."""
+    rank = min(int(np.ceil((len(score) + 1) * coverage)), len(score)) - 1
+    return float(np.sort(score)[rank])
