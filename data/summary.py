@@ -47,9 +47,9 @@ def summary_records(values: np.ndarray, features: list[str]) -> list[dict[str, A
     return [{k: (None if v != v else float(v)) for k, v in zip(names, row, strict=True)} for row in rows.tolist()]
 
 
-def window_inputs(values: np.ndarray) -> list[list[list[float | None]]]:
-    """[B, L, F] windows as JSON-ready nested lists (NaN as None): the model inputs the prediction log keeps, so
-    retraining can rebuild each participant's days from what the service actually scored."""
-    cells = np.round(values.astype(np.float64), 4).astype(object)
-    cells[np.isnan(values)] = None
-    return cells.tolist()
+def window_inputs(values: np.ndarray) -> np.ndarray:
+    """[B, L, F] windows rounded for the prediction log, which keeps them so retraining can rebuild each participant's
+    days from what the service actually scored. Left as an array: the spool and the store write JSON with orjson,
+    which writes numpy arrays directly and a missing day (NaN) as null; nested Python lists took half the time of a
+    1,000-participant scoring pass to build."""
+    return np.round(values.astype(np.float64), 4)

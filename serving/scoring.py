@@ -27,9 +27,7 @@ assemble = histories_from_days  # request days -> the core's grid, as the servic
 MEAN_CHANGE_SD = 0.5
 
 
-def _driver_text(
-    language: str, kind: str, signal: str, recent: float, base: float, z: float, missing: int, days: int
-) -> str:
+def _driver_text(language: str, kind: str, signal: str, recent: float, base: float, z: float, missing: int, days: int) -> str:
     """One plain sentence about a driver, in `language`, with the plural forms its numbers need."""
     label = messages.gettext(language, messages.SIGNAL_LABELS.get(signal, signal))
     if kind == MISSING_DATA:
@@ -129,9 +127,9 @@ def score(
     explain: bool = True,
     last_event: list[dt.date | None] | None = None,
     language: str | list[str] = messages.DEFAULT,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[list[list[float | None]]]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], np.ndarray]:
     """The core's scores as API results, with interval, drivers and data quality, texts in `language` (one, or one per
-    participant); returns (API results, model-input summaries, the model-input windows themselves)."""
+    participant); returns (API results, model-input summaries, the model-input windows themselves: [P, L, F])."""
     lookback = bundle.window.lookback
     window = batch.window(lookback)
     scores = score_histories(bundle, batch, explain=explain, last_event=last_event)

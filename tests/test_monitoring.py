@@ -73,6 +73,22 @@ def _log(engine, rows: pd.DataFrame, partner: str = "acme", day: dt.date = dt.da
     prediction_log.insert_ignoring_duplicates(engine, "predictions", records)
 
 
+def _report_events(engine, rows) -> None:
+    """A relapse on 2025-05-08 for each of these logged rows (logged with by_person=False: key k<row>)."""
+    events = [
+        {
+            "record_id": str(uuid.uuid4()),
+            "created_at": NOW,
+            "partner": "acme",
+            "participant_key": f"k{i}",
+            "date": dt.date(2025, 5, 8),
+            "event": "relapse",
+        }
+        for i in rows
+    ]
+    prediction_log.insert_ignoring_duplicates(engine, "outcomes", events)
+
+
 def _key(participant: int) -> str:
     """Pseudonymous keys look like the service's: HMAC hex (the monitor samples people by key prefix)."""
     return hashlib.sha256(f"p{participant}".encode()).hexdigest()[:40]
@@ -154,19 +170,7 @@ def test_matured_outcomes_give_auroc_and_a_stale_model_alerts(tmp_path, referenc
     rows = _heldout(reference).sample(600, random_state=6, replace=True).reset_index(drop=True)
     _log(engine, rows, day=dt.date(2025, 5, 1), by_person=False)
     rng = np.random.default_rng(0)
-    # Outcomes unrelated to the scores: the model has gone stale.
-    events = [
-        {
-            "record_id": str(uuid.uuid4()),
-            "created_at": NOW,
-            "partner": "acme",
-            "participant_key": f"k{i}",
-            "date": dt.date(2025, 5, 8),
-            "event": "relapse",
-        }
-        for i in rng.choice(len(rows), 120, replace=False)
-    ]
-    prediction_log.insert_ignoring_duplicates(engine, "outcomes", events)
+    _report_events(engine, rng.choice(len(rows), 120, replace=False))  # unrelated to the scores: the model went stale
     result = monitor(_cfg(tmp_path, reference, thresholds=Thresholds(min_auroc=0.65))).overall
     assert 0.35 < result.values["RocAuc"] < 0.65 and result.performance_html.exists()
     assert any(a.kind == "performance" for a in result.alerts)
@@ -200,19 +204,7 @@ def test_predicted_and_observed_rates_are_reported_per_band_and_the_high_band_al
     rows.loc[80:, "band"] = np.where(rows.loc[80:, "band"] == "high", "elevated", rows.loc[80:, "band"])
     _log(engine, rows, day=dt.date(2025, 5, 1), by_person=False)
     rng = np.random.default_rng(1)
-    had_event = [*rng.choice(np.arange(80), 8, replace=False), *rng.choice(np.arange(80, 600), 30, replace=False)]
-    events = [
-        {
-            "record_id": str(uuid.uuid4()),
-            "created_at": NOW,
-            "partner": "acme",
-            "participant_key": f"k{i}",
-            "date": dt.date(2025, 5, 8),
-            "event": "relapse",
-        }
-        for i in had_event
-    ]
-    prediction_log.insert_ignoring_duplicates(engine, "outcomes", events)
+    _report_events(engine, [*rng.choice(np.arange(80), 8, replace=False), *rng.choice(np.arange(80, 600), 30, replace=False)])
     result = monitor(_cfg(tmp_path, reference, thresholds=Thresholds(min_auroc=0.0))).overall
     v = result.values
     assert v["band_high_windows"] == 80 and v["band_high_mean_risk"] == pytest.approx(0.45)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from data.contract import source
 from data.pseudonym import Pseudonymizer
 from data.windows import WindowConfig, WindowSet
 from training.calibration import Bands, Calibration, profile_keys
 from training.nets import AdditiveNet, ModelKind, build_net
 from training.preprocess import Preprocessor
+from training.profiles import source_subsets
 from training.uncertainty import Interval
 
 SPEC_FILE, WEIGHTS_FILE, MANIFEST_FILE = "model.json", "weights.pt", "manifest.json"
@@ -121,6 +124,25 @@ class ModelBundle:
 
     def risk(self, values: np.ndarray | WindowSet) -> np.ndarray:
         return self.calibration(*self.scores(values))
+
+    @torch.inference_mode()
+    def profile_scores(
+        self, values: np.ndarray, batch_size: int = 4096
+    ) -> Iterator[tuple[tuple[str, ...], np.ndarray, np.ndarray]]:
+        """(sources, [B] logits, [B] profile keys) of [B, D, F] histories as every source profile would send them (the
+        other contract sources never sent), from one preprocessing pass."""
+        self.net.eval()
+        present = (~np.isnan(values)).any(axis=1)
+        x = np.concatenate([self.preprocessor.transform(values[i : i + batch_size]) for i in range(0, len(values), batch_size)])
+        for sources in source_subsets(self.features):
+            keep = np.array([source(f) is None or source(f) in sources for f in self.features])
+            logits = np.concatenate(
+                [
+                    self.net(torch.from_numpy(self.preprocessor.only(x[i : i + batch_size], keep))).numpy()
+                    for i in range(0, len(x), batch_size)
+                ]
+            )
+            yield sources, logits, profile_keys(present & keep, self.features)
 
     @torch.inference_mode()
     def assess(self, values: np.ndarray, explain: bool = False) -> Assessment:

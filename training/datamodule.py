@@ -20,41 +20,59 @@ def source_masks(features: list[str]) -> np.ndarray:
     return np.array([[source(f) == src for f in features] for src in SOURCES], bool)
 
 
-def drop_sources(history: np.ndarray, features: list[str], share: float, rng: np.random.Generator) -> np.ndarray:
-    """A copy of [B, D, F] histories in which a `share` of the windows keep only a random non-empty subset of the
-    sources (each subset equally likely): wearable-only, phone-only, check-ins only and the pairs, as partners send."""
+def partial_keep(features: list[str], n: int, share: float, rng: np.random.Generator) -> np.ndarray:
+    """[n, F] which signals each of n windows keeps: a `share` of them keep only a random non-empty proper subset of the
+    sources (each subset equally likely: wearable-only, phone-only, check-ins only and the pairs, as partners send),
+    the rest everything; custom features are always kept."""
     masks = source_masks(features)
-    partial = np.flatnonzero(rng.random(len(history)) < share)
+    keep = np.ones((n, len(features)), bool)
+    partial = np.flatnonzero(rng.random(n) < share)
     if not len(partial) or not masks.any():
-        return history
-    subsets = [int(k) for k in range(1, 2 ** len(masks) - 1)]  # every non-empty proper subset of the sources
-    kept = np.array([[bool(k >> s & 1) for s in range(len(masks))] for k in subsets])[rng.integers(0, len(subsets), len(partial))]
-    dropped = ~(kept @ masks) & masks.any(axis=0)  # [partial, F]: features of a source left out
-    out = history.copy()
-    part = out[partial]
-    part[np.broadcast_to(dropped[:, None, :], part.shape)] = np.nan
-    out[partial] = part
-    return out
+        return keep
+    subsets = np.array([[bool(k >> s & 1) for s in range(len(masks))] for k in range(1, 2 ** len(masks) - 1)])
+    kept = subsets[rng.integers(0, len(subsets), len(partial))]
+    keep[partial] = (kept @ masks) | ~masks.any(axis=0)
+    return keep
+
+
+CACHE_BYTES = 3 * 2**30  # preprocessed windows kept in memory across epochs when they fit (the default cohort: 1.5 GB)
 
 
 class WindowDataset(Dataset):
-    """Batches are sliced from the shared panel and preprocessed in one vectorised call (no per-window Python).
-    With `partial_share` > 0 (training only), that share of windows loses whole sources, seeded per batch."""
+    """Batches are sliced from the shared panel and preprocessed in one vectorised call (no per-window Python); when
+    all of them fit in `cache_bytes` they are preprocessed once, before the first epoch, not once per epoch. With
+    `partial_share` > 0 (training only), that share of windows loses whole sources, drawn afresh for every batch;
+    the sources are dropped from the preprocessed inputs (`Preprocessor.only`), which is exact."""
 
-    def __init__(self, windows: WindowSet, preprocessor: Preprocessor, partial_share: float = 0.0, seed: int = 0):
+    def __init__(
+        self,
+        windows: WindowSet,
+        preprocessor: Preprocessor,
+        partial_share: float = 0.0,
+        seed: int = 0,
+        cache_bytes: int = CACHE_BYTES,
+    ):
         self.windows, self.pre = windows, preprocessor
         self.partial_share = partial_share
         self.rng = np.random.default_rng(seed)
+        size = len(windows) * preprocessor.lookback * preprocessor.n_inputs * 4
+        self.cache = self._preprocess_all() if size <= cache_bytes else None
+
+    def _preprocess_all(self) -> np.ndarray:
+        out = np.empty((len(self.windows), self.pre.lookback, self.pre.n_inputs), np.float32)
+        for start in range(0, len(self.windows), 4096):
+            part = slice(start, start + 4096)
+            out[part] = self.pre.transform(self.windows.history(part, self.pre.input_days))
+        return out
 
     def __len__(self) -> int:
         return len(self.windows)
 
     def __getitems__(self, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         i = np.asarray(idx)
-        history = self.windows.history(i, self.pre.input_days)
+        x = self.cache[i] if self.cache is not None else self.pre.transform(self.windows.history(i, self.pre.input_days))
         if self.partial_share > 0:
-            history = drop_sources(history, list(self.pre.features), self.partial_share, self.rng)
-        x = self.pre.transform(history)
+            x = self.pre.only(x, partial_keep(list(self.pre.features), len(i), self.partial_share, self.rng))
         return torch.from_numpy(x), torch.from_numpy(self.windows.label[i].astype(np.float32))
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,7 +13,6 @@ from data.oracle import oracle_for, oracle_scores
 from data.windows import build_windows
 from training.bundle import ModelBundle, _days_missing
 from training.evaluate import band_calibration, calibration_slope_intercept, expected_calibration_error, interval_metrics
-from training.profiles import as_profiles
 
 CHECK_WINDOWS = 40_000  # a seeded sample: band gaps to about ±0.01, coverage per cell to about ±0.01
 
@@ -50,11 +49,11 @@ def check_cohort(
         out["oracle_auroc"] = float(roc_auc_score(y, truth))
         band = bundle.bands.assign(made.risk)
         out |= interval_metrics(made.low, made.high, _days_missing(history, bundle.window.lookback), truth, band)
-    for sources, partial, labels in as_profiles(windows, bundle.features, bundle.input_days, seed, cap):
-        risk = bundle.risk(partial)
+    for sources, logits, keys in bundle.profile_scores(history):
+        risk = bundle.calibration(logits, keys)
         key = "profile_" + "_and_".join(sources)
-        out[f"{key}_calibration_in_the_large"] = float(risk.mean() - labels.mean())
-        out[f"{key}_calibration_slope"] = calibration_slope_intercept(labels, risk)[0]
+        out[f"{key}_calibration_in_the_large"] = float(risk.mean() - y.mean())
+        out[f"{key}_calibration_slope"] = calibration_slope_intercept(y, risk)[0]
         out[f"{key}_high_share"] = float((risk >= bundle.bands.high).mean())
-        out[f"{key}_auroc"] = float(roc_auc_score(labels, risk))
+        out[f"{key}_auroc"] = float(roc_auc_score(y, risk))
     return out

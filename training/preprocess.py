@@ -73,6 +73,21 @@ class Preprocessor:
             share = (np.isnan(period) & started).sum(axis=1) / days
         return np.rint(np.where(days > 0, share, 0.0) * self.lookback).astype(np.int64)
 
+    def only(self, x: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """`transform`'s inputs as if the signals not in `keep` ([F] or [B, F] bool) had never been sent: each signal's
+        channels depend on its own days only, so this equals transforming the history with those signals blanked."""
+        n = len(self.features)
+        dropped = ~np.broadcast_to(np.asarray(keep, bool), (x.shape[0], n))
+        out = x.copy()
+        never = (np.arange(x.shape[1], dtype=np.float32) + 1) / x.shape[1]  # days since seen of a signal never seen
+        for i, name in enumerate(CHANNELS):
+            part = out[..., i * n : (i + 1) * n]  # a view into `out`
+            value = (
+                np.broadcast_to(never[None, :, None], part.shape) if name == "since_seen" else np.zeros(part.shape, np.float32)
+            )
+            np.copyto(part, value, where=np.broadcast_to(dropped[:, None, :], part.shape))
+        return out
+
     def usual(self, x: np.ndarray, baseline: np.ndarray, usual_gaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """From `transform`'s inputs, its baseline and `usual_gaps`: (the person as usual, the window with only its
         unusual gaps filled). As usual: every window day of each signal sent at the person's baseline level
@@ -112,27 +127,31 @@ class Preprocessor:
         """`transform`, and each person's [B, F] scaled baseline mean and SD (NaN where the signal has no baseline)."""
         center = np.asarray(self.center, np.float32)
         scale = np.asarray(self.scale, np.float32)
+        b, _, f = history.shape
         values = history[:, -self.lookback :]
         observed = ~np.isnan(values)
+        # One array, each channel written in place: this runs for every training batch and every scoring pass.
+        out = np.empty((b, values.shape[1], len(CHANNELS) * f), np.float32)
+        level, deviation, personal_z, seen, since_seen, present = (out[..., i * f : (i + 1) * f] for i in range(len(CHANNELS)))
         # Scaled values are clipped so an extreme but legal reading cannot dominate (or overflow) the network.
-        level = np.clip((values - center) / scale, -10, 10)
+        np.clip((values - center) / scale, -10, 10, out=level)
         if self.baseline_days:  # statistics of the raw days, then scaled: one pass over the long history
-            earlier = (history[:, -self.baseline_days : -self.recent_days] - center) / scale
-            mean, spread = _mean_and_sd(earlier)
+            mean, spread = _mean_and_sd((history[:, -self.baseline_days : -self.recent_days] - center) / scale)
             baseline = np.clip(mean, -10, 10)
         else:
             earlier = level[:, : -self.recent_days] if values.shape[1] > self.recent_days else level
             baseline, spread = _mean_and_sd(earlier)
         # A signal never seen in the earlier days has a NaN baseline: its deviation is then 0.
-        deviation = np.nan_to_num(level - baseline, nan=0.0)
+        np.subtract(level, baseline, out=deviation)
+        np.nan_to_num(deviation, copy=False, nan=0.0)
         # The same change means more for a person whose signal is usually steady.
-        personal_z = np.clip(np.nan_to_num(deviation / np.maximum(np.nan_to_num(spread, nan=1.0), 0.1)), -5, 5)
-        since_seen = _since_seen(observed)
-        present = np.broadcast_to((~np.isnan(history)).any(axis=1, keepdims=True), values.shape).astype(np.float32)
-        out = np.concatenate(
-            [np.nan_to_num(level, nan=0.0), deviation, personal_z, observed.astype(np.float32), since_seen, present], axis=2
-        )
-        return out.astype(np.float32, copy=False), baseline[:, 0], spread[:, 0]
+        np.divide(deviation, np.maximum(np.nan_to_num(spread, nan=1.0), 0.1), out=personal_z)
+        np.clip(personal_z, -5, 5, out=personal_z)
+        np.nan_to_num(level, copy=False, nan=0.0)
+        seen[:] = observed
+        since_seen[:] = _since_seen(observed)
+        present[:] = (~np.isnan(history)).any(axis=1, keepdims=True)
+        return out, baseline[:, 0], spread[:, 0]
 
     def missing_filled(self, x: np.ndarray, baseline: np.ndarray, spread: np.ndarray, sign: float) -> np.ndarray:
         """Inputs whose missing window days (of signals that were sent) hold the person's baseline plus `sign` of their
