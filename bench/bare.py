@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from serving.schema import score_request_model
-from serving.scoring import assemble, score
-from training.bundle import ModelBundle
+from earlywarn.serving.results import assemble, score
+from earlywarn.serving.schema import score_request_model
+from earlywarn.training.bundle import ModelBundle
 
 
 def app_for(model_tag: str) -> Starlette:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bentoml
 
 from bench.bare import app_for
-from data.settings import settings
+from earlywarn.data.settings import settings
 
 app = app_for(settings().model_tag)
 

@@ -17,14 +17,14 @@ import pandas as pd
 import torch
 
 from bench.serving import _cpu
-from data.synth import SynthConfig, synth
-from training.fit import FitConfig
-from training.scoring import Histories, histories_from_frame, score_histories
-from training.train import TrainConfig, train
+from earlywarn.data.synth import SynthConfig, synth
+from earlywarn.training.fit import FitConfig
+from earlywarn.training.scoring import Histories, histories_from_frame, score_histories
+from earlywarn.training.train import TrainConfig, train
 
 REPEATS = 7
 CORE = "the scoring core: status, risk, interval, drivers (training.scoring.score_histories)"
-API = "the API's results: the core plus texts and what the log keeps (serving.scoring.score)"
+API = "the API's results: the core plus texts and what the log keeps (serving.results.score)"
 
 
 def _median_seconds(run: Callable[[], object], repeats: int = REPEATS) -> float:
@@ -48,7 +48,7 @@ def _thousand(features: Path, days: int, input_days: int, names: list[str]) -> H
 
 
 def costs() -> str:
-    from serving.scoring import score
+    from earlywarn.serving.results import score
 
     os.environ.setdefault("EARLYWARN_MODE", "demo")  # synthetic people only: the published demo secret is enough
     work = Path(tempfile.mkdtemp(prefix="earlywarn-costs-"))

@@ -24,7 +24,7 @@ def _shrink(src: Path, dst: Path) -> Path:
 
 
 def main(out: Path) -> list[Path]:
-    from monitoring.screenshot import chromium
+    from earlywarn.monitoring.screenshot import chromium
 
     if chromium() is None:
         raise SystemExit("docs-images needs Chromium for the dashboard screenshot (Debian: apt-get install chromium)")
@@ -33,14 +33,14 @@ def main(out: Path) -> list[Path]:
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     os.environ.pop("EARLYWARN_DB_URL", None)
     from bench.launcher import Server
-    from data.prediction_log import url_from_env
-    from data.synth import SynthConfig, synth
-    from monitoring.screenshot import dashboard_screenshot
-    from monitoring.simulate import SimulateConfig, simulate
-    from serving.packaging import import_model
-    from training.fit import FitConfig
-    from training.promote import PromoteConfig, promote
-    from training.train import TrainConfig, train
+    from earlywarn.data.store import url_from_env
+    from earlywarn.data.synth import SynthConfig, synth
+    from earlywarn.monitoring.screenshot import dashboard_screenshot
+    from earlywarn.monitoring.simulate import SimulateConfig, simulate
+    from earlywarn.serving.packaging import import_model
+    from earlywarn.training.fit import FitConfig
+    from earlywarn.training.promote import PromoteConfig, promote
+    from earlywarn.training.train import TrainConfig, train
 
     cohort = synth(SynthConfig(participants=400, days=240, seed=0), root / "cohort")
     train(

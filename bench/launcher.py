@@ -38,7 +38,7 @@ class Server:
         self,
         env: dict[str, str],
         log_path: Path,
-        target: str = "serving.service:RiskService",
+        target: str = "earlywarn.serving.service:RiskService",
         bentoml: Path | None = None,
         cwd: Path = ROOT,
     ):

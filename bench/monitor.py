@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from monitoring.demo_log import NOW, fill_log
+from earlywarn.monitoring.demo_log import NOW, fill_log
 
 
 def child(db: str, ref: str, out: str) -> None:
     """One monitor run in this (fresh) interpreter: its time, peak memory and verdict as JSON."""
-    from monitoring.monitor import MonitorConfig, monitor
+    from earlywarn.monitoring.monitor import MonitorConfig, monitor
 
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t = time.perf_counter()
@@ -66,7 +66,7 @@ def table(results: list[dict[str, float]]) -> str:
 
 
 def main(sizes: list[int]) -> None:
-    from monitoring.monitor import champion_reference
+    from earlywarn.monitoring.monitor import champion_reference
 
     workdir = Path("runs/bench")
     workdir.mkdir(parents=True, exist_ok=True)

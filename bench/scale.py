@@ -16,27 +16,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from data.ingest import DEFAULT_CHUNK_ROWS
+from earlywarn.data.ingest import DEFAULT_CHUNK_ROWS
 
 WORK = Path("runs/bench-scale")
 
 
 def _synth(p: dict[str, Any]) -> dict[str, float]:
-    from data.synth import SynthConfig, synth
+    from earlywarn.data.synth import SynthConfig, synth
 
     return {"rows": synth(SynthConfig(participants=p["n"], days=p["days"], seed=1), p["dir"]).n_rows}
 
 
 def _validate(p: dict[str, Any]) -> dict[str, float]:
-    from data.ingest import load_grid
+    from earlywarn.data.ingest import load_grid
 
     d = load_grid(Path(p["dir"], "features.parquet"), Path(p["dir"], "outcomes.csv"), chunk_rows=p["chunk_rows"])
     return {"rows": d.participant_days}
 
 
 def _windows(p: dict[str, Any]) -> dict[str, float]:
-    from data.ingest import load_grid
-    from data.windows import WindowConfig, build_windows
+    from earlywarn.data.ingest import load_grid
+    from earlywarn.data.windows import WindowConfig, build_windows
 
     d = load_grid(Path(p["dir"], "features.parquet"), Path(p["dir"], "outcomes.csv"), chunk_rows=p["chunk_rows"])
     t0 = time.perf_counter()
@@ -47,8 +47,8 @@ def _windows(p: dict[str, Any]) -> dict[str, float]:
 def _train_epoch(p: dict[str, Any]) -> dict[str, float]:
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{p['dir']}/mlflow.db"
     os.environ["EARLYWARN_ARTIFACT_ROOT"] = f"{p['dir']}/artifacts"
-    from training.fit import FitConfig
-    from training.train import TrainConfig, train
+    from earlywarn.training.fit import FitConfig
+    from earlywarn.training.train import TrainConfig, train
 
     r = train(
         TrainConfig(
@@ -66,10 +66,10 @@ def _train_epoch(p: dict[str, Any]) -> dict[str, float]:
 
 
 def _score(p: dict[str, Any]) -> dict[str, float]:
-    from serving.config import bentoml_home
+    from earlywarn.serving.config import bentoml_home
 
     os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))  # where `make run` packaged the model
-    from serving.batch import BatchScoreConfig, score_file
+    from earlywarn.serving.score_file import BatchScoreConfig, score_file
 
     r = score_file(BatchScoreConfig(Path(p["dir"], "features.parquet"), Path(p["dir"], "scores.parquet"), p["tag"]))
     return {"rows": r.participants}
@@ -149,7 +149,7 @@ def main(argv: list[str]) -> None:
 
 def reference() -> None:
     """The champion's reference sample, which the monitor stage reads."""
-    from monitoring.monitor import champion_reference
+    from earlywarn.monitoring.monitor import champion_reference
 
     WORK.mkdir(parents=True, exist_ok=True)
     champion_reference().to_parquet(WORK / "reference.parquet")

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from bench.launcher import ROOT, Server, free_port
-from data.keys import create_key
-from data.prediction_log import engine_for
+from earlywarn.data.store import engine_for
+from earlywarn.data.store.keys import create_key
 
 
 @dataclass(frozen=True)
@@ -149,8 +149,8 @@ def _measure(url: str, key: str | None, single: Path, big: bytes, cfg: BenchConf
 
 def bench(cfg: BenchConfig) -> str:
     """Measure the three servers one after another on this machine; returns the Markdown table."""
-    from serving.config import bentoml_home
-    from serving.packaging import latest_model
+    from earlywarn.serving.config import bentoml_home
+    from earlywarn.serving.packaging import latest_model
 
     if shutil.which("wrk") is None:
         raise SystemExit("make bench needs wrk (Debian: apt-get install wrk)")

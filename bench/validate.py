@@ -20,20 +20,20 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from data.contract import DATE, PARTICIPANT, Condition
-from data.globem import GlobemImportConfig, import_globem
-from data.ingest import load_grid
-from data.synth import SynthConfig, synth
-from data.windows import WindowConfig, build_windows
-from training.behaviour import ManicWeek, StableLevel, WorseSleep, manic_week, stable_level, worse_sleep
-from training.calibration import Bands, Calibrator
-from training.choices import Method
-from training.evaluate import band_calibration, calibration_slope_intercept, expected_calibration_error
-from training.fit import FitConfig
-from training.heldout import check_cohort
-from training.profiles import source_subsets
-from training.splits import Folds
-from training.train import TrainConfig, TrainResult, train
+from earlywarn.data.contract import DATE, PARTICIPANT, Condition
+from earlywarn.data.globem import GlobemImportConfig, import_globem
+from earlywarn.data.ingest import load_grid
+from earlywarn.data.synth import SynthConfig, synth
+from earlywarn.data.windows import WindowConfig, build_windows
+from earlywarn.training.behaviour import ManicWeek, StableLevel, WorseSleep, manic_week, stable_level, worse_sleep
+from earlywarn.training.calibration import Bands, Calibrator
+from earlywarn.training.choices import Method
+from earlywarn.training.evaluate import band_calibration, calibration_slope_intercept, expected_calibration_error
+from earlywarn.training.fit import FitConfig
+from earlywarn.training.heldout import check_cohort
+from earlywarn.training.profiles import source_subsets
+from earlywarn.training.splits import Folds
+from earlywarn.training.train import TrainConfig, TrainResult, train
 
 ROOT = Path(__file__).resolve().parents[1]
 GLOBEM = ROOT.parent / "shared" / "datasets" / "globem-sample"

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data import progress
-from data.contract import DATE, LABEL, PARTICIPANT
-from data.validation import ContractError, Problem, validate_features, validate_outcomes
+from earlywarn.data import progress
+from earlywarn.data.contract import DATE, LABEL, PARTICIPANT
+from earlywarn.data.validation import ContractError, Problem, validate_features, validate_outcomes
 
 MINUTES = 1440
 CK_WEIGHTS = np.array([106, 54, 58, 76, 230, 74, 67]) * 0.001  # epochs t-4 .. t+2

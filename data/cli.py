@@ -8,14 +8,14 @@ from typing import Annotated
 
 import typer
 
-from data import state
-from data.actigraphy import ActigraphyImportConfig, import_actigraphy
-from data.contract import Condition
-from data.globem import GlobemImportConfig, import_globem
-from data.ingest import DEFAULT_CHUNK_ROWS, load_grid
-from data.synth import Design, Drift, SynthConfig, synth
-from data.validation import ContractError
-from data.windows import WindowConfig, build_windows
+from earlywarn.data import state
+from earlywarn.data.actigraphy import ActigraphyImportConfig, import_actigraphy
+from earlywarn.data.contract import Condition
+from earlywarn.data.globem import GlobemImportConfig, import_globem
+from earlywarn.data.ingest import DEFAULT_CHUNK_ROWS, load_grid
+from earlywarn.data.synth import Design, Drift, SynthConfig, synth
+from earlywarn.data.validation import ContractError
+from earlywarn.data.windows import WindowConfig, build_windows
 
 _WINDOW = WindowConfig()  # window defaults live in data/windows.py only
 # Options more than one command takes, each with one name and one help text.
@@ -69,7 +69,7 @@ def synth_cmd(
     if minutes is not None:
         import pandas as pd
 
-        from data.synth_minutes import export_minutes
+        from earlywarn.data.synth_minutes import export_minutes
 
         written = export_minutes(pd.read_parquet(r.features_path), minutes, epoch_seconds=epoch_seconds, seed=seed)
         typer.echo(f"wrote {len(written)} raw minute files ({epoch_seconds} s epochs) -> {minutes}")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from data.contract import PARTICIPANT
+from earlywarn.data.contract import PARTICIPANT
 
 TAG = "participant_tag"  # reference samples name their rows' participants by a keyed tag, not an id
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data import progress
-from data.contract import DATE, LABEL, PARTICIPANT, SIGNALS
-from data.validation import validate_features, validate_outcomes
+from earlywarn.data import progress
+from earlywarn.data.contract import DATE, LABEL, PARTICIPANT, SIGNALS
+from earlywarn.data.validation import validate_features, validate_outcomes
 
 
 def _col(modality: str, name: str, segment: str = "allday") -> tuple[str, str]:

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from data.contract import DATE, EVENT, KEY_COLUMNS, PARTICIPANT, feature_columns
-from data.validation import (
+from earlywarn.data.contract import DATE, EVENT, KEY_COLUMNS, PARTICIPANT, feature_columns
+from earlywarn.data.validation import (
     MAX_PROBLEMS_SHOWN,
     ContractError,
     OutcomeMode,
@@ -23,7 +23,7 @@ from data.validation import (
     read_table,
     validate_outcomes,
 )
-from data.windows import Panel, day_number
+from earlywarn.data.windows import Panel, day_number
 
 DEFAULT_CHUNK_ROWS = 200_000
 

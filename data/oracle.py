@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from data.contract import DATE, PARTICIPANT
-from data.windows import WindowSet, day_number
+from earlywarn.data.contract import DATE, PARTICIPANT
+from earlywarn.data.windows import WindowSet, day_number
 
 
 class OracleHorizonError(ValueError):

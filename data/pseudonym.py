@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from data.settings import secret, settings
+from earlywarn.data.settings import secret, settings
 
 DEMO_KEY = "earlywarn-demo-key-not-secret"
 MODES = ("production", "demo")

@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PREFIX = "EARLYWARN_"
 SECRETS = ("hmac_key", "db_url", "ops_token", "redis_url")  # each also read from the file that <NAME>_FILE names
 
+MODEL_NAME = "relapse-risk"  # the registered model, its BentoML copies and the tuning study: named once, here
+
 
 class SettingsError(ValueError):
     """A setting has a value it cannot take; the message names the variable (never a secret's value)."""
@@ -54,7 +56,7 @@ class Settings(BaseSettings):
     spool_fsync: bool = Field(
         default=False, description="fsync each spool write (survives power loss; costs throughput); true or false"
     )
-    model_tag: str = Field(default="relapse-risk:latest", description="BentoML model the service loads")
+    model_tag: str = Field(default=f"{MODEL_NAME}:latest", description="BentoML model the service loads")
     rate_limit: str = Field(default="250/second", description="Requests per partner (`limits` notation; several joined by `;`)")
     day_limit: str = Field(default="90000/second;1000000/minute", description="Participant-days scored per partner")
     outcome_limit: str = Field(default="10000/minute;200000/day", description="Outcomes reported per partner")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from data.settings import settings
+from earlywarn.data.settings import settings
 
 HOME_VAR = "EARLYWARN_HOME"
 

@@ -14,8 +14,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from data import progress
-from data.contract import DATE, EVENT, LABEL, PARTICIPANT, SIGNALS, STANDARD_FEATURES, Condition
+from earlywarn.data import progress
+from earlywarn.data.contract import DATE, EVENT, LABEL, PARTICIPANT, SIGNALS, STANDARD_FEATURES, Condition
 
 # device-change: one signal is recounted; seasonal: several drift slowly; population: true risk rises;
 # signature-change: relapses stop showing in the signals that used to announce them (inputs look the same,

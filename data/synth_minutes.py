@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data.contract import DATE, PARTICIPANT
+from earlywarn.data.contract import DATE, PARTICIPANT
 
 MINUTES = 1440
 _WEARABLE_TRUTH = ("sleep_duration_h", "sleep_midpoint_h", "sleep_efficiency", "active_minutes", "sedentary_minutes")

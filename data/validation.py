@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from data.contract import DATE, EVENT, KEY_COLUMNS, LABEL, PARTICIPANT, SIGNALS, feature_columns
+from earlywarn.data.contract import DATE, EVENT, KEY_COLUMNS, LABEL, PARTICIPANT, SIGNALS, feature_columns
 
 MAX_PROBLEMS_SHOWN = 20
 OutcomeMode = Literal["event", "label"]

@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from data.contract import DATE, LABEL, PARTICIPANT, feature_columns
+from earlywarn.data.contract import DATE, LABEL, PARTICIPANT, feature_columns
 
 _KEY = np.int64(1 << 32)  # participant index and day number packed into one sortable key
 

@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from data.cli import app as data_app
-from monitoring.cli import app as monitor_app
-from serving.cli import app as serving_app
-from serving.cli import bento_app, keys_app
-from training.cli import app as training_app
+from earlywarn.data.cli import app as data_app
+from earlywarn.monitoring.cli import app as monitor_app
+from earlywarn.serving.cli import app as serving_app
+from earlywarn.serving.cli import bento_app, keys_app
+from earlywarn.training.cli import app as training_app
 
 # Plain help: Rich markup would eat bracketed words such as "[thresholds]" in option texts.
 app = typer.Typer(
@@ -26,8 +26,24 @@ app.add_typer(monitor_app, name="monitor")
 
 participants_app = typer.Typer(help="Participants' data rights.", no_args_is_help=True)
 app.add_typer(participants_app, name="participants")
-store_app = typer.Typer(help="The prediction store: retention.", no_args_is_help=True)
+store_app = typer.Typer(help="The operational store: schema migrations and retention.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
+
+
+@store_app.command("migrate")
+def store_migrate() -> None:
+    """Bring the store (EARLYWARN_DB_URL, else the embedded SQLite file) to the newest schema, in place; the service
+    does this at start. A store written before migrations existed is adopted as it is."""
+    from earlywarn.data import store
+
+    url = store.url_from_env()
+    result = store.migrate(store.engine_for(url))
+    if result.adopted:
+        typer.echo(f"adopted a store written before migrations; now at revision {result.after}")
+    elif result.before == result.after:
+        typer.echo(f"already at the newest revision {result.after}")
+    else:
+        typer.echo(f"migrated from {result.before or 'an empty store'} to revision {result.after}")
 
 
 @store_app.command("purge")
@@ -40,15 +56,15 @@ def store_purge(
     also does this once a day)."""
     import datetime as dt
 
-    from data import prediction_log
+    from earlywarn.data import store
 
     try:
-        keep = days or prediction_log.retention_days()
+        keep = days or store.retention_days()
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     before = dt.datetime.now(dt.UTC) - dt.timedelta(days=keep)
-    deleted = prediction_log.purge(prediction_log.engine_for(prediction_log.url_from_env()), before)
+    deleted = store.purge(store.engine_for(store.url_from_env()), before)
     typer.echo(f"kept {keep} days; deleted " + ", ".join(f"{n} {table}" for table, n in deleted.items()))
 
 
@@ -58,10 +74,10 @@ def participants_forget(
     participant: Annotated[str, typer.Option(help="The partner's id for the participant (pseudonymised here, not stored)")],
 ) -> None:
     """Consent withdrawn: delete the participant's logged inputs, predictions and outcomes; record which models saw them."""
-    from data.prediction_log import url_from_env
-    from data.pseudonym import SecretError
-    from data.settings import SettingsError
-    from training.consent import ForgetConfig, UnknownPartner, forget
+    from earlywarn.data.pseudonym import SecretError
+    from earlywarn.data.settings import SettingsError
+    from earlywarn.data.store import url_from_env
+    from earlywarn.training.consent import ForgetConfig, UnknownPartner, forget
 
     try:
         result = forget(ForgetConfig(url_from_env(), partner, participant))
@@ -81,14 +97,14 @@ def run_cmd(
     cohort: Annotated[Path | None, typer.Option(help="Cohort folder (default: cohort/ under EARLYWARN_HOME)")] = None,
 ) -> None:
     """The main job on embedded defaults: cohort -> validation -> (train + promote if no champion) -> package -> serve."""
-    from data import state
-    from data.ingest import load_grid
-    from data.pseudonym import run_mode
-    from data.synth import SynthConfig, synth
-    from serving.cli import serve_cmd
-    from training import tracking
-    from training.promote import PromoteConfig, promote
-    from training.train import TrainConfig, train
+    from earlywarn.data import state
+    from earlywarn.data.ingest import load_grid
+    from earlywarn.data.pseudonym import run_mode
+    from earlywarn.data.synth import SynthConfig, synth
+    from earlywarn.serving.cli import serve_cmd
+    from earlywarn.training import tracking
+    from earlywarn.training.promote import PromoteConfig, promote
+    from earlywarn.training.train import TrainConfig, train
 
     if run_mode() != "demo":  # the demo mints a partner key and pseudonymises with the published demo secret
         typer.echo("error: `earlywarn run` is the demo: set EARLYWARN_MODE=demo (`make run` does)", err=True)
@@ -112,9 +128,9 @@ def run_cmd(
 def user_errors() -> tuple[type[Exception], ...]:
     """What a person can cause and fix (a missing file, a bad value, a missing secret): one line and exit 2, not a
     traceback. EARLYWARN_DEBUG=1 shows the traceback."""
-    from data.pseudonym import SecretError
-    from data.validation import ContractError
-    from training.splits import TrainingDataError
+    from earlywarn.data.pseudonym import SecretError
+    from earlywarn.data.validation import ContractError
+    from earlywarn.training.splits import TrainingDataError
 
     return (OSError, ValueError, LookupError, ContractError, SecretError, TrainingDataError)
 
@@ -122,8 +138,8 @@ def user_errors() -> tuple[type[Exception], ...]:
 def main() -> None:
     import sys
 
-    from data import progress, state
-    from data.settings import SettingsError, settings
+    from earlywarn.data import progress, state
+    from earlywarn.data.settings import SettingsError, settings
 
     try:
         debug = settings().debug  # every variable checked before anything runs: a bad value stops here, named

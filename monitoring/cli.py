@@ -14,7 +14,7 @@ app = typer.Typer(help="Drift and quality monitoring of live predictions.", no_a
 
 
 def _duration(text: str) -> dt.timedelta:
-    from data.timespec import since
+    from earlywarn.data.timespec import since
 
     try:
         return since(text)
@@ -50,8 +50,8 @@ def monitor_run(
     webhook: Annotated[str | None, typer.Option(help="POST alerts as JSON to this URL")] = None,
 ) -> None:
     """Compare live predictions with the reference, overall and per partner; write reports and snapshots; exit 1 on alerts."""
-    from data.prediction_log import url_from_env
-    from monitoring.monitor import MonitorConfig, Thresholds, monitor
+    from earlywarn.data.store import url_from_env
+    from earlywarn.monitoring.monitor import MonitorConfig, Thresholds, monitor
 
     cfg = MonitorConfig(
         db_url=url_from_env(),
@@ -88,10 +88,10 @@ def monitor_simulate(
     ] = None,
 ) -> None:
     """Replay a synthetic cohort against a running service day by day and run the monitor after each day."""
-    from data import state
-    from data.prediction_log import url_from_env
-    from monitoring.monitor import Thresholds
-    from monitoring.simulate import SimulateConfig, simulate
+    from earlywarn.data import state
+    from earlywarn.data.store import url_from_env
+    from earlywarn.monitoring.monitor import Thresholds
+    from earlywarn.monitoring.simulate import SimulateConfig, simulate
 
     cfg = SimulateConfig(
         url=url,
@@ -123,7 +123,7 @@ def monitor_ui(
     workspace: Annotated[Path | None, typer.Option(help="Workspace folder (default: the one `monitor run` writes)")] = None,
 ) -> None:
     """Start `evidently ui` on loopback over the monitoring workspace."""
-    from monitoring.monitor import default_workspace
+    from earlywarn.monitoring.monitor import default_workspace
 
     exe = str(Path(sys.executable).with_name("evidently"))
     folder = str(workspace or default_workspace())
@@ -139,8 +139,8 @@ def monitor_screenshot(
     scope: Annotated[str, typer.Option(help="'all' or a partner name")] = "all",
 ) -> None:
     """Render the dashboard in headless Chromium, save a PNG and say which panels it shows."""
-    from monitoring.monitor import default_workspace
-    from monitoring.screenshot import dashboard_screenshot
+    from earlywarn.monitoring.monitor import default_workspace
+    from earlywarn.monitoring.screenshot import dashboard_screenshot
 
     shot = dashboard_screenshot(workspace or default_workspace(), out or default_workspace().parent / "dashboard.png", scope)
     typer.echo(f"{shot.png} ({shot.url}): {len(shot.panels_shown)} panels shown")

@@ -9,8 +9,8 @@ import uuid
 import numpy as np
 import pandas as pd
 
-from data import prediction_log
-from data.summary import MISSING_SUFFIX
+from earlywarn.data import store
+from earlywarn.data.summary import MISSING_SUFFIX
 
 NOW = dt.datetime(2025, 6, 30, 23, 0, tzinfo=dt.UTC)
 PARTNERS = ("clinic-north", "app-south")
@@ -21,8 +21,8 @@ def fill_log(
 ) -> None:
     """A week of daily predictions for rows/7 participants of two partners, inputs resampled from the reference
     (optionally with some signals rescaled, as a device change would)."""
-    engine = prediction_log.engine_for(db_url)
-    prediction_log.create_schema(engine)
+    engine = store.engine_for(db_url)
+    store.migrate(engine)
     rng = np.random.default_rng(seed)
     heldout = reference[reference["risk"].notna()]
     names = [c for c in reference.columns if c + MISSING_SUFFIX in reference.columns]
@@ -56,4 +56,4 @@ def fill_log(
                     "summary": summary,
                 }
             )
-        prediction_log.insert_ignoring_duplicates(engine, "predictions", records)
+        store.insert_ignoring_duplicates(engine, "predictions", records)

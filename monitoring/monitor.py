@@ -13,11 +13,11 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from data import prediction_log, state
-from data.contract import SIGNALS
-from data.summary import MISSING_SUFFIX
-from training.calibration import BANDS
-from training.evaluate import expected_calibration_error
+from earlywarn.data import state, store
+from earlywarn.data.contract import SIGNALS
+from earlywarn.data.summary import MISSING_SUFFIX
+from earlywarn.training.calibration import BANDS
+from earlywarn.training.evaluate import expected_calibration_error
 
 OVERALL = "all"
 
@@ -148,7 +148,7 @@ class MonitorRun:
 
 def champion_reference() -> pd.DataFrame:
     """The reference sample logged with the champion's training run."""
-    from training import tracking
+    from earlywarn.training import tracking
 
     tracking.configure()
     info = tracking.version_info(tracking.CHAMPION)
@@ -195,26 +195,26 @@ def monitor(cfg: MonitorConfig) -> MonitorRun:
     """Judge recent predictions (and matured ones, once outcomes are in) overall and per partner; write reports,
     workspace snapshots and alerts."""
     now = cfg.now or dt.datetime.now(dt.UTC)
-    engine = prediction_log.engine_for(cfg.db_url)
+    engine = store.engine_for(cfg.db_url)
     today = now.date()
     if cfg.time_basis == "window_end":
         first = today - dt.timedelta(days=max(cfg.since.days, 1) - 1)
         select: dict[str, Any] = {"partner": cfg.partners, "window_end": (first, today)}
     else:
         select = {"since": now - cfg.since, "partner": cfg.partners}
-    total = prediction_log.count_predictions(engine, **select)
+    total = store.count_predictions(engine, **select)
     # Drift statistics need thousands of people, not millions: past max_rows, judge a uniform sample of participants.
     share = min(1.0, cfg.max_rows / total) if total else 1.0
-    recent = prediction_log.read_predictions(engine, **select, sample=share)
+    recent = store.read_predictions(engine, **select, sample=share)
     closed = today - dt.timedelta(days=cfg.horizon_days)
     matured_select: dict[str, Any] = {
         "partner": cfg.partners,
         "window_end": (closed - dt.timedelta(days=cfg.outcome_window.days - 1), closed),
     }
-    aged_total = prediction_log.count_predictions(engine, **matured_select)
+    aged_total = store.count_predictions(engine, **matured_select)
     aged_share = min(1.0, cfg.max_rows / aged_total) if aged_total else 1.0
-    aged = prediction_log.read_predictions(engine, **matured_select, sample=aged_share)
-    outcomes = prediction_log.read_outcomes(engine, partner=cfg.partners)
+    aged = store.read_predictions(engine, **matured_select, sample=aged_share)
+    outcomes = store.read_outcomes(engine, partner=cfg.partners)
     reference = pd.read_parquet(cfg.reference) if cfg.reference else champion_reference()
     signals = [c for c in reference.columns if c in SIGNALS or c + MISSING_SUFFIX in reference.columns]
     signals = [s for s in signals if s != "days_observed" and not s.endswith(MISSING_SUFFIX)]
@@ -230,11 +230,11 @@ def monitor(cfg: MonitorConfig) -> MonitorRun:
             (p, recent[recent["partner"] == p], matured[matured["partner"] == p] if not matured.empty else matured)
             for p in partners
         ]
-    from monitoring import evidently_io
+    from earlywarn.monitoring import evidently_io
 
     workspace = evidently_io.open_workspace(cfg.workspace) if cfg.workspace is not None else None
     results = [_judge(cfg, now, scope, cur, mat, reference, signals, missing, workspace) for scope, cur, mat in scopes]
-    opened = prediction_log.read_alerts(engine, partner=cfg.partners, since=today - cfg.feedback_window)
+    opened = store.read_alerts(engine, partner=cfg.partners, since=today - cfg.feedback_window)
     for result in results:
         mine = opened if result.scope == OVERALL else opened[opened["partner"] == result.scope]
         _judge_feedback(result, mine, cfg.thresholds)
@@ -257,7 +257,7 @@ def _judge(
     missing: list[str],
     workspace: Any,
 ) -> MonitorResult:
-    from monitoring import evidently_io
+    from earlywarn.monitoring import evidently_io
 
     t = cfg.thresholds
     n_people = _people(current)
@@ -319,7 +319,7 @@ def _judge_feedback(result: MonitorResult, opened: pd.DataFrame, t: Thresholds) 
         "escalations_opened": float(len(opened)),
         "escalations_with_feedback": float(len(answered)),
         "escalation_feedback_share": float(len(answered) / len(opened)) if len(opened) else float("nan"),
-        "escalations_acted_on": float(answered["action"].isin(prediction_log.ACTED_ON).sum()),
+        "escalations_acted_on": float(answered["action"].isin(store.ACTED_ON).sum()),
         "escalations_false_alarm": float((answered["action"] == "false_alarm").sum()),
     }
     v["alert_precision"] = 1.0 - v["escalations_false_alarm"] / len(answered) if len(answered) else float("nan")

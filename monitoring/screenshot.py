@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from monitoring.evidently_io import PANEL_TITLES, PROJECT
+from earlywarn.monitoring.evidently_io import PANEL_TITLES, PROJECT
 
 
 @dataclass

@@ -13,10 +13,10 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from data import prediction_log, progress, state
-from data.contract import DATE, EVENT, PARTICIPANT
-from data.synth import COHORT_META
-from monitoring.monitor import OVERALL, MonitorConfig, MonitorRun, Thresholds, monitor
+from earlywarn.data import progress, state, store
+from earlywarn.data.contract import DATE, EVENT, PARTICIPANT
+from earlywarn.data.synth import COHORT_META
+from earlywarn.monitoring.monitor import OVERALL, MonitorConfig, MonitorRun, Thresholds, monitor
 
 DEFAULT_PARTNERS = ("clinic-north", "app-south")
 
@@ -133,11 +133,11 @@ class _Cohort:
 
 def simulate(cfg: SimulateConfig) -> SimulateResult:
     """Post each simulated day's windows and reported outcomes to the service, then run the monitor."""
-    from data.keys import create_key, revoke
+    from earlywarn.data.store.keys import create_key, revoke
 
     cohort = _Cohort(cfg.cohort)
-    engine = prediction_log.engine_for(cfg.db_url)
-    prediction_log.create_schema(engine)
+    engine = store.engine_for(cfg.db_url)
+    store.migrate(engine)
     client = httpx.Client(base_url=cfg.url, timeout=120)
     lookback = int(client.get("/v1/model").json()["window"]["lookback_days"])
     drift_start = dt.date.fromisoformat(cohort.meta["drift_start"]) if cohort.meta.get("drift_start") else None
@@ -150,8 +150,8 @@ def simulate(cfg: SimulateConfig) -> SimulateResult:
     dealt = {p: np.arange(k, len(cohort.ids), len(cfg.partners)) for k, p in enumerate(cfg.partners)}
     keys = {p: create_key(engine, p) for p in cfg.partners}
     workspace = cfg.workspace or cfg.out_dir / "workspace"
-    expected = {"predictions": prediction_log.count(engine, "predictions", cfg.partners)}
-    expected["outcomes"] = prediction_log.count(engine, "outcomes", cfg.partners)
+    expected = {"predictions": store.count(engine, "predictions", cfg.partners)}
+    expected["outcomes"] = store.count(engine, "outcomes", cfg.partners)
     days: list[SimulatedDay] = []
     try:
         for i in progress.track(range(cfg.days), f"simulate {cfg.days} days"):
@@ -216,7 +216,7 @@ def _wait_for_log(engine: Any, partners: tuple[str, ...], expected: dict[str, in
     """The service acknowledges after spooling; wait until its background flush has stored the day's records."""
     deadline = time.monotonic() + timeout
     while True:
-        have = {t: prediction_log.count(engine, t, partners) for t in expected}
+        have = {t: store.count(engine, t, partners) for t in expected}
         if all(have[t] >= n for t, n in expected.items()):
             return
         if time.monotonic() > deadline:

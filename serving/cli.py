@@ -11,13 +11,15 @@ from typing import Annotated
 
 import typer
 
-from data import state
-from data.cli import BatchRows
-from serving.config import ServeConfig, bentoml_home
+from earlywarn.data import state
+from earlywarn.data.cli import BatchRows
+from earlywarn.serving.config import ServeConfig, bentoml_home, use_bentoml_home
 
 app = typer.Typer()
 keys_app = typer.Typer(help="Partner API keys and care-team webhooks.", no_args_is_help=True)
-ROOT = Path(__file__).resolve().parents[1]
+# The folder that holds the `earlywarn` package as imported (the checkout, or site-packages for a wheel): the server
+# imports the service from there.
+PACKAGE_PARENT = Path(__file__).parents[2]
 
 
 def _service_env() -> dict[str, str]:
@@ -25,7 +27,7 @@ def _service_env() -> dict[str, str]:
     env.update(
         BENTOML_HOME=str(bentoml_home()), BENTOML_DO_NOT_TRACK="true", MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true"
     )
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_PARENT), env.get("PYTHONPATH")]))
     return env
 
 
@@ -60,22 +62,22 @@ def serve_cmd(
     ] = None,
 ) -> None:
     """Start the risk-score API from the packaged champion."""
-    from data.pseudonym import run_mode
-    from serving.packaging import latest_model
+    from earlywarn.data.pseudonym import run_mode
+    from earlywarn.serving.packaging import latest_model
 
     if demo and run_mode() != "demo":
         typer.echo("error: --demo mints a demo partner key; it needs EARLYWARN_MODE=demo (`make run` sets it)", err=True)
         raise typer.Exit(1)
     state.pin_home()  # the server runs from the repository, so the state root must be absolute before it starts
-    os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
+    use_bentoml_home()
     if build:
         bento_build()
     elif latest_model() is None:
         typer.echo("no model in the BentoML store; run `earlywarn serve --build` first", err=True)
         raise typer.Exit(1)
     if demo:
-        from data.keys import create_key, revoke
-        from data.prediction_log import engine_for
+        from earlywarn.data.store import engine_for
+        from earlywarn.data.store.keys import create_key, revoke
 
         demo_store = engine_for(ServeConfig.from_env().db_url)
         revoke(demo_store, partner="demo")  # one live demo key at a time: each `make run` replaces the last
@@ -90,13 +92,14 @@ def serve_cmd(
     cmd = [
         str(Path(sys.executable).with_name("bentoml")),
         "serve",
-        "serving.service:RiskService",
+        "earlywarn.serving.service:RiskService",
         "--host",
         host,
         "--port",
         str(port),
+        "--working-dir",
+        str(PACKAGE_PARENT),
     ]
-    os.chdir(ROOT)
     os.execve(cmd[0], cmd, _service_env())
 
 
@@ -106,8 +109,8 @@ def keys_create(
     expires: Annotated[str | None, typer.Option(help="Expire after this long, e.g. 90d (default: never)")] = None,
 ) -> None:
     """Create a key; it is printed once, alone on the last line, and stored only as a hash."""
-    from data.keys import create_key
-    from data.prediction_log import engine_for
+    from earlywarn.data.store import engine_for
+    from earlywarn.data.store.keys import create_key
 
     if expires is not None and not (expires.endswith("d") and expires[:-1].isdigit() and int(expires[:-1]) > 0):
         raise typer.BadParameter("use a number of days, e.g. 90d", param_hint="--expires")
@@ -127,8 +130,8 @@ def keys_revoke(
     partner: Annotated[str | None, typer.Option(help="Revoke every key of this partner")] = None,
 ) -> None:
     """Revoke one key (--key-id) or every key of a partner (--partner)."""
-    from data.keys import revoke
-    from data.prediction_log import engine_for
+    from earlywarn.data.store import engine_for
+    from earlywarn.data.store.keys import revoke
 
     n = revoke(engine_for(ServeConfig.from_env().db_url), key_id, partner)
     typer.echo(f"revoked {n} key(s)")
@@ -142,8 +145,8 @@ def keys_webhook(
     url: Annotated[str, typer.Option(help="The care team's HTTPS endpoint")],
 ) -> None:
     """Send a partner's new escalations to a webhook; prints its new signing secret once, alone on the last line."""
-    from data.prediction_log import engine_for
-    from data.webhooks import set_webhook
+    from earlywarn.data.store import engine_for
+    from earlywarn.data.store.webhooks import set_webhook
 
     try:
         hook = set_webhook(engine_for(ServeConfig.from_env().db_url), partner, url)
@@ -157,8 +160,8 @@ def keys_webhook(
 @keys_app.command("list")
 def keys_list() -> None:
     """Key ids, partners and revocation times (never the keys)."""
-    from data.keys import list_keys
-    from data.prediction_log import engine_for
+    from earlywarn.data.store import engine_for
+    from earlywarn.data.store.keys import list_keys
 
     for k in list_keys(engine_for(ServeConfig.from_env().db_url)):
         state = "revoked" if k["revoked_at"] else "active"
@@ -179,9 +182,9 @@ def score_cmd(
     """Score a whole cohort from a file with the packaged model, without HTTP (nightly batch scoring)."""
     import datetime as dt
 
-    from serving.batch import BatchScoreConfig, score_file
+    from earlywarn.serving.score_file import BatchScoreConfig, score_file
 
-    os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
+    use_bentoml_home()
     cfg = BatchScoreConfig(
         features=features,
         out=out,
@@ -201,9 +204,9 @@ bento_app = typer.Typer(
 @bento_app.command("build")
 def bento_build() -> None:
     """Import the champion from MLflow into the BentoML store under the state root and build the bento."""
-    from serving.packaging import build_bento, import_model
+    from earlywarn.serving.packaging import build_bento, import_model
 
-    os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
+    use_bentoml_home()
     imported = import_model()
     typer.echo(f"packaged MLflow version {imported.mlflow_version} as {imported.tag}; bento {build_bento()}")
 

@@ -6,10 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from data import prediction_log, state
-from data.settings import secret, settings
-
-MODEL_NAME = "relapse-risk"
+from earlywarn.data import state, store
+from earlywarn.data.settings import secret, settings
 
 
 @dataclass(frozen=True)
@@ -35,7 +33,7 @@ class ServeConfig:
         """From the process's settings (data/settings.py; defaults and meanings in docs/configuration.md)."""
         env = settings()
         return cls(
-            db_url=prediction_log.url_from_env(),
+            db_url=store.url_from_env(),
             spool_dir=(env.spool_dir or state.path("spool")).resolve(),
             demo=env.mode == "demo",
             fsync=env.spool_fsync,
@@ -54,3 +52,9 @@ class ServeConfig:
 def bentoml_home() -> Path:
     """BENTOML_HOME, defaulting to bentoml/ under the state root so `make run` writes nothing outside it."""
     return Path(os.environ.get("BENTOML_HOME") or state.path("bentoml")).resolve()
+
+
+def use_bentoml_home() -> Path:
+    """Point this process's BentoML at that store; call before the first `import bentoml`, which reads it once."""
+    os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
+    return Path(os.environ["BENTOML_HOME"])

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from serving.problems import request_id, send_problem
+from earlywarn.serving.problems import request_id, send_problem
 
 OPS_PATHS = ("/metrics", "/v1/status")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")

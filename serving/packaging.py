@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving.config import MODEL_NAME, bentoml_home
-
-ROOT = Path(__file__).resolve().parents[1]
+from earlywarn.data.settings import MODEL_NAME
+from earlywarn.serving.config import use_bentoml_home
+from earlywarn.training.code_copy import copy_package
 
 
 @dataclass(frozen=True)
@@ -19,15 +21,20 @@ class ImportResult:
 
 def import_model(alias: str = "champion") -> ImportResult:
     """Copy a registered version's verified bundle into the BentoML store, labelled with its registry version."""
-    os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
+    use_bentoml_home()
     import bentoml
 
-    from training import tracking
+    from earlywarn.training import tracking
 
     tracking.configure()
     info = tracking.version_info(alias)
     if info is None:
         raise LookupError(f"no model version has alias '{alias}' in '{tracking.REGISTERED_MODEL}'; train and promote one first")
+    # Packaging the same version again reuses its copy; only the newest copy counts, as `:latest` is what serves.
+    with contextlib.suppress(bentoml.exceptions.NotFound):
+        latest = bentoml.models.get(f"{MODEL_NAME}:latest")
+        if latest.info.metadata.get("mlflow_run_id") == info.run_id:
+            return ImportResult(str(latest.tag), info.version)
     bundle = tracking.load_bundle(info.version)
     with bentoml.models.create(
         MODEL_NAME, labels={"mlflow_version": info.version, "alias": alias}, metadata={"mlflow_run_id": info.run_id}
@@ -37,7 +44,7 @@ def import_model(alias: str = "champion") -> ImportResult:
 
 
 def latest_model() -> str | None:
-    os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
+    use_bentoml_home()
     import bentoml
 
     try:
@@ -47,9 +54,13 @@ def latest_model() -> str | None:
 
 
 def build_bento() -> str:
-    """`bentoml build` of bentofile.yaml: the service code plus the packaged model, no MLflow needed to run it."""
-    os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
+    """`bentoml build` of bentofile.yaml: the service code plus the packaged model, no MLflow needed to run it.
+    The build context is a plain copy of the installed package, so a wheel builds the same bento as a checkout."""
+    use_bentoml_home()
     import bentoml
 
-    bento = bentoml.bentos.build_bentofile(str(ROOT / "bentofile.yaml"), build_ctx=str(ROOT))
+    with tempfile.TemporaryDirectory(prefix="earlywarn-bento-") as tmp:
+        package = copy_package(Path(tmp), ("data", "training", "serving"))
+        shutil.copy(package / "serving" / "bentofile.yaml", Path(tmp) / "bentofile.yaml")
+        bento = bentoml.bentos.build_bentofile(str(Path(tmp) / "bentofile.yaml"), build_ctx=tmp)
     return str(bento.tag)

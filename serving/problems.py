@@ -46,6 +46,13 @@ SCHEMA: dict[str, Any] = {  # published in the OpenAPI document as `Problem`
 }
 
 
+class APIError(Exception):
+    """An answer other than success: its status, machine-readable code, detail and extra headers."""
+
+    def __init__(self, status: int, error: str, detail: Any = None, headers: dict[str, str] | None = None):
+        self.status, self.error, self.detail, self.headers = status, error, detail, headers
+
+
 def request_id(scope: Mapping[str, Any]) -> str:
     """This request's id: the caller's X-Request-ID when it is a sane token, else one made here."""
     return str(scope.get(SCOPE_KEY) or "unknown")

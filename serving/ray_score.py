@@ -11,10 +11,10 @@ from typing import Any, cast
 
 import pandas as pd
 
-from data.contract import DATE, PARTICIPANT
-from data.ingest import open_parquet
-from serving.batch import newest_day, score_frame
-from training.bundle import ModelBundle
+from earlywarn.data.contract import DATE, PARTICIPANT
+from earlywarn.data.ingest import open_parquet
+from earlywarn.serving.score_file import newest_day, score_frame
+from earlywarn.training.bundle import ModelBundle
 
 
 @cache

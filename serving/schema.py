@@ -10,18 +10,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from data.contract import SIGNALS
-from training.scoring import MAX_STALENESS_DAYS
+from earlywarn.data.contract import SIGNALS
+from earlywarn.training.scoring import MAX_STALENESS_DAYS
 
 MAX_PARTICIPANTS = 1000
 MAX_DAYS = 90
 MAX_ID_LENGTH = 128
 STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
-
-
-class Limits(BaseModel):
-    max_participants: int = MAX_PARTICIPANTS
-    max_days: int = MAX_DAYS
 
 
 def _feature_field(name: str) -> Any:

@@ -58,7 +58,7 @@ def no_process_outlives_its_test():
 @pytest.fixture(scope="session")
 def small_cohort(tmp_path_factory: pytest.TempPathFactory):
     """80 participants x 240 days, seed 7: small enough for seconds, big enough to have events."""
-    from data.synth import SynthConfig, synth
+    from earlywarn.data.synth import SynthConfig, synth
 
     return synth(SynthConfig(participants=80, days=240, seed=7), tmp_path_factory.mktemp("cohort"))
 
@@ -91,12 +91,12 @@ def served_model(small_cohort, tmp_path_factory):
     mp = pytest.MonkeyPatch()
     for k, v in env.items():
         mp.setenv(k, v)
-    from data.windows import WindowConfig
-    from serving.packaging import import_model
+    from earlywarn.data.windows import WindowConfig
+    from earlywarn.serving.packaging import import_model
+    from earlywarn.training.fit import FitConfig
+    from earlywarn.training.promote import PromoteConfig, promote
+    from earlywarn.training.train import TrainConfig, train
     from tests.stack import LOOSE_GATES
-    from training.fit import FitConfig
-    from training.promote import PromoteConfig, promote
-    from training.train import TrainConfig, train
 
     cfg = TrainConfig(
         features=small_cohort.features_path,

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from bench.launcher import Server
-from data.synth import SynthResult
-from training.fit import FitConfig
+from earlywarn.data.synth import SynthResult
+from earlywarn.training.fit import FitConfig
 
 # The first champion of a tiny test cohort only has to exist: no floor on events or AUROC, no calibration limits.
 LOOSE_GATES = {
@@ -38,9 +38,9 @@ def model_env(root: Path) -> dict[str, str]:
 def champion_served(root: Path, cohort: SynthResult, fit: FitConfig) -> Iterator[tuple[Server, str, dict[str, str]]]:
     """Train on the cohort, promote, import into BentoML and serve with a SQLite prediction log under root;
     yields (server, log URL, environment). MLflow and BentoML point at root for as long as the block runs."""
-    from serving.packaging import import_model
-    from training.promote import PromoteConfig, promote
-    from training.train import TrainConfig, train
+    from earlywarn.serving.packaging import import_model
+    from earlywarn.training.promote import PromoteConfig, promote
+    from earlywarn.training.train import TrainConfig, train
 
     env = model_env(root)
     mp = pytest.MonkeyPatch()

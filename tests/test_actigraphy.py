@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from data.actigraphy import circadian, cole_kripke, nonwear, to_minutes
-from data.validation import ContractError
 from earlywarn.cli import app
+from earlywarn.data.actigraphy import circadian, cole_kripke, nonwear, to_minutes
+from earlywarn.data.validation import ContractError
 
 # Documented in docs/data-contract.md: median absolute error per day against the generator's truth.
 TOLERANCE = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,21 +18,29 @@ ALLOWED = {
 HARNESS_WORDS = ("locust", "bench.", "launcher", "perf_counter() - t0")
 
 
+def _owner(dotted: str) -> str:
+    """The stage a dotted module name belongs to (`earlywarn.data.x` -> `data`); a bare stage name reads `bare data`."""
+    parts = dotted.split(".")
+    if parts[0] == "earlywarn" and len(parts) > 1 and parts[1] in STAGES:
+        return parts[1]
+    return f"bare {parts[0]}" if parts[0] in STAGES else parts[0]
+
+
 def _modules_named(tree: ast.AST) -> set[str]:
-    """Top-level packages imported anywhere in the tree, including `python -c` code and `-m module` in strings."""
+    """Stages and top-level packages imported anywhere in the tree, including `python -c` code and `-m module` in strings."""
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found |= {a.name.split(".")[0] for a in node.names}
+            found |= {_owner(a.name) for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module.split(".")[0])
+            found.add(_owner(node.module))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "import" in node.value:
             with contextlib.suppress(SyntaxError):
                 found |= _modules_named(ast.parse(node.value))
         elif isinstance(node, ast.List | ast.Tuple):
             items = [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
-            found |= {items[i + 1].split(".")[0] for i, v in enumerate(items[:-1]) if v == "-m"}
-            found |= {s.split(".")[0] for s in items if ":" in s and s.split(":")[0].count(".") == 1}  # "pkg.mod:Attr"
+            found |= {_owner(items[i + 1]) for i, v in enumerate(items[:-1]) if v == "-m"}
+            found |= {_owner(s.split(":")[0]) for s in items if ":" in s and "." in s.split(":")[0]}  # "pkg.mod:Attr"
     return found
 
 
@@ -40,13 +49,33 @@ def test_each_stage_imports_only_what_it_may():
     for stage in STAGES:
         for path in sorted((ROOT / stage).rglob("*.py")):
             used = _modules_named(ast.parse(path.read_text(), str(path))) & (set(STAGES) | {"earlywarn", "bench", "tests"})
+            used |= {m for m in _modules_named(ast.parse(path.read_text())) if m.startswith("bare ")}
             wrong += [f"{path.relative_to(ROOT)} imports {m}" for m in sorted(used - ALLOWED[stage] - {stage})]
     assert not wrong, "\n".join(wrong)
 
 
 def test_the_walker_sees_code_strings_and_module_arguments():
-    code = 'import subprocess\nsubprocess.run(["python", "-m", "serving.bench"])\nX = "from monitoring.monitor import monitor"\n'
-    assert {"serving", "monitoring", "subprocess"} <= _modules_named(ast.parse(code))
+    code = (
+        'import subprocess\nsubprocess.run(["python", "-m", "earlywarn.serving.bench"])\n'
+        'X = "from earlywarn.monitoring.monitor import monitor"\nimport data.contract\n'
+    )
+    assert {"serving", "monitoring", "subprocess", "bare data"} <= _modules_named(ast.parse(code))
+
+
+def test_everything_imports_the_stages_through_the_earlywarn_namespace():
+    """The wheel installs only `earlywarn`: a bare `import data` would find another distribution's package, or none."""
+    files = [p for d in (*STAGES, "earlywarn", "bench", "tests") for p in (ROOT / d).rglob("*.py") if p != Path(__file__)]
+    files += sorted((ROOT / "notebooks").glob("*.ipynb"))
+    wrong = []
+    for path in files:
+        text = path.read_text()
+        if path.suffix == ".ipynb":
+            cells = json.loads(text)["cells"]
+            text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        wrong += [
+            f"{path.relative_to(ROOT)} imports {m}" for m in sorted(_modules_named(ast.parse(text))) if m.startswith("bare ")
+        ]
+    assert not wrong, "\n".join(wrong)
 
 
 def test_no_product_module_holds_a_benchmark_or_launcher():

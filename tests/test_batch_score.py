@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.batch import BatchScoreConfig, score_file
-from serving.scoring import assemble, score
-from training.bundle import ModelBundle
+from earlywarn.serving.results import assemble, score
+from earlywarn.serving.score_file import BatchScoreConfig, score_file
+from earlywarn.training.bundle import ModelBundle
 
 
 def test_batch_scores_match_the_api_scoring_path(served_model, small_cohort, tmp_path, monkeypatch):

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import torch
 
-from data.contract import EITHER_WAY
-from training.module import RelapseRiskModule, worsened
-from training.nets import SignalAdditiveNet
-from training.preprocess import CHANNELS
+from earlywarn.data.contract import EITHER_WAY
+from earlywarn.training.module import RelapseRiskModule, worsened
+from earlywarn.training.nets import SignalAdditiveNet
+from earlywarn.training.preprocess import CHANNELS
 
 
 def _inputs(b: int = 64, days: int = 28, n: int = 4) -> torch.Tensor:

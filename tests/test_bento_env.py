@@ -18,8 +18,8 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 from bench.launcher import ROOT, Server
-from data import prediction_log
-from data.keys import create_key
+from earlywarn.data import store
+from earlywarn.data.store.keys import create_key
 from tests.stack import risk_request
 
 pytestmark = pytest.mark.slow
@@ -100,7 +100,7 @@ def test_bento_serves_from_a_clean_virtualenv_built_from_its_own_requirements(be
     )
     assert install.returncode == 0, install.stderr[-3000:]
     # Nothing of the project or of training is importable there: what the service needs must come with the bento.
-    unwanted = ("mlflow", "lightning", "pytorch_lightning", "optuna", "evidently", "data", "serving")
+    unwanted = ("mlflow", "lightning", "pytorch_lightning", "optuna", "evidently", "earlywarn", "data", "serving")
     probe = f"import importlib.util as u; print([m for m in {unwanted!r} if u.find_spec(m)])"
     bare = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     found = subprocess.run(
@@ -109,7 +109,7 @@ def test_bento_serves_from_a_clean_virtualenv_built_from_its_own_requirements(be
     assert found.stdout.strip() == "[]", found.stdout
 
     db = f"sqlite:///{tmp_path / 'log.db'}"
-    key = create_key(prediction_log.engine_for(db), "acme").token
+    key = create_key(store.engine_for(db), "acme").token
     env = {
         "BENTOML_HOME": served_model["BENTOML_HOME"],
         "EARLYWARN_DB_URL": db,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.calibration import Bands, Calibration, Calibrator, profile_keys
+from earlywarn.training.calibration import Bands, Calibration, Calibrator, profile_keys
 
 
 def _draw(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from data.timespec import since, since_day
+from earlywarn.data.timespec import since, since_day
 
 EARLYWARN = str(Path(sys.executable).with_name("earlywarn"))
 

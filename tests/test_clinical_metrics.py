@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.evaluate import (
+from earlywarn.training.evaluate import (
     band_calibration,
     calibration_slope_intercept,
     clinical_metrics,
@@ -15,7 +15,7 @@ from training.evaluate import (
     net_benefit,
     subgroup_metrics,
 )
-from training.promote import PromoteConfig, gates
+from earlywarn.training.promote import PromoteConfig, gates
 
 
 def _frame(days: int, people: tuple[str, ...] = ("a",)) -> pd.DataFrame:
@@ -94,7 +94,7 @@ def test_subgroup_intervals_and_the_gap_gate():
 def test_a_first_model_must_clear_a_floor():
     """With no champion: the AUROC's lower 95% bound above 0.5, enough held-out events, a positive calibration slope;
     the issue's example (AUROC 0.36 with no champion) used to pass every gate."""
-    from training.promote import PromoteConfig, gates
+    from earlywarn.training.promote import PromoteConfig, gates
 
     bad = {"auroc": 0.36, "auroc_ci_low": 0.21, "ece": 0.04, "events": 3.0, "calibration_slope": -0.4}
     bad |= {"calibration_slope_ci_low": -0.9, "calibration_slope_ci_high": -0.1}
@@ -108,7 +108,7 @@ def test_a_first_model_must_clear_a_floor():
 def test_the_high_band_gate_fails_a_clear_under_statement_not_noise():
     """The shipped model's high band showed 0.139 where 0.381 had an event; a gap of 0.07 whose interval reaches zero
     (a few dozen held-out people) does not block."""
-    from training.promote import PromoteConfig, gates
+    from earlywarn.training.promote import PromoteConfig, gates
 
     base = {"auroc": 0.78, "auroc_ci_low": 0.71, "ece": 0.02, "events": 64.0, "calibration_slope": 1.0}
     base |= {"calibration_slope_ci_low": 0.8, "calibration_slope_ci_high": 1.2, "high_band_windows": 900.0}

@@ -8,10 +8,10 @@ import uuid
 import pytest
 from typer.testing import CliRunner
 
-from data import prediction_log
-from data.pseudonym import Pseudonymizer, SecretError, run_mode
-from data.settings import SettingsError
 from earlywarn.cli import app
+from earlywarn.data import store
+from earlywarn.data.pseudonym import Pseudonymizer, SecretError, run_mode
+from earlywarn.data.settings import SettingsError
 from tests.drill import record
 
 SECRET = "a-real-secret-for-this-test-0123456789"
@@ -42,15 +42,15 @@ def test_forget_deletes_then_refuses_a_wrong_partner_key_or_mode(home, monkeypat
     runner = CliRunner()
     made = runner.invoke(app, ["keys", "create", "--partner", "acme"])
     assert made.exit_code == 0, made.output
-    engine = prediction_log.engine_for(prediction_log.url_from_env())
+    engine = store.engine_for(store.url_from_env())
     assert str(home) in str(engine.url)  # the default store under the state root
     key = Pseudonymizer.from_env()("acme", "person-1")
-    prediction_log.insert_ignoring_duplicates(engine, "outcomes", [_outcome(key, "hospitalisation_zq7x")])
+    store.insert_ignoring_duplicates(engine, "outcomes", [_outcome(key, "hospitalisation_zq7x")])
 
     done = runner.invoke(app, ["participants", "forget", "--partner", "acme", "--participant", "person-1"])
     assert done.exit_code == 0, done.output
     assert "deleted 0 predictions (with their inputs) and 1 outcomes" in done.output
-    assert prediction_log.count(engine, "outcomes") == 0
+    assert store.count(engine, "outcomes") == 0
     engine.dispose()
     for path in home.rglob("*"):  # no copy left readable: free pages are zeroed, the WAL is checkpointed and emptied
         assert not path.is_file() or b"hospitalisation_zq7x" not in path.read_bytes(), path
@@ -58,11 +58,11 @@ def test_forget_deletes_then_refuses_a_wrong_partner_key_or_mode(home, monkeypat
     typo = runner.invoke(app, ["participants", "forget", "--partner", "acmee", "--participant", "person-1"])
     assert typo.exit_code == 1 and "no partner 'acmee'" in typo.output and "Traceback" not in typo.output
 
-    prediction_log.insert_ignoring_duplicates(engine, "outcomes", [_outcome(Pseudonymizer.from_env()("acme", "person-2"))])
+    store.insert_ignoring_duplicates(engine, "outcomes", [_outcome(Pseudonymizer.from_env()("acme", "person-2"))])
     monkeypatch.setenv("EARLYWARN_HMAC_KEY", "another-secret-0123456789-abcdef")
     wrong = runner.invoke(app, ["participants", "forget", "--partner", "acme", "--participant", "person-2"])
     assert wrong.exit_code == 1 and "not the one this store's ids were pseudonymised with" in wrong.output
-    assert prediction_log.count(engine, "outcomes") == 1  # nothing deleted under the wrong key
+    assert store.count(engine, "outcomes") == 1  # nothing deleted under the wrong key
 
     monkeypatch.setenv("EARLYWARN_MODE", "prod")
     typo_mode = runner.invoke(app, ["participants", "forget", "--partner", "acme", "--participant", "person-2"])
@@ -102,9 +102,9 @@ def test_the_demo_refuses_to_start_in_production(home):
 
 @pytest.mark.parametrize("name", ["асме", "Acme", "bad name!", "-acme", "", "a" * 65, "acme\n"])
 def test_partner_names_are_plain_ascii(tmp_path, name):
-    from data.keys import create_key
+    from earlywarn.data.store.keys import create_key
 
-    engine = prediction_log.engine_for(f"sqlite:///{tmp_path / 'k.db'}")
+    engine = store.engine_for(f"sqlite:///{tmp_path / 'k.db'}")
     with pytest.raises(ValueError, match="lowercase ASCII"):
         create_key(engine, name)
     assert create_key(engine, "clinic-east_2").partner == "clinic-east_2"
@@ -136,13 +136,13 @@ def test_the_cli_creates_private_files(tmp_path):
 
 
 def test_store_purge_keeps_the_retention_period(home, monkeypatch):
-    engine = prediction_log.engine_for(prediction_log.url_from_env())
-    prediction_log.create_schema(engine)
+    engine = store.engine_for(store.url_from_env())
+    store.migrate(engine)
     old = _outcome("k-old") | {"created_at": dt.datetime.now(dt.UTC) - dt.timedelta(days=401)}
-    prediction_log.insert_ignoring_duplicates(engine, "outcomes", [old, _outcome("k-new")])
+    store.insert_ignoring_duplicates(engine, "outcomes", [old, _outcome("k-new")])
     out = CliRunner().invoke(app, ["store", "purge"])
     assert out.exit_code == 0 and "kept 400 days; deleted 0 predictions, 1 outcomes" in out.output, out.output
-    assert prediction_log.read_outcomes(engine)["participant_key"].tolist() == ["k-new"]
+    assert store.read_outcomes(engine)["participant_key"].tolist() == ["k-new"]
     monkeypatch.setenv("EARLYWARN_RETENTION_DAYS", "0")
     refused = CliRunner().invoke(app, ["store", "purge"])
     assert refused.exit_code == 1 and "EARLYWARN_RETENTION_DAYS='0'" in refused.output
@@ -155,9 +155,9 @@ def test_keys_can_expire_and_bad_input_gets_one_line(home):
     assert made.exit_code == 0, made.output
     listed = runner.invoke(app, ["keys", "list"])
     assert listed.exit_code == 0
-    from data.keys import list_keys
+    from earlywarn.data.store.keys import list_keys
 
-    (key,) = list_keys(prediction_log.engine_for(prediction_log.url_from_env()))
+    (key,) = list_keys(store.engine_for(store.url_from_env()))
     assert 89 <= (key["expires_at"] - key["created_at"]).days <= 90
     bad = runner.invoke(app, ["keys", "create", "--partner", "acme", "--expires", "soon"])
     assert bad.exit_code == 2 and "--expires" in bad.output

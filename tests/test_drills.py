@@ -23,9 +23,9 @@ from packaging.version import Version
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from bench.launcher import Server
-from data import prediction_log
-from data.keys import create_key
-from data.validation import ContractError, validate_features, validate_outcomes
+from earlywarn.data import store
+from earlywarn.data.store.keys import create_key
+from earlywarn.data.validation import ContractError, validate_features, validate_outcomes
 from tests.drill import record, size
 from tests.stack import days_of, scoring
 
@@ -41,7 +41,7 @@ def _env(served_model, root: Path, **extra: str) -> dict[str, str]:
 def drill_server(served_model, small_cohort, tmp_path_factory):
     root = tmp_path_factory.mktemp("drills")
     env = _env(served_model, root, EARLYWARN_RATE_LIMIT="100000/second", EARLYWARN_AUTH_FAILURE_LIMIT="100000/minute")
-    engine = prediction_log.engine_for(env["EARLYWARN_DB_URL"])
+    engine = store.engine_for(env["EARLYWARN_DB_URL"])
     keys = {p: create_key(engine, p).token for p in ("acme", "beta")}
     server = Server(env, root / "server.log").start()
     yield server, keys, engine, pd.read_parquet(small_cohort.features_path)
@@ -154,7 +154,7 @@ def test_hostile_bodies_get_a_4xx_and_the_service_stays_up(drill_server):
 
 def test_rate_limit_answers_429_with_retry_after_per_partner(served_model, small_cohort, tmp_path):
     env = _env(served_model, tmp_path, EARLYWARN_RATE_LIMIT="5/second")
-    engine = prediction_log.engine_for(env["EARLYWARN_DB_URL"])
+    engine = store.engine_for(env["EARLYWARN_DB_URL"])
     keys = {p: create_key(engine, p).token for p in ("greedy", "quiet")}
     table = pd.read_parquet(small_cohort.features_path)
     body = scoring([{"participant_id": "p1", "days": days_of(table, table["participant_id"].iloc[0])}])
@@ -195,7 +195,7 @@ def test_resource_limits_participant_days_outcomes_failed_auth_and_ops_endpoints
         EARLYWARN_AUTH_FAILURE_LIMIT="5/minute",
         EARLYWARN_OPS_TOKEN="ops-token-0123456789abcdef",
     )
-    engine = prediction_log.engine_for(env["EARLYWARN_DB_URL"])
+    engine = store.engine_for(env["EARLYWARN_DB_URL"])
     key = create_key(engine, "acme").token
     auth = {"Authorization": f"Bearer {key}"}
     table = pd.read_parquet(small_cohort.features_path)
@@ -237,7 +237,7 @@ def test_a_full_scoring_queue_answers_503_with_retry_after(served_model, small_c
     (503, Retry-After, a problem document with its request id), and once the queue drains requests are served."""
     # Refused requests return at once, so the loop below outruns the default rate limit: lifted here.
     env = _env(served_model, tmp_path, EARLYWARN_QUEUE_LIMIT="1", EARLYWARN_RATE_LIMIT="100000/second")
-    engine = prediction_log.engine_for(env["EARLYWARN_DB_URL"])
+    engine = store.engine_for(env["EARLYWARN_DB_URL"])
     auth = {"Authorization": f"Bearer {create_key(engine, 'acme').token}"}
     table = pd.read_parquet(small_cohort.features_path)
     people = sorted(table["participant_id"].unique())
@@ -310,8 +310,8 @@ def test_logs_hold_no_raw_ids_signal_values_or_keys(drill_server):
 
 def _resigned(served_model, home: Path, secret: str) -> Path:
     """A copy of the store whose served model is signed with the production secret, as training in production would."""
-    from data.pseudonym import Pseudonymizer
-    from training.bundle import SIGNING_PURPOSE, ModelBundle, signing_key
+    from earlywarn.data.pseudonym import Pseudonymizer
+    from earlywarn.training.bundle import SIGNING_PURPOSE, ModelBundle, signing_key
 
     folder = _copied_model(served_model, home)
     bundle = ModelBundle.load(folder, signing_key(demo=True))
@@ -359,7 +359,7 @@ def test_production_mode_refuses_the_demo_secret(served_model, tmp_path):
 
 def test_mlflow_unreachable_at_start_serves_the_packaged_model(served_model, small_cohort, tmp_path):
     env = _env(served_model, tmp_path, MLFLOW_TRACKING_URI="http://127.0.0.1:9/")
-    engine = prediction_log.engine_for(env["EARLYWARN_DB_URL"])
+    engine = store.engine_for(env["EARLYWARN_DB_URL"])
     key = create_key(engine, "acme").token
     table = pd.read_parquet(small_cohort.features_path)
     server = Server(env, tmp_path / "server.log").start()
@@ -398,7 +398,7 @@ def test_a_tampered_model_is_refused_at_start(served_model, tmp_path):
 def test_a_swapped_model_with_a_recomputed_manifest_is_refused(served_model, tmp_path):
     """Someone who can write the model store replaces the weights and writes a matching manifest: the signature,
     keyed with the deployment secret they do not hold, no longer matches."""
-    from training.bundle import MANIFEST_FILE, SPEC_FILE, WEIGHTS_FILE, sha256
+    from earlywarn.training.bundle import MANIFEST_FILE, SPEC_FILE, WEIGHTS_FILE, sha256
 
     home = tmp_path / "bentoml"
     folder = _copied_model(served_model, home)
@@ -420,7 +420,7 @@ def test_kill_9_while_the_store_is_away_then_restart_replays_exactly_once(served
     store = tmp_path / "store"
     url = f"sqlite:///{store / 'log.db'}"
     store.mkdir()
-    keys_engine = prediction_log.engine_for(url)  # keys live in the same store
+    keys_engine = store.engine_for(url)  # keys live in the same store
     key = create_key(keys_engine, "acme").token
     keys_engine.dispose()  # closed, so the key is in log.db itself and not only in a WAL file beside it
     env = _env(served_model, tmp_path, EARLYWARN_DB_URL=url)
@@ -449,12 +449,12 @@ def test_kill_9_while_the_store_is_away_then_restart_replays_exactly_once(served
     store.unlink()
     away.rename(store)
     restarted = Server(env, tmp_path / "server2.log").start()
-    engine = prediction_log.engine_for(url)
+    engine = store.engine_for(url)
     deadline = time.time() + 60
-    while prediction_log.count(engine, "predictions") < acked and time.time() < deadline:
+    while store.count(engine, "predictions") < acked and time.time() < deadline:
         time.sleep(0.5)
     restarted.stop()
-    stored = prediction_log.count(engine, "predictions")
+    stored = store.count(engine, "predictions")
     assert acked > 0 and stored == acked, (acked, stored)
     record(
         "kill -9 with the store unwritable",
@@ -482,7 +482,7 @@ def test_soak_at_half_capacity_without_errors_or_memory_growth(drill_server):
         return total
 
     errors, sent = [0], [0]
-    before_count = prediction_log.count(engine, "predictions")
+    before_count = store.count(engine, "predictions")
 
     def worker(stop: float) -> None:
         with httpx.Client(timeout=30) as client:
@@ -509,10 +509,10 @@ def test_soak_at_half_capacity_without_errors_or_memory_growth(drill_server):
     end_rss = rss()
     print(f"\nsoak RSS samples (MB): {start_rss // 1024} -> {samples}")
     deadline = time.time() + 30
-    while prediction_log.count(engine, "predictions") - before_count < sent[0] and time.time() < deadline:
+    while store.count(engine, "predictions") - before_count < sent[0] and time.time() < deadline:
         time.sleep(0.5)
     growth = end_rss / start_rss - 1
-    lost = sent[0] - (prediction_log.count(engine, "predictions") - before_count - 0)
+    lost = sent[0] - (store.count(engine, "predictions") - before_count - 0)
     record(
         f"soak {seconds} s at ~{sent[0] / seconds:.0f} req/s",
         f"{sent[0]} requests",

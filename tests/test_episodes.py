@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from data import prediction_log
-from data.episodes import CLOSE_AFTER_DAYS, NEW, NONE, ONGOING, step
+from earlywarn.data import store
+from earlywarn.data.episodes import CLOSE_AFTER_DAYS, NEW, NONE, ONGOING, step
 
 D0 = dt.date(2025, 5, 1)
 
@@ -39,8 +39,8 @@ def test_closing_is_recorded_with_its_reason():
 
 
 def test_the_store_rebuilds_open_episodes_from_their_changes(tmp_path):
-    engine = prediction_log.engine_for(f"sqlite:///{tmp_path / 'log.db'}")
-    prediction_log.create_schema(engine)
+    engine = store.engine_for(f"sqlite:///{tmp_path / 'log.db'}")
+    store.migrate(engine)
     now = dt.datetime.now(dt.UTC).isoformat()
     episode, rows = None, []
     for i, high in enumerate([True, True, False]):
@@ -50,12 +50,12 @@ def test_the_store_rebuilds_open_episodes_from_their_changes(tmp_path):
             | {"alert_id": c.alert_id, "kind": c.kind, "day": c.day.isoformat(), "reason": c.reason}
             for c in changes
         ]
-    prediction_log.insert_ignoring_duplicates(engine, "escalation_changes", rows)
-    stored = prediction_log.open_episodes(engine, [("acme", "k1"), ("beta", "k1")])
+    store.insert_ignoring_duplicates(engine, "escalation_changes", rows)
+    stored = store.open_episodes(engine, [("acme", "k1"), ("beta", "k1")])
     assert stored == {("acme", "k1"): episode}
     _, _, closing = step(episode, False, D0 + dt.timedelta(days=30))
     close = closing[0]
-    prediction_log.insert_ignoring_duplicates(
+    store.insert_ignoring_duplicates(
         engine,
         "escalation_changes",
         [
@@ -63,4 +63,4 @@ def test_the_store_rebuilds_open_episodes_from_their_changes(tmp_path):
             | {"alert_id": close.alert_id, "kind": close.kind, "day": close.day.isoformat(), "reason": close.reason}
         ],
     )
-    assert prediction_log.open_episodes(engine, [("acme", "k1")]) == {}
+    assert store.open_episodes(engine, [("acme", "k1")]) == {}

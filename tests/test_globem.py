@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from data.globem import GlobemImportConfig, import_globem, mapping_markdown
-from data.validation import load_validated
-from data.windows import WindowConfig, build_windows
+from earlywarn.data.globem import GlobemImportConfig, import_globem, mapping_markdown
+from earlywarn.data.validation import load_validated
+from earlywarn.data.windows import WindowConfig, build_windows
 
 
 def test_import_globem_passes_validation_and_gives_labelled_windows(globem_path, tmp_path):

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.ingest import load_grid
-from data.validation import ContractError, load_validated
-from data.windows import WindowConfig, build_panel, build_windows
+from earlywarn.data.ingest import load_grid
+from earlywarn.data.validation import ContractError, load_validated
+from earlywarn.data.windows import WindowConfig, build_panel, build_windows
 
 
 @pytest.mark.parametrize("chunk_rows", [997, 1_000_000])

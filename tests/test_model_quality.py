@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.synth import SynthConfig, synth
-from data.validation import load_validated
-from data.windows import WindowConfig, build_windows
-from training.behaviour import manic_week, stable_level, worse_sleep
-from training.fit import FitConfig
-from training.heldout import check_cohort
-from training.profiles import source_subsets
-from training.train import TrainConfig, train
+from earlywarn.data.synth import SynthConfig, synth
+from earlywarn.data.validation import load_validated
+from earlywarn.data.windows import WindowConfig, build_windows
+from earlywarn.training.behaviour import manic_week, stable_level, worse_sleep
+from earlywarn.training.fit import FitConfig
+from earlywarn.training.heldout import check_cohort
+from earlywarn.training.profiles import source_subsets
+from earlywarn.training.train import TrainConfig, train
 
 # Trains the default 500-person cohort once for the module (a few minutes on 2 cores): a longer limit than the
 # suite's 900 s, so a busy machine does not turn a slow fixture into a failure.
@@ -116,7 +116,7 @@ def test_shifting_all_dates_does_not_change_a_score(default_run):
     bundle = result.bundle
     data = load_validated(cohort.features_path)
     people = data.features[data.features["participant_id"].isin(["P000", "P001", "P002"])]
-    from training.scoring import histories_from_frame
+    from earlywarn.training.scoring import histories_from_frame
 
     before = histories_from_frame(people, bundle.features, bundle.input_days).values
     shifted = people.assign(date=people["date"] + pd.Timedelta(days=400))

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from data.synth import SynthConfig, synth
-from monitoring.monitor import OVERALL
-from monitoring.simulate import SimulateConfig, SimulateResult, simulate
+from earlywarn.data.synth import SynthConfig, synth
+from earlywarn.monitoring.monitor import OVERALL
+from earlywarn.monitoring.simulate import SimulateConfig, SimulateResult, simulate
+from earlywarn.training.fit import FitConfig
 from tests.stack import champion_served
-from training.fit import FitConfig
 
 pytestmark = pytest.mark.slow
 
@@ -136,11 +136,11 @@ def test_stale_model_shows_falling_auroc_once_outcomes_mature(service):
 
 
 @pytest.mark.skipif(
-    __import__("monitoring.screenshot").screenshot.chromium() is None,
+    __import__("earlywarn.monitoring.screenshot").monitoring.screenshot.chromium() is None,
     reason="Chromium is not installed (apt-get install chromium)",
 )
 def test_dashboard_shows_the_panels_in_headless_chromium(service, tmp_path):
-    from monitoring.screenshot import dashboard_screenshot
+    from earlywarn.monitoring.screenshot import dashboard_screenshot
 
     workspace = getattr(pytest, "steady_workspace", None)
     if workspace is None:

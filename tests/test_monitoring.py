@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data import prediction_log
-from data.summary import summary_columns
-from monitoring.monitor import MonitorConfig, Thresholds, monitor
+from earlywarn.data import store
+from earlywarn.data.summary import summary_columns
+from earlywarn.monitoring.monitor import MonitorConfig, Thresholds, monitor
 
 NOW = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 
@@ -70,7 +70,7 @@ def _log(engine, rows: pd.DataFrame, partner: str = "acme", day: dt.date = dt.da
                 "summary": {k: (None if pd.isna(r[k]) else float(r[k])) for k in names},
             }
         )
-    prediction_log.insert_ignoring_duplicates(engine, "predictions", records)
+    store.insert_ignoring_duplicates(engine, "predictions", records)
 
 
 def _report_events(engine, rows) -> None:
@@ -86,7 +86,7 @@ def _report_events(engine, rows) -> None:
         }
         for i in rows
     ]
-    prediction_log.insert_ignoring_duplicates(engine, "outcomes", events)
+    store.insert_ignoring_duplicates(engine, "outcomes", events)
 
 
 def _key(participant: int) -> str:
@@ -108,8 +108,8 @@ def _cfg(tmp_path, reference, **kw) -> MonitorConfig:
 
 
 def _engine(tmp_path):
-    engine = prediction_log.engine_for(f"sqlite:///{tmp_path / 'log.db'}")
-    prediction_log.create_schema(engine)
+    engine = store.engine_for(f"sqlite:///{tmp_path / 'log.db'}")
+    store.migrate(engine)
     return engine
 
 
@@ -185,7 +185,7 @@ def test_a_large_window_is_judged_on_a_uniform_sample_of_participants(tmp_path, 
 
 
 def test_a_thresholds_file_with_a_quoted_number_is_refused_when_loaded(tmp_path):
-    from monitoring.monitor import Thresholds
+    from earlywarn.monitoring.monitor import Thresholds
 
     path = tmp_path / "t.toml"
     path.write_text('[thresholds]\ndrift_floor = "0.2"\nmin_rows = 2.5\nmax_high_band_share = 0.2\n')

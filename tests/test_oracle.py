@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.oracle import OracleHorizonError, oracle_scores
-from data.synth import Latent, SynthConfig, synth, true_risk
-from data.validation import load_validated
-from data.windows import WindowConfig, build_windows
-from training.evaluate import expected_calibration_error
+from earlywarn.data.oracle import OracleHorizonError, oracle_scores
+from earlywarn.data.synth import Latent, SynthConfig, synth, true_risk
+from earlywarn.data.validation import load_validated
+from earlywarn.data.windows import WindowConfig, build_windows
+from earlywarn.training.evaluate import expected_calibration_error
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_true_risk_reads_only_the_state_at_the_end_of_the_day():
     )
     exact = true_risk(cfg, state, 10, 14)
     np.testing.assert_array_equal(exact, true_risk(cfg, state.copy(), 10, 14))
-    from data.synth import begin_day, end_day, onset_rate
+    from earlywarn.data.synth import begin_day, end_day, onset_rate
 
     draws = 100_000
     sim = Latent(*(np.repeat(getattr(state, f), draws) for f in ("phase", "day_in", "severity", "refractory", "ramp", "onset")))

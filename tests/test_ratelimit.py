@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from bench.launcher import Server
-from data import prediction_log
-from data.keys import create_key
-from serving.ratelimit import Limiter
+from earlywarn.data import store
+from earlywarn.data.store.keys import create_key
+from earlywarn.serving.ratelimit import Limiter
 from tests.stack import risk_request
 
 REDIS = "redis://127.0.0.1:6379/0"
@@ -57,7 +57,7 @@ def test_two_replicas_sharing_one_redis_hold_one_partners_limit(served_model, sm
     table = pd.read_parquet(small_cohort.features_path)
     body = risk_request(table, sorted(table["participant_id"].unique())[:1], "rl-", ["mood_ema"])
     db = f"sqlite:///{tmp_path / 'log.db'}"
-    key = create_key(prediction_log.engine_for(db), "acme").token
+    key = create_key(store.engine_for(db), "acme").token
     base = {k: v for k, v in served_model.items() if not k.startswith("_")} | {
         "EARLYWARN_DB_URL": db,
         "EARLYWARN_REDIS_URL": REDIS,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.batch import BatchScoreConfig, score_file
+from earlywarn.serving.score_file import BatchScoreConfig, score_file
 
 pytestmark = pytest.mark.slow
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 def test_ray_local_mode_matches_the_single_process_scores(served_model, small_cohort, tmp_path, monkeypatch):
     import bentoml  # Ray itself comes with `make test` (the scale extra), so a missing install fails here, not skips
 
-    from serving.ray_score import score_with_ray
+    from earlywarn.serving.ray_score import score_with_ray
 
     monkeypatch.setenv("BENTOML_HOME", served_model["BENTOML_HOME"])
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from bench.launcher import Server
-from data import prediction_log
-from data.keys import create_key
+from earlywarn.data import store
+from earlywarn.data.store.keys import create_key
 from tests.pg import pg_url, require_postgres, scratch_database
 from tests.stack import risk_request
 
@@ -25,8 +25,8 @@ def test_two_replicas_share_one_postgres_log_exactly_once(served_model, small_co
     body = risk_request(table, people, "r-", ["mood_ema"])
     with scratch_database() as db:
         url = pg_url(db)
-        engine = prediction_log.engine_for(url)
-        prediction_log.create_schema(engine)
+        engine = store.engine_for(url)
+        store.migrate(engine)
         key = create_key(engine, "acme").token
         base = {k: v for k, v in served_model.items() if not k.startswith("_")} | {"EARLYWARN_DB_URL": url}
         replicas = [

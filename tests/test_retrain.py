@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from data import prediction_log
-from data.synth import SynthConfig, synth
-from monitoring.simulate import SimulateConfig, simulate
+from earlywarn.data import store
+from earlywarn.data.synth import SynthConfig, synth
+from earlywarn.monitoring.simulate import SimulateConfig, simulate
+from earlywarn.training import tracking
+from earlywarn.training.fit import FitConfig
+from earlywarn.training.promote import PromoteConfig
 from tests.drill import record as drill_row
 from tests.stack import LOOSE_GATES, champion_served
-from training import tracking
-from training.fit import FitConfig
-from training.promote import PromoteConfig
 
 pytestmark = pytest.mark.slow
 
@@ -41,14 +41,14 @@ def live(tmp_path_factory):
 
 
 def test_retrain_beats_a_weak_champion_and_a_worse_challenger_is_refused(live):
-    from training.retrain import RetrainConfig, retrain
+    from earlywarn.training.retrain import RetrainConfig, retrain
 
     # Care teams acted on some escalations: the windows care may have changed are censored, not negatives.
-    engine = prediction_log.engine_for(live["db"])
-    opened = prediction_log.read_alerts(engine)
+    engine = store.engine_for(live["db"])
+    opened = store.read_alerts(engine)
     acted = opened.head(max(1, len(opened) // 2))
     now = dt.datetime.now(dt.UTC)
-    prediction_log.insert_ignoring_duplicates(
+    store.insert_ignoring_duplicates(
         engine,
         "alert_feedback",
         [
@@ -86,7 +86,7 @@ def test_retrain_beats_a_weak_champion_and_a_worse_challenger_is_refused(live):
 def _traces(live, pid: str, key: str) -> dict[str, set]:
     """What would give a person away: their pseudonym (alone and as the retrain id), their reference-sample tag, and
     the exact signal values they sent (distinctive to the 6th significant digit; the log and snapshots keep them)."""
-    from data.pseudonym import Pseudonymizer
+    from earlywarn.data.pseudonym import Pseudonymizer
 
     table = pd.read_parquet(live["traffic"].features_path)
     mine = table[table["participant_id"] == pid].drop(columns=["participant_id", "date"])
@@ -136,10 +136,10 @@ def _search(root, traces) -> list:
 def test_forget_deletes_a_participant_and_records_the_models_that_saw_them(live, monkeypatch):
     from typer.testing import CliRunner
 
-    from data.pseudonym import Pseudonymizer
     from earlywarn.cli import app
+    from earlywarn.data.pseudonym import Pseudonymizer
 
-    engine = prediction_log.engine_for(live["db"])
+    engine = store.engine_for(live["db"])
     pid = "P000"  # dealt to the only partner
     key = Pseudonymizer.from_env(True)("clinic-east", pid)
     traces = _traces(live, pid, key)
@@ -161,8 +161,8 @@ def test_forget_deletes_a_participant_and_records_the_models_that_saw_them(live,
         "`participants forget` after 40 days of traffic, a monitoring run and two retrains",
         f"found in {len(found_before)} files before (snapshots, reference samples); in none of the state root's files after",
     )
-    assert prediction_log.read_inputs(engine).query("participant_key == @key").empty
-    gone = prediction_log.read_withdrawals(engine)
+    assert store.read_inputs(engine).query("participant_key == @key").empty
+    gone = store.read_withdrawals(engine)
     assert gone.iloc[0]["participant_key"] == key and pid not in gone.to_string()
     version = versions[-1]
     tags = MlflowClient().get_model_version(tracking.REGISTERED_MODEL, version).tags
@@ -178,14 +178,10 @@ def test_forget_deletes_a_participant_and_records_the_models_that_saw_them(live,
         "event": "relapse",
     }
     assert (
-        prediction_log.insert_ignoring_duplicates(
-            engine, "outcomes", [record | {"record_id": str(uuid.uuid4()), "created_at": before}]
-        )
+        store.insert_ignoring_duplicates(engine, "outcomes", [record | {"record_id": str(uuid.uuid4()), "created_at": before}])
         == 0
     )
     assert (
-        prediction_log.insert_ignoring_duplicates(
-            engine, "outcomes", [record | {"record_id": str(uuid.uuid4()), "created_at": after}]
-        )
+        store.insert_ignoring_duplicates(engine, "outcomes", [record | {"record_id": str(uuid.uuid4()), "created_at": after}])
         == 0
     )

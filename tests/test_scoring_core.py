@@ -7,12 +7,12 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from data.windows import WindowConfig
-from training.bundle import ModelBundle
-from training.calibration import Bands, Calibration
-from training.nets import build_net
-from training.preprocess import Preprocessor
-from training.scoring import (
+from earlywarn.data.windows import WindowConfig
+from earlywarn.training.bundle import ModelBundle
+from earlywarn.training.calibration import Bands, Calibration
+from earlywarn.training.nets import build_net
+from earlywarn.training.preprocess import Preprocessor
+from earlywarn.training.scoring import (
     INSUFFICIENT,
     MAX_STALENESS_DAYS,
     RECENT_EVENT,
@@ -85,8 +85,16 @@ def test_a_saved_model_loads_only_with_its_signature(bundle, tmp_path, monkeypat
     the manifest, dropping the signature, or loading with another deployment's secret are each refused."""
     import json
 
-    from data.pseudonym import Pseudonymizer
-    from training.bundle import MANIFEST_FILE, SIGNATURE_FILE, SIGNING_PURPOSE, SPEC_FILE, WEIGHTS_FILE, BundleError, sha256
+    from earlywarn.data.pseudonym import Pseudonymizer
+    from earlywarn.training.bundle import (
+        MANIFEST_FILE,
+        SIGNATURE_FILE,
+        SIGNING_PURPOSE,
+        SPEC_FILE,
+        WEIGHTS_FILE,
+        BundleError,
+        sha256,
+    )
 
     folder = bundle.save(tmp_path / "m")
     assert ModelBundle.load(folder).features == FEATURES

@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from earlywarn.cli import app
-from serving.scoring import assemble, score
-from training import tracking
-from training.bundle import ModelBundle
+from earlywarn.serving.results import assemble, score
+from earlywarn.training import tracking
+from earlywarn.training.bundle import ModelBundle
 
 pytestmark = pytest.mark.slow
 
@@ -91,7 +91,7 @@ def test_api_batch_and_pyfunc_paths_agree_including_too_little_data(served_model
 
 def test_the_ray_path_agrees_with_the_api(served_model, small_cohort, tmp_path, monkeypatch):
     pytest.importorskip("ray", reason="Ray is optional (pip install -e '.[scale]'); the other three paths are compared above")
-    from serving.ray_score import score_with_ray
+    from earlywarn.serving.ray_score import score_with_ray
 
     tag = served_model["EARLYWARN_MODEL_TAG"]
     monkeypatch.setenv("BENTOML_HOME", served_model["BENTOML_HOME"])

@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from bench.launcher import Server
-from data import prediction_log
-from data.keys import create_key
+from earlywarn.data import store
+from earlywarn.data.store.keys import create_key
 from tests.pg import PG_HOST, PG_USER, require_postgres, scratch_database
 from tests.stack import risk_request
 
@@ -35,8 +35,8 @@ def test_postgres_outage_spools_and_replays_exactly_once(served_model, small_coh
         _admin(f'CREATE ROLE "{role}" LOGIN')
         _admin(f'ALTER DATABASE "{db}" OWNER TO "{role}"')
         url = f"postgresql+psycopg://{role}@{PG_HOST}:5432/{db}"
-        engine = prediction_log.engine_for(url)
-        prediction_log.create_schema(engine)
+        engine = store.engine_for(url)
+        store.migrate(engine)
         key = create_key(engine, "acme").token
         env = {k: v for k, v in served_model.items() if not k.startswith("_")} | {
             "EARLYWARN_DB_URL": url,

@@ -18,12 +18,12 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from bench.launcher import Server
-from data import prediction_log
-from data.keys import create_key
-from data.webhooks import verify
 from earlywarn.cli import app
-from monitoring.monitor import MonitorConfig, monitor
-from serving.schema import max_body_bytes
+from earlywarn.data import store
+from earlywarn.data.store.keys import create_key
+from earlywarn.data.store.webhooks import verify
+from earlywarn.monitoring.monitor import MonitorConfig, monitor
+from earlywarn.serving.schema import max_body_bytes
 from tests.drill import record
 from tests.stack import days_of, scoring
 
@@ -39,7 +39,7 @@ def server(served_model, small_cohort, tmp_path_factory):
         "EARLYWARN_SPOOL_DIR": str(root / "spool"),
         "EARLYWARN_AUTH_FAILURE_LIMIT": "10000/minute",  # these tests send many bad keys on purpose (drills test the limit)
     }
-    engine = prediction_log.engine_for(db)
+    engine = store.engine_for(db)
     keys = {p: create_key(engine, p).token for p in ("acme", "beta", "gone")}
     srv = Server(env, root / "server.log").start()
     table = pd.read_parquet(small_cohort.features_path)
@@ -78,7 +78,7 @@ def test_scores_many_participants_in_one_call(server):
             assert {"signal", "kind", "direction", "deviation_sd", "text"} <= set(d) and abs(d["contribution"]) >= 0.1
     assert any(res["drivers"] for res in body["results"])
     deadline = time.time() + 10
-    while prediction_log.count(engine, "predictions") < 20 and time.time() < deadline:
+    while store.count(engine, "predictions") < 20 and time.time() < deadline:
         time.sleep(0.2)
     stored = pd.read_sql(sa.text("select * from predictions"), engine.connect())
     assert len(stored) >= 20 and not stored["participant_key"].str.contains("ext-").any()
@@ -120,7 +120,7 @@ def test_too_little_data_is_not_guessed(server):
 
 def test_extreme_but_legal_values_give_finite_risks(server):
     srv, keys, _, _ = server
-    from data.contract import STANDARD_SIGNALS
+    from earlywarn.data.contract import STANDARD_SIGNALS
 
     for pick in ("low", "high"):
         day = {s.name: float(getattr(s, pick)) for s in STANDARD_SIGNALS}
@@ -141,7 +141,7 @@ def test_auth_failures(server, header, status):
 
 def test_revoked_key_is_refused(server):
     srv, keys, engine, table = server
-    from data.keys import revoke
+    from earlywarn.data.store.keys import revoke
 
     body = scoring([{"participant_id": "r1", "days": days_of(table, "P01")}])
     assert _post(srv, "/v1/risk-scores", keys["gone"], body).status_code == 200
@@ -163,13 +163,13 @@ def test_partners_cannot_touch_each_others_participants(server):
 
 def test_after_a_withdrawal_the_person_is_answered_withdrawn_and_nothing_is_stored(server):
     srv, keys, engine, table = server
-    from data.pseudonym import Pseudonymizer
+    from earlywarn.data.pseudonym import Pseudonymizer
 
     body = scoring([{"participant_id": "leaving", "days": days_of(table, "P06")}])
     assert _post(srv, "/v1/risk-scores", keys["acme"], body).json()["results"][0]["status"] == "scored"
     key = Pseudonymizer.from_env()("acme", "leaving")
     time.sleep(1.5)  # the first prediction reaches the store, then the withdrawal deletes it
-    prediction_log.forget(engine, "acme", key, [])
+    store.forget(engine, "acme", key, [])
     again = _post(srv, "/v1/risk-scores", keys["acme"], body, headers={"Accept-Language": "de"})
     result = again.json()["results"][0]
     assert result["status"] == "withdrawn" and "risk" not in result and "Einwilligung" in result["reason"]
@@ -223,7 +223,7 @@ def test_outcomes_are_bounded_in_time_and_stored_once(server):
 
 
 def _outcome_days(engine) -> list[str]:
-    stored = prediction_log.read_outcomes(engine, "acme")
+    stored = store.read_outcomes(engine, "acme")
     return [str(d) for d in stored["date"]] if len(stored) else []
 
 
@@ -442,7 +442,7 @@ def test_nan_infinity_empty_and_malformed(server):
     assert _post(srv, "/v1/risk-scores", keys["acme"], b"{not json").status_code == 400
 
 
-FEATS = list(__import__("data.contract", fromlist=["STANDARD_FEATURES"]).STANDARD_FEATURES)
+FEATS = list(__import__("earlywarn.data.contract", fromlist=["STANDARD_FEATURES"]).STANDARD_FEATURES)
 
 
 def _is_problem(r: httpx.Response, status: int, rid: str | None = None) -> dict:
@@ -526,7 +526,7 @@ def test_limits_on_participants_days_and_body_size(server):
     }
     r = _post(srv, "/v1/risk-scores", keys["acme"], long)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "participants[0].days"
-    from data.contract import STANDARD_FEATURES
+    from earlywarn.data.contract import STANDARD_FEATURES
 
     limit = max_body_bytes(list(STANDARD_FEATURES))
     started = time.perf_counter()
@@ -546,7 +546,7 @@ def test_limits_on_participants_days_and_body_size(server):
 
 
 def test_largest_legal_request_fits_the_body_limit():
-    from data.contract import STANDARD_SIGNALS
+    from earlywarn.data.contract import STANDARD_SIGNALS
 
     day = {"date": "2025-01-01"} | {s.name: -123456.78901234567 for s in STANDARD_SIGNALS}
     one = json.dumps({"participant_id": "p" * 36, "days": [day] * 90}, separators=(",", ":"))

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from data import prediction_log
-from data.keys import create_key, revoke
-from data.pseudonym import DEMO_KEY, Pseudonymizer, SecretError
-from data.spool import Spool
-from serving.keys import KeyVerifier
-from serving.schema import day_order_errors, loc_path, score_request_model
-from serving.scoring import assemble
+from earlywarn.data import store
+from earlywarn.data.pseudonym import DEMO_KEY, Pseudonymizer, SecretError
+from earlywarn.data.spool import Spool
+from earlywarn.data.store.keys import create_key, revoke
+from earlywarn.serving.key_verifier import KeyVerifier
+from earlywarn.serving.results import assemble
+from earlywarn.serving.schema import day_order_errors, loc_path, score_request_model
+from earlywarn.training.scoring import HISTORY_DAYS
 from tests.drill import record
-from training.scoring import HISTORY_DAYS
 
 D0 = dt.date(2025, 3, 1)
 
@@ -56,7 +56,7 @@ def test_schema_paths_and_day_order():
 
 
 def test_keys_are_hashed_revocable_and_partner_bound(tmp_path):
-    engine = prediction_log.engine_for(f"sqlite:///{tmp_path / 'k.db'}")
+    engine = store.engine_for(f"sqlite:///{tmp_path / 'k.db'}")
     key = create_key(engine, "acme")
     verifier = KeyVerifier(engine)
     assert verifier.partner_for(f"Bearer {key.token}") == "acme"
@@ -81,7 +81,7 @@ def test_keys_expire_and_outages_keep_a_key_only_briefly(tmp_path, monkeypatch):
     import datetime as dt
     import time
 
-    engine = prediction_log.engine_for(f"sqlite:///{tmp_path / 'k.db'}")
+    engine = store.engine_for(f"sqlite:///{tmp_path / 'k.db'}")
     short = create_key(engine, "acme", expires_in=dt.timedelta(seconds=1))
     lasting = create_key(engine, "acme", expires_in=dt.timedelta(days=90))
     verifier = KeyVerifier(engine, last_known_seconds=60)
@@ -106,7 +106,7 @@ def test_keys_expire_and_outages_keep_a_key_only_briefly(tmp_path, monkeypatch):
 
 
 def test_a_store_from_an_earlier_release_gains_the_new_columns(tmp_path):
-    engine = prediction_log.engine_for(f"sqlite:///{tmp_path / 'old.db'}")
+    engine = store.engine_for(f"sqlite:///{tmp_path / 'old.db'}")
     with engine.begin() as conn:  # api_keys as it was before keys could expire
         conn.exec_driver_sql(
             "CREATE TABLE api_keys (key_id VARCHAR(16) PRIMARY KEY, partner VARCHAR(64) NOT NULL, "
@@ -142,14 +142,14 @@ def _record(i: int) -> dict:
 
 
 def test_spool_survives_a_store_outage_and_delivers_exactly_once(tmp_path):
-    engine = prediction_log.engine_for(f"sqlite:///{tmp_path / 'log.db'}")
-    prediction_log.create_schema(engine)
+    engine = store.engine_for(f"sqlite:///{tmp_path / 'log.db'}")
+    store.migrate(engine)
     up = {"ok": True}
 
     def writer(table, records):
         if not up["ok"]:
             raise sa.exc.OperationalError("insert", {}, Exception("store down"))
-        return prediction_log.insert_ignoring_duplicates(engine, table, records)
+        return store.insert_ignoring_duplicates(engine, table, records)
 
     spool = Spool(tmp_path / "spool", writer, batch=7)
     spool.append("outcomes", [_record(i) for i in range(10)])
@@ -158,7 +158,7 @@ def test_spool_survives_a_store_outage_and_delivers_exactly_once(tmp_path):
     spool.append("outcomes", [_record(i) for i in range(10, 25)])
     with pytest.raises(sa.exc.OperationalError):
         spool.flush()
-    assert spool.backlog_bytes() > 0 and prediction_log.count(engine, "outcomes") == 10
+    assert spool.backlog_bytes() > 0 and store.count(engine, "outcomes") == 10
     up["ok"] = True
     pending = spool.path.read_text()
     spool.flush()
@@ -167,27 +167,27 @@ def test_spool_survives_a_store_outage_and_delivers_exactly_once(tmp_path):
     # Replaying the same records again (as after a crash that lost the offset) adds nothing twice.
     (tmp_path / "spool" / "spool-99998-lost.jsonl").write_text(pending)
     spool.flush()
-    assert prediction_log.count(engine, "outcomes") == 25 and spool.backlog_bytes() == 0
+    assert store.count(engine, "outcomes") == 25 and spool.backlog_bytes() == 0
     spool.close()
     record("spool segments (item 3)", "25 records through a store outage", "each segment deleted once flushed; 25 stored once")
 
 
 def test_orphaned_spool_files_are_replayed_by_the_next_process(tmp_path):
-    engine = prediction_log.engine_for(f"sqlite:///{tmp_path / 'log.db'}")
-    prediction_log.create_schema(engine)
+    engine = store.engine_for(f"sqlite:///{tmp_path / 'log.db'}")
+    store.migrate(engine)
     (tmp_path / "spool").mkdir()
     orphan = tmp_path / "spool" / "spool-99999-dead.jsonl"
     orphan.write_text(
         "".join(json.dumps({"t": "outcomes", "r": _record(i)}) + "\n" for i in range(5)) + '{"t": "outc'
     )  # torn last line
-    spool = Spool(tmp_path / "spool", lambda t, r: prediction_log.insert_ignoring_duplicates(engine, t, r))
+    spool = Spool(tmp_path / "spool", lambda t, r: store.insert_ignoring_duplicates(engine, t, r))
     spool.flush()
-    assert prediction_log.count(engine, "outcomes") == 5 and not orphan.exists()
+    assert store.count(engine, "outcomes") == 5 and not orphan.exists()
     spool.close()
 
 
 def test_yes_no_settings_accept_true_and_refuse_anything_unclear(monkeypatch):
-    from serving.config import ServeConfig
+    from earlywarn.serving.config import ServeConfig
 
     for raw, expected in (("true", True), ("1", True), ("Yes", True), ("false", False), ("0", False), ("", False)):
         monkeypatch.setenv("EARLYWARN_SPOOL_FSYNC", raw)
@@ -203,7 +203,7 @@ def test_the_scoring_queue_is_bounded():
     import asyncio
     import threading
 
-    from serving.batcher import MicroBatcher, QueueFull
+    from earlywarn.serving.batcher import MicroBatcher, QueueFull
 
     gate = threading.Event()
 

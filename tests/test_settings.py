@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from data.settings import Settings, SettingsError, markdown_table, settings, var
+from earlywarn.data.settings import Settings, SettingsError, markdown_table, settings, var
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("data", "training", "serving", "monitoring", "earlywarn")
@@ -19,7 +19,7 @@ PACKAGES = ("data", "training", "serving", "monitoring", "earlywarn")
 def test_docs_list_exactly_the_settings():
     doc = (ROOT / "docs" / "configuration.md").read_text()
     block = doc.split("<!-- settings -->")[1].split("<!-- /settings -->")[0].strip()
-    assert block == markdown_table(), "docs/configuration.md is stale: python -m data.settings docs/configuration.md"
+    assert block == markdown_table(), "docs/configuration.md is stale: python -m earlywarn.data.settings docs/configuration.md"
 
 
 def test_no_code_reads_an_earlywarn_variable_outside_the_settings():

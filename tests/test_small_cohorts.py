@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import training.train as train_module
-from data.synth import SynthConfig, synth
-from data.windows import WindowConfig
+import earlywarn.training.train as train_module
 from earlywarn.cli import app
-from training.fit import FitConfig
-from training.train import TrainConfig, train
+from earlywarn.data.synth import SynthConfig, synth
+from earlywarn.data.windows import WindowConfig
+from earlywarn.training.fit import FitConfig
+from earlywarn.training.train import TrainConfig, train
 
 pytestmark = pytest.mark.slow
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.validation import validate_features, validate_outcomes
-from data.windows import WindowConfig, build_windows
-from training.splits import INNER, TrainingDataError, person_strata, plan_folds, stratified_split
+from earlywarn.data.validation import validate_features, validate_outcomes
+from earlywarn.data.windows import WindowConfig, build_windows
+from earlywarn.training.splits import INNER, TrainingDataError, person_strata, plan_folds, stratified_split
 
 
 def _case_control(n: int, cases: int, days: int = 30, seed: int = 0):

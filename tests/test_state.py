@@ -7,11 +7,11 @@ import os
 import pytest
 from typer.testing import CliRunner
 
-from data import prediction_log, state
-from data.keys import list_keys
 from earlywarn.cli import app
-from serving.config import ServeConfig, bentoml_home
-from training import tracking
+from earlywarn.data import state, store
+from earlywarn.data.store.keys import list_keys
+from earlywarn.serving.config import ServeConfig, bentoml_home
+from earlywarn.training import tracking
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_every_store_lives_under_the_state_root(home):
 def test_a_key_created_from_any_folder_is_in_the_store_the_service_reads(home):
     res = CliRunner().invoke(app, ["keys", "create", "--partner", "acme"])
     assert res.exit_code == 0, res.output
-    keys = list_keys(prediction_log.engine_for(ServeConfig.from_env().db_url))
+    keys = list_keys(store.engine_for(ServeConfig.from_env().db_url))
     assert [k["partner"] for k in keys] == ["acme"] and (home / "earlywarn.db").exists()
     assert not (home.parent / "elsewhere" / "runs").exists()
 

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from data.baseline import deviation_score
-from data.contract import STANDARD_FEATURES
-from data.oracle import oracle_auroc
-from data.synth import SynthConfig, synth
-from data.validation import load_validated
-from data.windows import WindowConfig, build_windows
+from earlywarn.data.contract import STANDARD_FEATURES
+from earlywarn.data.oracle import oracle_auroc
+from earlywarn.data.synth import SynthConfig, synth
+from earlywarn.data.validation import load_validated
+from earlywarn.data.windows import WindowConfig, build_windows
+from tests.deviation import deviation_score
 
 
 def test_default_cohort_is_valid_fast_and_learnable(tmp_path):

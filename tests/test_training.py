@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from data.windows import WindowConfig
-from training import tracking
-from training.fit import FitConfig
-from training.promote import PromoteConfig, promote
-from training.train import TrainConfig, train
+from earlywarn.data.windows import WindowConfig
+from earlywarn.training import tracking
+from earlywarn.training.fit import FitConfig
+from earlywarn.training.promote import PromoteConfig, promote
+from earlywarn.training.train import TrainConfig, train
 
 pytestmark = pytest.mark.slow
 

@@ -14,11 +14,11 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
+from earlywarn.training import tracking
+from earlywarn.training.fit import FitConfig
+from earlywarn.training.train import TrainConfig
+from earlywarn.training.tune import TuneConfig, tune
 from tests.pg import pg_url, require_postgres, scratch_database
-from training import tracking
-from training.fit import FitConfig
-from training.train import TrainConfig
-from training.tune import TuneConfig, tune
 
 pytestmark = pytest.mark.slow
 EARLYWARN = str(Path(sys.executable).with_name("earlywarn"))

@@ -13,14 +13,14 @@ import pytest
 import torch
 from babel.messages.plurals import get_plural
 
-from data.validation import load_validated
-from data.windows import WindowConfig, build_windows
-from serving.scoring import MISSING_DATA, score
-from training import messages
-from training.fit import FitConfig
-from training.scoring import MIN_DRIVER_EFFECT, histories_from_frame
-from training.train import TrainConfig, train
-from training.uncertainty import CHECKED, UNCHECKED, Interval, missing_class
+from earlywarn.data.validation import load_validated
+from earlywarn.data.windows import WindowConfig, build_windows
+from earlywarn.serving.results import MISSING_DATA, score
+from earlywarn.training import messages
+from earlywarn.training.fit import FitConfig
+from earlywarn.training.scoring import MIN_DRIVER_EFFECT, histories_from_frame
+from earlywarn.training.train import TrainConfig, train
+from earlywarn.training.uncertainty import CHECKED, UNCHECKED, Interval, missing_class
 
 
 @pytest.fixture(scope="module")
@@ -329,7 +329,7 @@ def test_a_tiny_change_in_the_mean_is_not_quoted_as_the_reason():
     """The issue's example: "Night-time screen use was 1 minutes below usual" at a fraction of an SD. A mean that
     moved less than half the person's SD is not what moved the score, so the text names the pattern instead; a real
     change is quoted with its unit in the right plural form."""
-    from serving.scoring import _driver_text
+    from earlywarn.serving.results import _driver_text
 
     tiny = _driver_text("en", "change", "night_screen_min", 14.0, 15.0, -0.29, 0, 7)
     assert tiny == "Night-time screen use was about as usual on average over the last 7 days, but its day-to-day pattern changed."

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.validation import ContractError, load_validated, validate_features, validate_outcomes
+from earlywarn.data.validation import ContractError, load_validated, validate_features, validate_outcomes
 
 
 def _features(**overrides) -> pd.DataFrame:

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.validation import validate_features, validate_outcomes
-from data.windows import WindowConfig, build_windows
+from earlywarn.data.validation import validate_features, validate_outcomes
+from earlywarn.data.windows import WindowConfig, build_windows
 
 
 def _daily(pid: str, days: int, start: str = "2025-01-01", missing: tuple[int, ...] = ()) -> pd.DataFrame:
@@ -70,7 +70,7 @@ def test_a_window_needs_room_for_its_minimum_days():
 def test_training_history_equals_what_serving_grids_for_the_same_day():
     """The personal baseline a training window sees is exactly the history the scoring core builds from a table:
     the same days, NaN before the person's first day, nothing from the participant stored before them."""
-    from training.scoring import histories_from_frame
+    from earlywarn.training.scoring import histories_from_frame
 
     table = pd.concat([_daily("a", 50, missing=(3, 4)), _daily("b", 120, start="2024-12-01", missing=(100,))])
     feats = validate_features(table)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.bundle import ModelBundle
+from earlywarn.training.bundle import ModelBundle
 
 # One between-person SD of the default cohort's signals: a person who always sleeps less and moves less.
 LEVEL_SHIFT = {"sleep_duration_h": -0.6, "steps": -2200.0, "active_minutes": -14.0, "mood_ema": -0.9}

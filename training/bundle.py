@@ -14,14 +14,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from data.contract import source
-from data.pseudonym import Pseudonymizer
-from data.windows import WindowConfig, WindowSet
-from training.calibration import Bands, Calibration, profile_keys
-from training.nets import AdditiveNet, ModelKind, build_net
-from training.preprocess import Preprocessor
-from training.profiles import source_subsets
-from training.uncertainty import Interval
+from earlywarn.data.contract import source
+from earlywarn.data.pseudonym import Pseudonymizer
+from earlywarn.data.windows import WindowConfig, WindowSet
+from earlywarn.training.calibration import Bands, Calibration, profile_keys
+from earlywarn.training.nets import AdditiveNet, ModelKind, build_net
+from earlywarn.training.preprocess import Preprocessor
+from earlywarn.training.profiles import source_subsets
+from earlywarn.training.uncertainty import Interval
 
 SPEC_FILE, WEIGHTS_FILE, MANIFEST_FILE = "model.json", "weights.pt", "manifest.json"
 SIGNATURE_FILE, SIGNING_PURPOSE = "signature", b"model signature"

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.optimize import minimize
 from sklearn.isotonic import IsotonicRegression
 
-from training.choices import Method
+from earlywarn.training.choices import Method
 
 BANDS = ("low", "elevated", "high")
 KNOT_QUANTILES = (0.5, 0.75, 0.85, 0.9, 0.95, 0.98)  # the bulk, the shoulder, and the tail where the bands are
@@ -211,7 +211,7 @@ MIN_PROFILE_EVENTS = 20  # events a source profile needs for its own map (fewer:
 
 def profile_keys(present: np.ndarray, features: list[str]) -> np.ndarray:
     """[B] each window's source profile: the contract sources it carries any signal from, joined ("phone+wearable")."""
-    from data.contract import SOURCES, source
+    from earlywarn.data.contract import SOURCES, source
 
     sources = [source(f) for f in features]
     names = [s for s in SOURCES if s in sources]

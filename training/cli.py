@@ -8,15 +8,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from data.cli import BatchRows, Horizon, Lookback, MinObservedDays
-from data.contract import Condition
-from data.ingest import DEFAULT_CHUNK_ROWS
-from data.windows import WindowConfig
-from training.choices import Method, ModelKind
+from earlywarn.data.cli import BatchRows, Horizon, Lookback, MinObservedDays
+from earlywarn.data.contract import Condition
+from earlywarn.data.ingest import DEFAULT_CHUNK_ROWS
+from earlywarn.data.settings import MODEL_NAME
+from earlywarn.data.windows import WindowConfig
+from earlywarn.training.choices import Method, ModelKind
+from earlywarn.training.configs import FitConfig, PromoteConfig
 
 if TYPE_CHECKING:
-    from training.fit import FitConfig
-    from training.splits import Folds
+    from earlywarn.training.splits import Folds
 
 app = typer.Typer()
 
@@ -35,8 +36,7 @@ def _folds(text: str) -> Folds:
 
 
 def _fit_config(model: ModelKind, **fit: Any) -> FitConfig:
-    from data import progress
-    from training.fit import FitConfig
+    from earlywarn.data import progress
 
     devices = fit.pop("devices", "1")
     return FitConfig(kind=model, progress=progress.shown(), devices=int(devices) if str(devices).isdigit() else devices, **fit)
@@ -77,10 +77,10 @@ def train_cmd(
     cv_folds: Annotated[
         str, typer.Option(help="K for person-level K-fold cross-validation, 0 for one participant split, or loso")
     ] = "0",
-    model: Model = "additive",
+    model: Model = FitConfig.kind,
     seed: Seed = 0,
     out: Annotated[Path | None, typer.Option(help="Metrics, plots and card (default: train/ under EARLYWARN_HOME)")] = None,
-    max_epochs: MaxEpochs = 12,
+    max_epochs: MaxEpochs = FitConfig.max_epochs,
     batch_size: Annotated[int, typer.Option(min=1, help="Windows per training batch")] = 512,
     behaviour_weight: Annotated[
         float,
@@ -110,9 +110,9 @@ def train_cmd(
     batch_rows: BatchRows = DEFAULT_CHUNK_ROWS,
 ) -> None:
     """Train a relapse-risk model, evaluate it on held-out participants, log to MLflow, register it as challenger."""
-    from data import state
-    from training.splits import TrainingDataError
-    from training.train import TrainConfig, train
+    from earlywarn.data import state
+    from earlywarn.training.splits import TrainingDataError
+    from earlywarn.training.train import TrainConfig, train
 
     fit = _fit_config(
         model,
@@ -169,9 +169,9 @@ def train_cmd(
 @app.command("promote")
 def promote_cmd(
     rollback: Annotated[bool, typer.Option(help="Restore the previous champion instead")] = False,
-    auroc_tolerance: AurocTolerance = 0.01,
-    max_ece: MaxEce = 0.05,
-    max_subgroup_drop: MaxSubgroupDrop = 0.05,
+    auroc_tolerance: AurocTolerance = PromoteConfig.auroc_tolerance,
+    max_ece: MaxEce = PromoteConfig.max_ece,
+    max_subgroup_drop: MaxSubgroupDrop = PromoteConfig.max_subgroup_drop,
     force: Annotated[
         bool, typer.Option(help="Promote even if gates fail; needs --reason, and records who and why on the model version")
     ] = False,
@@ -179,7 +179,7 @@ def promote_cmd(
     by: Annotated[str | None, typer.Option(help="Who overrides the gates (with --force; default: the login name)")] = None,
 ) -> None:
     """Move alias `champion` to the challenger if it passes the gates; say which gate failed otherwise."""
-    from training.promote import PromoteConfig, comparison_table, promote
+    from earlywarn.training.promote import PromoteConfig, comparison_table, promote
 
     if force and not (reason or "").strip():
         raise typer.BadParameter("--force needs --reason: say why the failed gates do not apply", param_hint="--reason")
@@ -210,18 +210,18 @@ def retrain_cmd(
     ] = None,
     features: Annotated[Path | None, typer.Option(help="Original training features (default: the champion's)")] = None,
     outcomes: Annotated[Path | None, typer.Option(help="Original training outcomes (default: the champion's)")] = None,
-    model: Model = "additive",
-    max_epochs: MaxEpochs = 12,
-    auroc_tolerance: AurocTolerance = 0.01,
-    max_ece: MaxEce = 0.05,
-    max_subgroup_drop: MaxSubgroupDrop = 0.05,
+    model: Model = FitConfig.kind,
+    max_epochs: MaxEpochs = FitConfig.max_epochs,
+    auroc_tolerance: AurocTolerance = PromoteConfig.auroc_tolerance,
+    max_ece: MaxEce = PromoteConfig.max_ece,
+    max_subgroup_drop: MaxSubgroupDrop = PromoteConfig.max_subgroup_drop,
 ) -> None:
     """Train a challenger on the training data plus logged inputs and reported outcomes; promote it through the gates."""
 
-    from data.prediction_log import url_from_env
-    from data.timespec import since_day
-    from training.promote import PromoteConfig
-    from training.retrain import RetrainConfig, retrain
+    from earlywarn.data.store import url_from_env
+    from earlywarn.data.timespec import since_day
+    from earlywarn.training.promote import PromoteConfig
+    from earlywarn.training.retrain import RetrainConfig, retrain
 
     cfg = RetrainConfig(
         db_url=url_from_env(),
@@ -250,24 +250,22 @@ def tune_cmd(
     storage: Annotated[
         str | None, typer.Option(help="Optuna storage URL (default: a journal file under EARLYWARN_HOME/optuna)")
     ] = None,
-    study: Annotated[
-        str, typer.Option(help="Study name: workers given the same name and storage share one study")
-    ] = "relapse-risk",
+    study: Annotated[str, typer.Option(help="Study name: workers given the same name and storage share one study")] = MODEL_NAME,
     timeout: Annotated[float | None, typer.Option(help="Stop starting trials after this many seconds")] = None,
     features: Features = None,
     outcomes: Outcomes = None,
-    model: Model = "additive",
+    model: Model = FitConfig.kind,
     seed: Seed = 0,
-    max_epochs: MaxEpochs = 12,
+    max_epochs: MaxEpochs = FitConfig.max_epochs,
     out: Annotated[Path | None, typer.Option(help="Output folder (default: tune/ under EARLYWARN_HOME)")] = None,
     retrain_best: Annotated[
         bool, typer.Option(help="Train the best trial's settings on the whole training split and register it as challenger")
     ] = True,
 ) -> None:
     """Search hyperparameters with pruning; each trial a nested MLflow run; the best retrained and registered as challenger."""
-    from data import state
-    from training.train import TrainConfig
-    from training.tune import TuneConfig, tune
+    from earlywarn.data import state
+    from earlywarn.training.train import TrainConfig
+    from earlywarn.training.tune import TuneConfig, tune
 
     base = TrainConfig(
         features=features,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data import prediction_log, state
-from data.erasure import erase_file, erase_tables
-from data.keys import list_keys
-from data.pseudonym import Pseudonymizer
-from training import tracking
+from earlywarn.data import state, store
+from earlywarn.data.erasure import erase_file, erase_tables
+from earlywarn.data.pseudonym import Pseudonymizer
+from earlywarn.data.store.keys import list_keys
+from earlywarn.training import tracking
 
 REFERENCE = "reference.parquet"
 
@@ -43,14 +43,14 @@ def forget(cfg: ForgetConfig) -> ForgetResult:
     Refuses (before deleting anything) a partner the store has never issued a key to, and an HMAC key other than
     the store's (`SecretError`): either would pseudonymise to nobody and report a withdrawal that removed nothing."""
     pseudonymizer = Pseudonymizer.from_env(cfg.demo)
-    engine = prediction_log.engine_for(cfg.db_url)
-    prediction_log.check_key(engine, pseudonymizer)
+    engine = store.engine_for(cfg.db_url)
+    store.check_key(engine, pseudonymizer)
     if cfg.partner not in {k["partner"] for k in list_keys(engine)}:
         raise UnknownPartner(f"no partner {cfg.partner!r} in this store (see `earlywarn keys list`); nothing was deleted")
     key = pseudonymizer(cfg.partner, cfg.participant_id)
     tracking.configure()
     versions = tracking.model_versions()
-    n_pred, n_out = prediction_log.forget(engine, cfg.partner, key, versions)
+    n_pred, n_out = store.forget(engine, cfg.partner, key, versions)
     # Retraining names a logged participant `partner:key`; reference samples name rows by the keyed tag of that id.
     ids = {f"{cfg.partner}:{key}"}
     tags = {pseudonymizer.row_tag(i) for i in ids}

@@ -10,9 +10,9 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from data.contract import SOURCES, source
-from data.windows import WindowSet
-from training.preprocess import Preprocessor
+from earlywarn.data.contract import SOURCES, source
+from earlywarn.data.windows import WindowSet
+from earlywarn.training.preprocess import Preprocessor
 
 
 def source_masks(features: list[str]) -> np.ndarray:

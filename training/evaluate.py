@@ -13,7 +13,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from data.contract import DATE, PARTICIPANT
+from earlywarn.data.contract import DATE, PARTICIPANT
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
@@ -232,7 +232,7 @@ def event_sensitivity(frame: pd.DataFrame, high: np.ndarray, events: pd.DataFram
 def escalation_episodes(frame: pd.DataFrame, high: np.ndarray) -> int:
     """Escalation episodes as the service opens them (data/episodes.py): a high window opens one unless the same
     participant had a high window within the CLOSE_AFTER_DAYS days before it."""
-    from data.episodes import CLOSE_AFTER_DAYS
+    from earlywarn.data.episodes import CLOSE_AFTER_DAYS
 
     days = frame.loc[high, [PARTICIPANT, DATE]].sort_values([PARTICIPANT, DATE])
     gap = days.groupby(PARTICIPANT)[DATE].diff().dt.days

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from data.contract import DATE, PARTICIPANT, SIGNALS
+from earlywarn.data.contract import DATE, PARTICIPANT, SIGNALS
 
 
 def _label(signal: str) -> str:

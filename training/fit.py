@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +14,13 @@ import torch
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import Logger
 
-from data.contract import Condition, worse_direction
-from data.windows import WindowSet
-from training.datamodule import RelapseDataModule
-from training.module import MONITOR, MONITOR_MODE, RelapseRiskModule
-from training.nets import AdditiveNet, ModelKind, build_net
-from training.preprocess import Preprocessor
+from earlywarn.data.contract import worse_direction
+from earlywarn.data.windows import WindowSet
+from earlywarn.training.configs import FitConfig
+from earlywarn.training.datamodule import RelapseDataModule
+from earlywarn.training.module import MONITOR, MONITOR_MODE, RelapseRiskModule
+from earlywarn.training.nets import AdditiveNet, build_net
+from earlywarn.training.preprocess import Preprocessor
 
 # Lightning's per-fit banners (hardware, a litlogger advert, "limit_*_batches=1.0 was configured") and a LeafSpec
 # deprecation from its own code would flood every training run, and small cohorts run hundreds of fits.
@@ -39,35 +40,6 @@ for _name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
 warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    """How to train: architecture, optimiser and Lightning hardware settings (passed straight through)."""
-
-    kind: ModelKind = "additive"
-    hparams: dict[str, Any] = field(default_factory=dict)
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 512
-    max_epochs: int = 12
-    patience: int = 3
-    seed: int = 0
-    accelerator: str = "cpu"
-    devices: int | str = 1
-    strategy: str = "auto"
-    num_nodes: int = 1
-    progress: bool = True
-    # Weight of the behavioural penalty (worse recent days never lower a signal's term), 0 = off; see module.py.
-    behaviour_weight: float = 0.1
-    # Which way is worse: the contract's one direction per signal (depression), or either way for the signals manic
-    # and depressive episodes move oppositely (bipolar). See data/contract.py.
-    condition: Condition = "depression"
-    # The level channel is an input only for case-control labels (None: decided by the outcome mode); see nets.py.
-    level: bool | None = None
-    # Share of training windows shown as a partner that sends only some sources (wearable, phone, check-ins).
-    partial_share: float = 0.5
-    limit_batches: float = 1.0  # share of each epoch's batches; below 1 only for benchmarks of very large cohorts
 
 
 @dataclass

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from data.oracle import oracle_scores
-from data.windows import WindowSet
-from training.bundle import ModelBundle, _days_missing, combination_inputs
-from training.uncertainty import Interval, clustered_covariance
+from earlywarn.data.oracle import oracle_scores
+from earlywarn.data.windows import WindowSet
+from earlywarn.training.bundle import ModelBundle, _days_missing, combination_inputs
+from earlywarn.training.uncertainty import Interval, clustered_covariance
 
 COVARIANCE_WINDOWS = 50_000  # training windows the covariance is estimated on (seeded sample)
 # Calibration windows the conformal scales are fitted on: band x missing-days cells need hundreds each (the high band

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import TYPE_CHECKING, Any
 
-from training.scoring import MAX_STALENESS_DAYS, MIN_DRIVER_EFFECT
+from earlywarn.training.scoring import MAX_STALENESS_DAYS, MIN_DRIVER_EFFECT
+
+if TYPE_CHECKING:
+    from earlywarn.training.bundle import ModelBundle
 
 INTENDED_USE = (
     "Decision support for care teams monitoring people in treatment for a mental-health condition: the score flags "
@@ -236,3 +240,39 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+_INTERNAL_KEYS = {"run_id", "mlflow_run_id", "source", "path", "artifact_uri"}
+
+
+def public(value: Any) -> Any:
+    """The card without what only the operator should see (run ids and file-system paths), and with every undefined
+    number (a NaN: e.g. a subgroup too small for an AUROC) as null, which JSON can carry."""
+    if isinstance(value, dict):
+        return {
+            k: public(v)
+            for k, v in value.items()
+            if k not in _INTERNAL_KEYS and not k.endswith("_path") and not (isinstance(v, str) and v.startswith("/"))
+        }
+    if isinstance(value, list):
+        return [public(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def served_card(bundle: ModelBundle, version: str) -> dict[str, Any]:
+    """The card as the API shows it: version, training date, data, metrics with intervals, bands, intended use,
+    limits, and the rules that answer a status instead of a score."""
+    card = public(bundle.meta.get("model_card", {}))
+    card["version"] = version
+    card["trained_at"] = bundle.meta.get("trained_at")
+    card["band_thresholds"] = {"elevated": bundle.bands.elevated, "high": bundle.bands.high}
+    card["window"] = {"lookback_days": bundle.window.lookback, "min_observed_days": bundle.window.min_observed_days}
+    card["not_scored"] = {
+        "max_staleness_days": MAX_STALENESS_DAYS,
+        "washout_days": bundle.window.washout_days,
+        "min_observed_days": bundle.window.min_observed_days,
+    }
+    card["features"] = bundle.features
+    return card

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torchmetrics.classification import BinaryAUROC
 
-from data.contract import EITHER_WAY
-from training.nets import AdditiveNet, channel
+from earlywarn.data.contract import EITHER_WAY
+from earlywarn.training.nets import AdditiveNet, channel
 
 # The one metric key that drives checkpointing, early stopping, Optuna pruning and what MLflow records as best.
 MONITOR = "val_auroc"

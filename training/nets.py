@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from training.choices import ModelKind
-from training.preprocess import CHANNELS
+from earlywarn.training.choices import ModelKind
+from earlywarn.training.preprocess import CHANNELS
 
 
 def channel(x: torch.Tensor, name: str, n_features: int) -> torch.Tensor:

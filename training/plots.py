@@ -13,9 +13,9 @@ import pandas as pd
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from data import episodes
-from data.contract import DATE, PARTICIPANT
-from training.evaluate import net_benefit
+from earlywarn.data import episodes
+from earlywarn.data.contract import DATE, PARTICIPANT
+from earlywarn.training.evaluate import net_benefit
 
 
 def save_plots(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from data.contract import SOURCES, source
+from earlywarn.data.contract import SOURCES, source
 
 PROFILE_WINDOWS = 30_000  # windows each profile is scored on (a seeded sample of larger sets)
 

@@ -10,55 +10,21 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from data.contract import PARTICIPANT
-from data.ingest import load_care, load_grid
-from data.windows import WindowSet, build_windows
-from training import tracking
-from training.bundle import ModelBundle, sha256
-from training.evaluate import (
+from earlywarn.data.contract import PARTICIPANT
+from earlywarn.data.ingest import load_care, load_grid
+from earlywarn.data.windows import WindowSet, build_windows
+from earlywarn.training import tracking
+from earlywarn.training.bundle import ModelBundle, sha256
+from earlywarn.training.configs import PromoteConfig
+from earlywarn.training.evaluate import (
     band_calibration,
     bootstrap_intervals,
     calibration_slope_intercept,
     expected_calibration_error,
     subgroup_metrics,
 )
-from training.splits import plan_folds
-from training.train import heldout_digest
-
-
-@dataclass(frozen=True)
-class PromoteConfig:
-    """Gate limits, and whether to roll back instead of promoting."""
-
-    auroc_tolerance: float = 0.01  # challenger AUROC may trail the champion's by at most this
-    max_ece: float = 0.05
-    max_subgroup_drop: float = 0.05  # no subgroup's AUROC may fall by more than this
-    # Within one attribute, the best and worst subgroup AUROC may differ by at most this much — unless the gap's
-    # participant-bootstrap 95% interval reaches zero (small held-out groups: the gap may be noise).
-    max_subgroup_gap: float = 0.05
-    min_subgroup_people: int = 20  # in each of the two groups, for the gap to be judged at all
-    min_subgroup_windows: int = 50
-    # Calibration where alerts are read: the high band's mean shown risk may differ from its observed event rate by
-    # at most this much (judged once the band holds `min_band_windows` held-out windows), and the calibration slope
-    # must lie in [min_slope, max_slope] (1 is ideal; a negative slope would rank people backwards). Each gate fails
-    # when the held-out figure is out of bounds and its participant-bootstrap 95% interval excludes the ideal value
-    # (gap 0, slope 1): a few dozen held-out people leave both uncertain by several hundredths, and a gate that
-    # failed on noise alone would block good models at random.
-    max_high_band_gap: float = 0.05
-    min_band_windows: int = 50
-    min_slope: float = 0.8
-    max_slope: float = 1.25
-    # The floor for a first model (no champion to compare with): the held-out AUROC's lower 95% bound (participant
-    # bootstrap) above this, and at least `min_events` events among the held-out participants.
-    min_auroc_lower: float = 0.5
-    min_events: int = 20
-    bootstrap_reps: int = 200
-    # Promote whatever the gates say, recording who overrode them and why (on the model version, in MLflow).
-    force: bool = False
-    forced_by: str | None = None
-    reason: str | None = None
-    rollback: bool = False
-    experiment: str = tracking.EXPERIMENT
+from earlywarn.training.splits import plan_folds
+from earlywarn.training.train import heldout_digest
 
 
 @dataclass(frozen=True)

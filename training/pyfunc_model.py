@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
-from data.validation import validate_features
-from training.bundle import ModelBundle
-from training.scoring import histories_from_frame, score_histories
+from earlywarn.data.validation import validate_features
+from earlywarn.training.bundle import ModelBundle
+from earlywarn.training.scoring import histories_from_frame, score_histories
 
 
 class RelapseRiskPyfunc(PythonModel):

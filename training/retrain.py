@@ -10,13 +10,13 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from data import prediction_log, progress, state
-from data.contract import DATE, EVENT, PARTICIPANT
-from data.ingest import CARE_FILE
-from training import tracking
-from training.fit import FitConfig
-from training.promote import PromoteConfig, PromoteResult, comparison_table, promote
-from training.train import TrainConfig, TrainResult, train
+from earlywarn.data import progress, state, store
+from earlywarn.data.contract import DATE, EVENT, PARTICIPANT
+from earlywarn.data.ingest import CARE_FILE
+from earlywarn.training import tracking
+from earlywarn.training.fit import FitConfig
+from earlywarn.training.promote import PromoteConfig, PromoteResult, comparison_table, promote
+from earlywarn.training.train import TrainConfig, TrainResult, train
 
 
 @dataclass(frozen=True)
@@ -62,13 +62,13 @@ def live_dataset(cfg: RetrainConfig, base_features: Path, base_outcomes: Path, f
     Logged participants appear under their pseudonymous key (partner:key), never a raw id. Windows are built later by
     the usual rules, so a window counts only with a full horizon of follow-up inside the data (matured) and its
     features only ever come from days up to its end."""
-    engine = prediction_log.engine_for(cfg.db_url)
-    prediction_log.create_schema(engine)
+    engine = store.engine_for(cfg.db_url)
+    store.migrate(engine)
     base = pd.read_parquet(base_features) if base_features.suffix == ".parquet" else pd.read_csv(base_features)
     base_out = pd.read_csv(base_outcomes, dtype={PARTICIPANT: str})
     if EVENT not in base_out.columns:
         raise ValueError("retraining on reported outcomes needs event-mode training data (participant_id, date, event)")
-    logged = prediction_log.read_inputs(engine, since=cfg.since)
+    logged = store.read_inputs(engine, since=cfg.since)
     features = [c for c in base.columns if c not in (PARTICIPANT, DATE)]
     stats = {"logged_participants": 0, "logged_days": 0, "reported_events": 0}
     parts, events = [base], [base_out[[PARTICIPANT, DATE, EVENT]]]
@@ -80,7 +80,7 @@ def live_dataset(cfg: RetrainConfig, base_features: Path, base_outcomes: Path, f
         ids = logged["partner"] + ":" + logged["participant_key"]
         live = logged[features].assign(**{PARTICIPANT: ids, DATE: pd.to_datetime(logged["date"])})[[PARTICIPANT, DATE, *features]]
         parts.append(live)
-        reported = prediction_log.read_outcomes(engine)
+        reported = store.read_outcomes(engine)
         if not reported.empty:
             reported = reported.assign(**{PARTICIPANT: reported["partner"] + ":" + reported["participant_key"]})
             reported = reported[reported[PARTICIPANT].isin(set(ids))]
@@ -106,8 +106,8 @@ def live_dataset(cfg: RetrainConfig, base_features: Path, base_outcomes: Path, f
 def _care_days(engine: sa.Engine, logged_ids: set[str]) -> pd.DataFrame:
     """The day each escalation opened that a care team acted on (feedback contacted / already_in_care), for the
     logged participants: windows care may have changed are censored in training, not taken as negatives."""
-    alerts = prediction_log.read_alerts(engine)
-    acted = alerts[alerts["action"].isin(prediction_log.ACTED_ON)]
+    alerts = store.read_alerts(engine)
+    acted = alerts[alerts["action"].isin(store.ACTED_ON)]
     ids = acted["partner"] + ":" + acted["participant_key"]
     care = pd.DataFrame({PARTICIPANT: ids, DATE: pd.to_datetime(acted["day"]).dt.strftime("%Y-%m-%d")})
     return care[care[PARTICIPANT].isin(logged_ids)].drop_duplicates()

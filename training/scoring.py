@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data.contract import DATE, PARTICIPANT
-from training import messages
-from training.bundle import ModelBundle
-from training.calibration import BANDS
+from earlywarn.data.contract import DATE, PARTICIPANT
+from earlywarn.training import messages
+from earlywarn.training.bundle import ModelBundle
+from earlywarn.training.calibration import BANDS
 
 HISTORY_DAYS = 90  # the most history a request may carry; the model window is its last `lookback` days
 SCORED, INSUFFICIENT, STALE, RECENT_EVENT = "scored", "insufficient_data", "stale", "recent_event"

@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
-from data.windows import WindowSet
+from earlywarn.data.windows import WindowSet
 
 Folds = int | Literal["loso"]
 SPLIT = {"train": 0.6, "val": 0.15, "calib": 0.1, "test": 0.15}  # one split (folds 0 or 1)

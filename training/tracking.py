@@ -23,15 +23,16 @@ from mlflow.pyfunc import PyFuncModel
 from mlflow.types.schema import AnyType, ColSpec, Schema, TensorSpec
 from pytorch_lightning.loggers import MLFlowLogger
 
-from data import state
-from data.contract import DATE, PARTICIPANT
-from data.settings import settings
-from data.windows import WindowConfig
-from training.bundle import ModelBundle
-from training.splits import Folds
+from earlywarn.data import state
+from earlywarn.data.contract import DATE, PARTICIPANT
+from earlywarn.data.settings import MODEL_NAME, settings
+from earlywarn.data.windows import WindowConfig
+from earlywarn.training.bundle import ModelBundle
+from earlywarn.training.code_copy import copy_package
+from earlywarn.training.configs import EXPERIMENT
+from earlywarn.training.splits import Folds
 
-REGISTERED_MODEL = "relapse-risk"
-EXPERIMENT = "earlywarn"
+REGISTERED_MODEL = MODEL_NAME
 CHAMPION, CHALLENGER = "champion", "challenger"
 _HISTORY_TAG = "champion_history"
 _WITHDRAWALS_TAG = "earlywarn.withdrawals_after_training"
@@ -161,14 +162,14 @@ def log_model(bundle: ModelBundle, register: bool) -> str | None:
     inputs += [ColSpec("double", f, required=False) for f in bundle.features]
     outputs: list[ColSpec | TensorSpec] = [ColSpec("string", c) for c in (PARTICIPANT, "window_end", "status")]
     outputs += [ColSpec("double", "risk", required=False), ColSpec("string", "band", required=False)]
-    code_root = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory(prefix="earlywarn-bundle-") as tmp:
         bundle.save(Path(tmp) / "bundle")
+        code = copy_package(Path(tmp) / "code", ("data", "training"))
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(Path(__file__).with_name("pyfunc_model.py")),
             artifacts={"bundle": str(Path(tmp) / "bundle")},
-            code_paths=[str(code_root / "data"), str(code_root / "training")],
+            code_paths=[str(code)],
             signature=ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs)),
             input_example=example,
             pip_requirements=_requirements(),

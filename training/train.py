@@ -13,19 +13,19 @@ from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities import rank_zero_only
 from sklearn.metrics import roc_auc_score
 
-from data import state
-from data.contract import PARTICIPANT
-from data.erasure import TAG
-from data.ingest import DEFAULT_CHUNK_ROWS, GridData, load_care, load_grid
-from data.oracle import oracle_auroc, oracle_for, oracle_scores
-from data.pseudonym import Pseudonymizer
-from data.summary import window_summary
-from data.synth import COHORT_META, SynthConfig, synth
-from data.windows import WindowConfig, WindowSet, build_windows
-from training import tracking
-from training.bundle import ModelBundle, sha256
-from training.calibration import BANDS, Bands, Calibration, Method, band_rates
-from training.evaluate import (
+from earlywarn.data import state
+from earlywarn.data.contract import PARTICIPANT
+from earlywarn.data.erasure import TAG
+from earlywarn.data.ingest import DEFAULT_CHUNK_ROWS, GridData, load_care, load_grid
+from earlywarn.data.oracle import oracle_auroc, oracle_for, oracle_scores
+from earlywarn.data.pseudonym import Pseudonymizer
+from earlywarn.data.summary import window_summary
+from earlywarn.data.synth import COHORT_META, SynthConfig, synth
+from earlywarn.data.windows import WindowConfig, WindowSet, build_windows
+from earlywarn.training import tracking
+from earlywarn.training.bundle import ModelBundle, sha256
+from earlywarn.training.calibration import BANDS, Bands, Calibration, Method, band_rates
+from earlywarn.training.evaluate import (
     calibration_slope_intercept,
     decision_metrics,
     evaluate,
@@ -35,13 +35,13 @@ from training.evaluate import (
     person_scores,
     youden_threshold,
 )
-from training.fit import FitConfig, fit_net
-from training.interval_fit import INTERVAL_WINDOWS, fit_interval, term_covariance
-from training.model_card import build_card, card_markdown
-from training.plots import save_plots
-from training.profiles import PROFILE_WINDOWS
-from training.splits import SPLIT, FoldPlan, Folds, TrainingDataError, plan_folds
-from training.uncertainty import CHECKED, Interval, logit
+from earlywarn.training.fit import FitConfig, fit_net
+from earlywarn.training.interval_fit import INTERVAL_WINDOWS, fit_interval, term_covariance
+from earlywarn.training.model_card import build_card, card_markdown
+from earlywarn.training.plots import save_plots
+from earlywarn.training.profiles import PROFILE_WINDOWS
+from earlywarn.training.splits import SPLIT, FoldPlan, Folds, TrainingDataError, plan_folds
+from earlywarn.training.uncertainty import CHECKED, Interval, logit
 
 MAX_LOGGED_FOLDS = 10  # per-fold MLflow runs with per-epoch curves; leave-one-subject-out would make one per person
 

@@ -10,10 +10,11 @@ import pytorch_lightning as pl
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
-from data import progress, state
-from training import tracking
-from training.module import MONITOR, MONITOR_MODE
-from training.train import TrainConfig, TrainResult, train
+from earlywarn.data import progress, state
+from earlywarn.data.settings import MODEL_NAME
+from earlywarn.training import tracking
+from earlywarn.training.module import MONITOR, MONITOR_MODE
+from earlywarn.training.train import TrainConfig, TrainResult, train
 
 
 class PruneOnMonitor(pl.Callback):
@@ -41,7 +42,7 @@ class TuneConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     trials: int = 10
     storage: str | None = None  # default: a journal file under runs/optuna; a PostgreSQL URL lets workers share a study
-    study: str = "relapse-risk"
+    study: str = MODEL_NAME
     timeout: float | None = None
     retrain_best: bool = True
 

@@ -1,4 +1,4 @@
-"""Per-person baselines: how far each signal's recent days sit from the person's own earlier days."""
+"""A transparent reference score for synthetic-cohort tests: how far recent days sit from the person's own earlier days."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from data.contract import SIGNALS
+from earlywarn.data.contract import SIGNALS
 
 
 def baseline_deviation(values: np.ndarray, recent_days: int = 7, min_days: int = 3) -> np.ndarray:

@@ -15,14 +15,14 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from data.webhooks import SIGNATURE_HEADER, Webhook, sign, webhook_for
+from earlywarn.data.store.webhooks import SIGNATURE_HEADER, Webhook, sign, webhook_for
 
 log = logging.getLogger("earlywarn.alerts")
 ATTEMPTS = 6  # over about half a minute: 1, 2, 4, 8, 16 s between tries
 CACHE_S = 30.0  # a changed webhook reaches every replica within this
 
 
-class AlertSender:
+class WebhookSender:
     """Queue `send(partner, payload)`; a background thread posts it, retrying failures (2xx = delivered)."""
 
     def __init__(self, engine: Engine, attempts: int = ATTEMPTS, first_delay_s: float = 1.0):

@@ -14,11 +14,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
-from data import progress
-from data.contract import DATE, PARTICIPANT
-from data.ingest import open_parquet
-from training.bundle import ModelBundle
-from training.scoring import histories_from_frame, score_histories
+from earlywarn.data import progress
+from earlywarn.data.contract import DATE, PARTICIPANT
+from earlywarn.data.ingest import open_parquet
+from earlywarn.data.settings import MODEL_NAME
+from earlywarn.training.bundle import ModelBundle
+from earlywarn.training.scoring import histories_from_frame, score_histories
 
 OUTPUT_SCHEMA = pa.schema(
     [
@@ -43,7 +44,7 @@ class BatchScoreConfig:
     features: Path  # parquet, rows of one participant contiguous (as `earlywarn data synth` and exports write them)
     out: Path  # parquet: participant_id, window_end, status, risk, risk_low, risk_high, band, escalate, days_observed,
     # signals_used
-    model_tag: str = "relapse-risk:latest"
+    model_tag: str = f"{MODEL_NAME}:latest"
     as_of: dt.date | None = None  # default: each participant's last day, scored for the file's newest day
     batch_rows: int = 500_000  # memory is bounded by this, not by the cohort
 

@@ -12,7 +12,17 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from data.prediction_log import create_schema, webhooks
+from earlywarn.data.store.base import metadata
+from earlywarn.data.store.migrate import migrate
+
+webhooks = sa.Table(  # each partner's care-team webhook and its signing secret (data/webhooks.py)
+    "webhooks",
+    metadata,
+    sa.Column("partner", sa.String(64), primary_key=True),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("secret", sa.String(64), nullable=False),  # the service must sign with it, so it cannot be a hash
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
 
 SIGNATURE_HEADER = "Earlywarn-Signature"
 TOLERANCE_S = 300  # a receiver refuses signatures older than this (replayed deliveries)
@@ -31,7 +41,7 @@ def set_webhook(engine: Engine, partner: str, url: str) -> Webhook:
     local = parts.hostname in ("127.0.0.1", "localhost", "::1")
     if parts.scheme != "https" and not (parts.scheme == "http" and local):
         raise ValueError("webhook URLs must be https (plain http only to this machine, for testing)")
-    create_schema(engine)
+    migrate(engine)
     hook = Webhook(partner, url, "whsec_" + secrets.token_hex(24))
     now = dt.datetime.now(dt.UTC)
     with engine.begin() as conn:

@@ -9,8 +9,8 @@ import time
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from data.keys import DUMMY_DIGEST, PREFIX, api_keys, digest
-from data.prediction_log import create_schema
+from earlywarn.data.store import migrate
+from earlywarn.data.store.keys import DUMMY_DIGEST, PREFIX, api_keys, digest
 
 LAST_KNOWN_SECONDS = 300.0  # how long a key verified before a store outage stays accepted during it
 FRESH_SECONDS = 1.0  # a key checked this recently is not looked up again: revocation reaches every replica within it
@@ -26,7 +26,7 @@ class KeyVerifier:
         self.engine = engine
         self.last_known_seconds, self.fresh_seconds = last_known_seconds, fresh_seconds
         self._known: dict[str, tuple[str, str, bool, dt.datetime | None, float]] = {}
-        create_schema(engine)
+        migrate(engine)
 
     def partner_for(self, authorization: str | None) -> str | None:
         if not authorization or not authorization.startswith("Bearer "):

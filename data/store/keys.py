@@ -11,7 +11,19 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from data.prediction_log import api_keys, create_schema
+from earlywarn.data.store.base import metadata
+from earlywarn.data.store.migrate import migrate
+
+api_keys = sa.Table(  # partner API keys, stored as hashes (data/keys.py)
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.String(16), primary_key=True),
+    sa.Column("partner", sa.String(64), nullable=False, index=True),
+    sa.Column("secret_sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),  # None: no expiry
+)
 
 PREFIX = "ew"
 DUMMY_DIGEST = hashlib.sha256(b"no such key").hexdigest()
@@ -37,7 +49,7 @@ def create_key(engine: Engine, partner: str, expires_in: dt.timedelta | None = N
     """A new key for the partner (optionally expiring after `expires_in`); the token is returned once."""
     if not PARTNER_NAME.fullmatch(partner):
         raise ValueError(f"partner {partner!r}: use 1-64 lowercase ASCII letters, digits, '-' or '_' (first a letter or digit)")
-    create_schema(engine)
+    migrate(engine)
     key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     now = dt.datetime.now(dt.UTC)
     with engine.begin() as conn:
@@ -57,7 +69,7 @@ def revoke(engine: Engine, key_id: str | None = None, partner: str | None = None
     """Revoke one key, or every key of a partner; returns how many were revoked."""
     if not key_id and not partner:
         raise ValueError("name a key id or a partner")
-    create_schema(engine)
+    migrate(engine)
     q = api_keys.update().where(api_keys.c.revoked_at.is_(None)).values(revoked_at=dt.datetime.now(dt.UTC))
     q = q.where(api_keys.c.key_id == key_id) if key_id else q.where(api_keys.c.partner == partner)
     with engine.begin() as conn:
@@ -65,7 +77,7 @@ def revoke(engine: Engine, key_id: str | None = None, partner: str | None = None
 
 
 def list_keys(engine: Engine) -> list[dict]:
-    create_schema(engine)
+    migrate(engine)
     with engine.connect() as conn:
         return [
             dict(r)

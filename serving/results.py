@@ -9,12 +9,20 @@ from typing import Any
 
 import numpy as np
 
-from data.contract import SIGNALS
-from data.summary import summary_records, window_inputs
-from training import messages
-from training.bundle import ModelBundle
-from training.scoring import MIN_DRIVER_EFFECT, SCORED, Histories, Scores, histories_from_days, reason_text, score_histories
-from training.uncertainty import CHECKED
+from earlywarn.data.contract import SIGNALS
+from earlywarn.data.summary import summary_records, window_inputs
+from earlywarn.training import messages
+from earlywarn.training.bundle import ModelBundle
+from earlywarn.training.scoring import (
+    MIN_DRIVER_EFFECT,
+    SCORED,
+    Histories,
+    Scores,
+    histories_from_days,
+    reason_text,
+    score_histories,
+)
+from earlywarn.training.uncertainty import CHECKED
 
 N_DRIVERS = 3
 CHANGE, MISSING_DATA = "change", "missing_data"  # a signal moved from the person's baseline / stopped arriving

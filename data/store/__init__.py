@@ -1,0 +1,59 @@
+"""The service's operational store (SQLAlchemy; SQLite by default, PostgreSQL by URL): one module per concept, each
+owning its tables and queries, and Alembic migrations. Serving writes it; monitoring, training and the CLI read it.
+
+The names below are the store's interface: `from earlywarn.data import store`, then `store.read_predictions(...)`."""
+
+from earlywarn.data.store.base import engine_for, metadata, url_from_env
+from earlywarn.data.store.escalations import (
+    ACTED_ON,
+    alert_feedback,
+    alert_participant,
+    escalation_changes,
+    open_episodes,
+    read_alerts,
+)
+from earlywarn.data.store.key_fingerprint import check_key, store_settings
+from earlywarn.data.store.keys import api_keys
+from earlywarn.data.store.migrate import MigrateResult, head, migrate
+from earlywarn.data.store.outcomes import latest_events, outcomes, read_outcomes
+from earlywarn.data.store.predictions import count_predictions, first_scored, predictions, read_inputs, read_predictions
+from earlywarn.data.store.records import TABLES, count, existing_ids, insert_ignoring_duplicates, purge, retention_days
+from earlywarn.data.store.webhooks import webhooks
+from earlywarn.data.store.withdrawals import forget, read_withdrawals, withdrawals, withdrawn
+
+__all__ = [
+    "ACTED_ON",
+    "TABLES",
+    "MigrateResult",
+    "alert_feedback",
+    "alert_participant",
+    "api_keys",
+    "check_key",
+    "count",
+    "count_predictions",
+    "engine_for",
+    "escalation_changes",
+    "existing_ids",
+    "first_scored",
+    "forget",
+    "head",
+    "insert_ignoring_duplicates",
+    "latest_events",
+    "metadata",
+    "migrate",
+    "open_episodes",
+    "outcomes",
+    "predictions",
+    "purge",
+    "read_alerts",
+    "read_inputs",
+    "read_outcomes",
+    "read_predictions",
+    "read_withdrawals",
+    "retention_days",
+    "store_settings",
+    "url_from_env",
+    "webhooks",
+    "withdrawals",
+    "withdrawn",
+]

@@ -1,0 +1,62 @@
+"""Who is calling and whether they may: partner keys, throttled failed authentications, per-partner limits."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import limits
+from fastapi import Request
+
+from earlywarn.serving.key_verifier import KeyVerifier
+from earlywarn.serving.problems import APIError
+from earlywarn.serving.ratelimit import Limiter
+
+
+class Gate:
+    """Authenticates requests and charges each partner's limits, refusing with 401 or 429 and Retry-After."""
+
+    def __init__(
+        self,
+        keys: KeyVerifier,
+        limiter: Limiter,
+        *,
+        requests: str,
+        days: str,
+        outcomes: str,
+        auth_failures: str,
+        on_refused: Callable[[], None] = lambda: None,
+    ):
+        self.keys, self.limiter, self.on_refused = keys, limiter, on_refused
+        self.requests, self.days = limits.parse_many(requests), limits.parse_many(days)
+        self.outcomes, self.auth_failures = limits.parse_many(outcomes), limits.parse_many(auth_failures)
+
+    def partner(self, request: Request) -> str:
+        """The partner whose key the request carries, within its request rate. An address that keeps failing to
+        authenticate is refused for a while before any key is looked up (guessing keys costs the guesser)."""
+        address = f"auth-failures:{request.client.host if request.client else 'unknown'}"
+        if not all(self.limiter.test(rate, address) for rate in self.auth_failures):
+            self._refuse(self.auth_failures, address, "failed authentications from this address")
+        partner = self.keys.partner_for(request.headers.get("authorization"))
+        if partner is None:
+            for rate in self.auth_failures:
+                self.limiter.hit(rate, address)
+            raise APIError(
+                401, "unauthorized", "send a valid API key as 'Authorization: Bearer <key>'", {"WWW-Authenticate": "Bearer"}
+            )
+        self.spend(self.requests, partner, 1, "requests")
+        return partner
+
+    def spend(self, rates: list[limits.RateLimitItem], partner: str, cost: int, what: str) -> None:
+        """Count `cost` against each of the partner's limits for `what`, or refuse with 429 and Retry-After."""
+        for rate in rates:
+            if not self.limiter.hit(rate, f"{what}:{partner}", cost=cost):
+                self._refuse([rate], f"{what}:{partner}", f"{what} for this partner")
+
+    def _refuse(self, rates: list[limits.RateLimitItem], key: str, what: str) -> None:
+        reset = max(self.limiter.reset_time(rate, key) for rate in rates)
+        wait = max(1, math.ceil(reset - time.time()))
+        self.on_refused()
+        limit = "; ".join(str(r) for r in rates)
+        raise APIError(429, "rate_limited", f"more than {limit} {what}; retry later", {"Retry-After": str(wait)})

@@ -1,0 +1,48 @@
+"""Reported outcomes: one record per fact, and the rules an outcome must meet before it is stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+OUTCOME_IDS = uuid.UUID("5f1c7f0e-6b7e-4a0c-9a53-2f1d8c3e9b10")  # namespace of outcome record ids (uuid5)
+
+
+def outcome_records(partner: str, keys: list[str], outcomes: list[Any]) -> list[dict[str, Any]]:
+    """The same partner, participant, day and event is one fact: reposting it stores nothing new."""
+    now = dt.datetime.now(dt.UTC).isoformat()
+    return [
+        {
+            "record_id": str(uuid.uuid5(OUTCOME_IDS, f"{partner}\x1f{k}\x1f{o.date}\x1f{o.event}")),
+            "created_at": now,
+            "partner": partner,
+            "participant_key": k,
+            "date": o.date.isoformat(),
+            "event": o.event,
+        }
+        for o, k in zip(outcomes, keys, strict=True)
+    ]
+
+
+def outcome_errors(
+    outcomes: list[Any], keys: list[str], first: dict[str, dt.date], gone: set[str], lookback_days: int
+) -> list[dict[str, str]]:
+    """An outcome must be for a participant this partner had scored and who has not withdrawn consent, on a day
+    from the first scored window's first day (its end minus the lookback) to tomorrow (UTC)."""
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    lookback = dt.timedelta(days=lookback_days)
+    errors = []
+    for i, (o, k) in enumerate(zip(outcomes, keys, strict=True)):
+        if k in gone:
+            problem = ("participant_id", "this participant withdrew consent; nothing more is stored for them")
+        elif k not in first:
+            problem = ("participant_id", "this partner has never had this participant scored")
+        elif o.date > tomorrow:
+            problem = ("date", f"after tomorrow ({tomorrow}, UTC)")
+        elif o.date < (earliest := max(first[k], dt.date.min + lookback) - lookback):  # no overflow before year 1
+            problem = ("date", f"before this participant's first scored days ({earliest})")
+        else:
+            continue
+        errors.append({"field": f"outcomes[{i}].{problem[0]}", "message": problem[1]})
+    return errors

@@ -1,0 +1,150 @@
+"""The service's scoring workflow, apart from HTTP: score a pass of requests, escalate, and keep every record."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from earlywarn.data import episodes
+from earlywarn.serving.problems import APIError
+from earlywarn.serving.results import assemble, score
+from earlywarn.serving.store_view import Pair, StoreView
+from earlywarn.training import messages
+from earlywarn.training.bundle import ModelBundle
+from earlywarn.training.scoring import WITHDRAWN, reason_text
+
+
+@dataclass
+class ScoreJob:
+    """One validated request waiting for the model."""
+
+    rows: list[tuple[str, list[tuple[dt.date, list[float | None]]]]]
+    as_of: dt.date
+    partner: str
+    request_id: str
+    explain: bool
+    language: str = messages.DEFAULT
+
+
+Results = list[dict[str, Any]]
+
+
+class Scorer:
+    """Scores jobs in one pass through the scoring core; a plain class, so tests build it from a tiny bundle."""
+
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        version: str,
+        pseudonymize: Callable[[str, str], str],
+        view: StoreView,
+        notify: Callable[[str, dict[str, Any]], None],
+    ):
+        self.bundle, self.version, self.pseudonymize, self.view, self.notify = bundle, version, pseudonymize, view, notify
+
+    def score_jobs(self, jobs: list[ScoreJob]) -> list[Results | APIError]:
+        """Score several requests in one pass; each gets its results, or the error that kept them from being stored."""
+        rows = [row for job in jobs for row in job.rows]
+        pairs = [(job.partner, self.pseudonymize(job.partner, pid)) for job in jobs for pid, _ in job.rows]
+        languages = [job.language for job in jobs for _ in job.rows]
+        days = [job.as_of for job in jobs for _ in job.rows]
+        events = self.view.latest_events(pairs)
+        gone = self.view.withdrawn(pairs)
+        results, summaries, inputs = score(
+            self.bundle,
+            assemble(rows, len(self.bundle.features), days),
+            explain=any(j.explain for j in jobs),
+            last_event=[events.get(pair) for pair in pairs],
+            language=languages,
+        )
+        for i in [i for i, pair in enumerate(pairs) if pair in gone]:  # answered, never scored, logged or escalated
+            results[i] = {
+                "participant_id": results[i]["participant_id"],
+                "window_end": results[i]["window_end"],
+                "status": WITHDRAWN,
+                "reason": reason_text(WITHDRAWN, {}, languages[i]),
+            }
+        now = dt.datetime.now(dt.UTC).isoformat()
+        try:
+            self.escalate(results, pairs, days, now)
+            out, records = self._split(jobs, results, summaries, inputs, pairs, now)
+            self.view.store("predictions", records)
+        except APIError as err:  # neither the store nor the spool took the records
+            return [err] * len(jobs)
+        return list(out)
+
+    def _split(
+        self, jobs: list[ScoreJob], results: Results, summaries: Sequence[Any], inputs: Any, pairs: list[Pair], now: str
+    ) -> tuple[list[Results], Results]:
+        """Each job's own results, and the prediction records of everyone scored (withdrawn people leave none)."""
+        out, records, start = [], [], 0
+        for job in jobs:
+            end = start + len(job.rows)
+            for r, s, window, pair in zip(
+                results[start:end], summaries[start:end], inputs[start:end], pairs[start:end], strict=True
+            ):
+                if not job.explain:
+                    r.pop("drivers", None)
+                if r["status"] != WITHDRAWN:
+                    records.append(self._record(job, r, s, window, pair[1], now))
+            self.view.note_scored(pairs[start:end], [dt.date.fromisoformat(r["window_end"]) for r in results[start:end]])
+            out.append(results[start:end])
+            start = end
+        return out, records
+
+    def _record(self, job: ScoreJob, r: dict[str, Any], summary: Any, window: Any, key: str, now: str) -> dict[str, Any]:
+        return {
+            "record_id": str(uuid.uuid4()),
+            "request_id": job.request_id,
+            "created_at": now,
+            "partner": job.partner,
+            "participant_key": key,
+            "model_version": self.version,
+            "window_end": r["window_end"],
+            "status": r["status"],
+            "risk": r.get("risk"),
+            "band": r.get("band"),
+            "days_observed": r["data_quality"]["days_observed"],
+            "summary": summary,
+            "inputs": window,
+        }
+
+    def escalate(self, results: Results, pairs: list[Pair], days: list[dt.date], now: str) -> None:
+        """Each scored result's escalation episode: the first high-band score opens one (`escalate: true`), later
+        ones continue it. Changes go straight to the store, so replicas see them at once; while it is away they
+        are spooled (nothing lost) and this replica goes on from the episodes it has seen."""
+        scored = [i for i, r in enumerate(results) if r["status"] == "scored"]
+        self.view.open_episodes([pairs[i] for i in scored])
+        changes: list[dict[str, Any]] = []
+        for i in scored:
+            state, episode, steps = episodes.step(self.view.episodes.get(pairs[i]), results[i]["band"] == "high", days[i])
+            self.view.note_episode(pairs[i], episode)
+            results[i]["escalate"] = state == episodes.NEW
+            results[i]["escalation"] = {"state": state} | (
+                {"alert_id": episode.alert_id, "since": episode.since.isoformat()} if episode and state != episodes.NONE else {}
+            )
+            changes += [
+                {"record_id": str(uuid.uuid4()), "created_at": now, "partner": pairs[i][0], "participant_key": pairs[i][1]}
+                | {"alert_id": c.alert_id, "kind": c.kind, "day": c.day.isoformat(), "reason": c.reason}
+                for c in steps
+            ]
+        if changes:
+            self.view.store_now("escalation_changes", changes)
+        for i in scored:  # only once the opening is durable; the partner's own id, never signal values
+            if results[i]["escalate"]:
+                opened = results[i]["escalation"]
+                self.notify(
+                    pairs[i][0],
+                    {
+                        "type": "escalation.opened",
+                        "alert_id": opened["alert_id"],
+                        "participant_id": results[i]["participant_id"],
+                        "since": opened["since"],
+                        "band": "high",
+                        "model_version": self.version,
+                        "created_at": now,
+                    },
+                )
