@@ -17,7 +17,8 @@ import pandas as pd
 import torch
 
 from bench.serving import _cpu
-from earlywarn.data.synth import SynthConfig, synth
+from earlywarn.data.synth import synth
+from earlywarn.data.synth_course import SynthConfig
 from earlywarn.training.fit import FitConfig
 from earlywarn.training.scoring import Histories, histories_from_frame, score_histories
 from earlywarn.training.train import TrainConfig, train

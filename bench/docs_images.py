@@ -34,7 +34,8 @@ def main(out: Path) -> list[Path]:
     os.environ.pop("EARLYWARN_DB_URL", None)
     from bench.launcher import Server
     from earlywarn.data.store import url_from_env
-    from earlywarn.data.synth import SynthConfig, synth
+    from earlywarn.data.synth import synth
+    from earlywarn.data.synth_course import SynthConfig
     from earlywarn.monitoring.screenshot import dashboard_screenshot
     from earlywarn.monitoring.simulate import SimulateConfig, simulate
     from earlywarn.serving.packaging import import_model

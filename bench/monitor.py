@@ -66,7 +66,7 @@ def table(results: list[dict[str, float]]) -> str:
 
 
 def main(sizes: list[int]) -> None:
-    from earlywarn.monitoring.monitor import champion_reference
+    from earlywarn.monitoring.inputs import champion_reference
 
     workdir = Path("runs/bench")
     workdir.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,8 @@ WORK = Path("runs/bench-scale")
 
 
 def _synth(p: dict[str, Any]) -> dict[str, float]:
-    from earlywarn.data.synth import SynthConfig, synth
+    from earlywarn.data.synth import synth
+    from earlywarn.data.synth_course import SynthConfig
 
     return {"rows": synth(SynthConfig(participants=p["n"], days=p["days"], seed=1), p["dir"]).n_rows}
 
@@ -66,7 +67,7 @@ def _train_epoch(p: dict[str, Any]) -> dict[str, float]:
 
 
 def _score(p: dict[str, Any]) -> dict[str, float]:
-    from earlywarn.serving.config import bentoml_home
+    from earlywarn.serving.packaging import bentoml_home
 
     os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))  # where `make run` packaged the model
     from earlywarn.serving.score_file import BatchScoreConfig, score_file
@@ -149,7 +150,7 @@ def main(argv: list[str]) -> None:
 
 def reference() -> None:
     """The champion's reference sample, which the monitor stage reads."""
-    from earlywarn.monitoring.monitor import champion_reference
+    from earlywarn.monitoring.inputs import champion_reference
 
     WORK.mkdir(parents=True, exist_ok=True)
     champion_reference().to_parquet(WORK / "reference.parquet")

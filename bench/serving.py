@@ -149,8 +149,7 @@ def _measure(url: str, key: str | None, single: Path, big: bytes, cfg: BenchConf
 
 def bench(cfg: BenchConfig) -> str:
     """Measure the three servers one after another on this machine; returns the Markdown table."""
-    from earlywarn.serving.config import bentoml_home
-    from earlywarn.serving.packaging import latest_model
+    from earlywarn.serving.packaging import bentoml_home, latest_model
 
     if shutil.which("wrk") is None:
         raise SystemExit("make bench needs wrk (Debian: apt-get install wrk)")

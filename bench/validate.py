@@ -23,14 +23,16 @@ from sklearn.metrics import roc_auc_score
 from earlywarn.data.contract import DATE, PARTICIPANT, Condition
 from earlywarn.data.globem import GlobemImportConfig, import_globem
 from earlywarn.data.ingest import load_grid
-from earlywarn.data.synth import SynthConfig, synth
+from earlywarn.data.synth import synth
+from earlywarn.data.synth_course import SynthConfig
 from earlywarn.data.windows import WindowConfig, build_windows
 from earlywarn.training.behaviour import ManicWeek, StableLevel, WorseSleep, manic_week, stable_level, worse_sleep
 from earlywarn.training.calibration import Bands, Calibrator
 from earlywarn.training.choices import Method
-from earlywarn.training.evaluate import band_calibration, calibration_slope_intercept, expected_calibration_error
+from earlywarn.training.evaluate import band_calibration
 from earlywarn.training.fit import FitConfig
 from earlywarn.training.heldout import check_cohort
+from earlywarn.training.metrics import calibration_slope_intercept, expected_calibration_error
 from earlywarn.training.profiles import source_subsets
 from earlywarn.training.splits import Folds
 from earlywarn.training.train import TrainConfig, TrainResult, train
@@ -490,7 +492,7 @@ def _report(
         "## 1. Synthetic default cohort (500 people × 365 days, relapse events)",
         "",
         "The oracle is each window's true risk: P(an event within 14 days | the person's latent state at the end of "
-        "the window), computed exactly from the generator's own dynamics (tests/test_oracle.py: decile ECE under 0.01 "
+        "the window), computed exactly from the generator's own dynamics (tests/unit/data/test_oracle.py: decile ECE under 0.01 "
         "against what happened). No model that sees only behaviour can reach it. Every model is also checked on a "
         "fresh cohort of 500 people generated with another seed (100 + seed): people it never saw, in numbers that "
         "make band-level figures precise (40,000 of their windows).",

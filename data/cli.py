@@ -13,7 +13,8 @@ from earlywarn.data.actigraphy import ActigraphyImportConfig, import_actigraphy
 from earlywarn.data.contract import Condition
 from earlywarn.data.globem import GlobemImportConfig, import_globem
 from earlywarn.data.ingest import DEFAULT_CHUNK_ROWS, load_grid
-from earlywarn.data.synth import Design, Drift, SynthConfig, synth
+from earlywarn.data.synth import synth
+from earlywarn.data.synth_course import Design, Drift, SynthConfig
 from earlywarn.data.validation import ContractError
 from earlywarn.data.windows import WindowConfig, build_windows
 

@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from earlywarn.data.contract import DATE, EVENT, KEY_COLUMNS, PARTICIPANT, feature_columns
+from earlywarn.data.panel import Panel, day_number
 from earlywarn.data.validation import (
     MAX_PROBLEMS_SHOWN,
     ContractError,
@@ -23,7 +24,6 @@ from earlywarn.data.validation import (
     read_table,
     validate_outcomes,
 )
-from earlywarn.data.windows import Panel, day_number
 
 DEFAULT_CHUNK_ROWS = 200_000
 

@@ -7,7 +7,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from earlywarn.data.contract import DATE, PARTICIPANT
-from earlywarn.data.windows import WindowSet, day_number
+from earlywarn.data.panel import day_number
+from earlywarn.data.windows import WindowSet
 
 
 class OracleHorizonError(ValueError):

@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     )
     debug: bool = Field(default=False, description="CLI errors with their traceback")
 
+    @property
+    def demo(self) -> bool:
+        return self.mode == "demo"
+
+    def spool_path(self) -> Path:
+        """Where records spool: EARLYWARN_SPOOL_DIR, else `spool/` under the state root (absolute)."""
+        return (self.spool_dir or self.home / "spool").resolve()
+
     @field_validator("rate_limit", "day_limit", "outcome_limit", "auth_failure_limit")
     @classmethod
     def _limits(cls, value: str) -> str:

@@ -74,10 +74,10 @@ def participants_forget(
     participant: Annotated[str, typer.Option(help="The partner's id for the participant (pseudonymised here, not stored)")],
 ) -> None:
     """Consent withdrawn: delete the participant's logged inputs, predictions and outcomes; record which models saw them."""
+    from earlywarn.consent import ForgetConfig, UnknownPartner, forget
     from earlywarn.data.pseudonym import SecretError
     from earlywarn.data.settings import SettingsError
     from earlywarn.data.store import url_from_env
-    from earlywarn.training.consent import ForgetConfig, UnknownPartner, forget
 
     try:
         result = forget(ForgetConfig(url_from_env(), partner, participant))
@@ -100,7 +100,8 @@ def run_cmd(
     from earlywarn.data import state
     from earlywarn.data.ingest import load_grid
     from earlywarn.data.pseudonym import run_mode
-    from earlywarn.data.synth import SynthConfig, synth
+    from earlywarn.data.synth import synth
+    from earlywarn.data.synth_course import SynthConfig
     from earlywarn.serving.cli import serve_cmd
     from earlywarn.training import tracking
     from earlywarn.training.promote import PromoteConfig, promote

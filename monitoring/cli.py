@@ -51,7 +51,8 @@ def monitor_run(
 ) -> None:
     """Compare live predictions with the reference, overall and per partner; write reports and snapshots; exit 1 on alerts."""
     from earlywarn.data.store import url_from_env
-    from earlywarn.monitoring.monitor import MonitorConfig, Thresholds, monitor
+    from earlywarn.monitoring.monitor import MonitorConfig, monitor
+    from earlywarn.monitoring.rules import Thresholds
 
     cfg = MonitorConfig(
         db_url=url_from_env(),
@@ -90,7 +91,7 @@ def monitor_simulate(
     """Replay a synthetic cohort against a running service day by day and run the monitor after each day."""
     from earlywarn.data import state
     from earlywarn.data.store import url_from_env
-    from earlywarn.monitoring.monitor import Thresholds
+    from earlywarn.monitoring.rules import Thresholds
     from earlywarn.monitoring.simulate import SimulateConfig, simulate
 
     cfg = SimulateConfig(

@@ -16,7 +16,8 @@ import pandas as pd
 from earlywarn.data import progress, state, store
 from earlywarn.data.contract import DATE, EVENT, PARTICIPANT
 from earlywarn.data.synth import COHORT_META
-from earlywarn.monitoring.monitor import OVERALL, MonitorConfig, MonitorRun, Thresholds, monitor
+from earlywarn.monitoring.monitor import OVERALL, MonitorConfig, MonitorRun, monitor
+from earlywarn.monitoring.rules import Thresholds
 
 DEFAULT_PARTNERS = ("clinic-north", "app-south")
 

@@ -13,7 +13,8 @@ import typer
 
 from earlywarn.data import state
 from earlywarn.data.cli import BatchRows
-from earlywarn.serving.config import ServeConfig, bentoml_home, use_bentoml_home
+from earlywarn.data.settings import settings
+from earlywarn.serving.packaging import bentoml_home, use_bentoml_home
 
 app = typer.Typer()
 keys_app = typer.Typer(help="Partner API keys and care-team webhooks.", no_args_is_help=True)
@@ -76,10 +77,10 @@ def serve_cmd(
         typer.echo("no model in the BentoML store; run `earlywarn serve --build` first", err=True)
         raise typer.Exit(1)
     if demo:
-        from earlywarn.data.store import engine_for
+        from earlywarn.data.store import engine_for, url_from_env
         from earlywarn.data.store.keys import create_key, revoke
 
-        demo_store = engine_for(ServeConfig.from_env().db_url)
+        demo_store = engine_for(url_from_env())
         revoke(demo_store, partner="demo")  # one live demo key at a time: each `make run` replaces the last
         key = create_key(demo_store, "demo")
         body = write_example_request(example_from or state.path("cohort", "features.parquet"), state.path("example-request.json"))
@@ -109,14 +110,14 @@ def keys_create(
     expires: Annotated[str | None, typer.Option(help="Expire after this long, e.g. 90d (default: never)")] = None,
 ) -> None:
     """Create a key; it is printed once, alone on the last line, and stored only as a hash."""
-    from earlywarn.data.store import engine_for
+    from earlywarn.data.store import engine_for, url_from_env
     from earlywarn.data.store.keys import create_key
 
     if expires is not None and not (expires.endswith("d") and expires[:-1].isdigit() and int(expires[:-1]) > 0):
         raise typer.BadParameter("use a number of days, e.g. 90d", param_hint="--expires")
     lifetime = dt.timedelta(days=int(expires[:-1])) if expires else None
     try:
-        key = create_key(engine_for(ServeConfig.from_env().db_url), partner, lifetime)
+        key = create_key(engine_for(url_from_env()), partner, lifetime)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
@@ -130,10 +131,10 @@ def keys_revoke(
     partner: Annotated[str | None, typer.Option(help="Revoke every key of this partner")] = None,
 ) -> None:
     """Revoke one key (--key-id) or every key of a partner (--partner)."""
-    from earlywarn.data.store import engine_for
+    from earlywarn.data.store import engine_for, url_from_env
     from earlywarn.data.store.keys import revoke
 
-    n = revoke(engine_for(ServeConfig.from_env().db_url), key_id, partner)
+    n = revoke(engine_for(url_from_env()), key_id, partner)
     typer.echo(f"revoked {n} key(s)")
     if n == 0:
         raise typer.Exit(1)
@@ -145,11 +146,11 @@ def keys_webhook(
     url: Annotated[str, typer.Option(help="The care team's HTTPS endpoint")],
 ) -> None:
     """Send a partner's new escalations to a webhook; prints its new signing secret once, alone on the last line."""
-    from earlywarn.data.store import engine_for
+    from earlywarn.data.store import engine_for, url_from_env
     from earlywarn.data.store.webhooks import set_webhook
 
     try:
-        hook = set_webhook(engine_for(ServeConfig.from_env().db_url), partner, url)
+        hook = set_webhook(engine_for(url_from_env()), partner, url)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
@@ -160,10 +161,10 @@ def keys_webhook(
 @keys_app.command("list")
 def keys_list() -> None:
     """Key ids, partners and revocation times (never the keys)."""
-    from earlywarn.data.store import engine_for
+    from earlywarn.data.store import engine_for, url_from_env
     from earlywarn.data.store.keys import list_keys
 
-    for k in list_keys(engine_for(ServeConfig.from_env().db_url)):
+    for k in list_keys(engine_for(url_from_env())):
         state = "revoked" if k["revoked_at"] else "active"
         typer.echo(f"{k['key_id']}  {k['partner']:<20} created {k['created_at']:%Y-%m-%d %H:%M}  {state}")
 
@@ -188,7 +189,7 @@ def score_cmd(
     cfg = BatchScoreConfig(
         features=features,
         out=out,
-        model_tag=model_tag or ServeConfig.from_env().model_tag,
+        model_tag=model_tag or settings().model_tag,
         as_of=dt.date.fromisoformat(as_of) if as_of else None,
         batch_rows=batch_rows,
     )

@@ -1,16 +1,28 @@
-"""Bring the champion from the MLflow registry into the BentoML model store, and build the bento."""
+"""The BentoML store under the state root: the champion brought in from the MLflow registry, and the bento built."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from earlywarn.data import state
 from earlywarn.data.settings import MODEL_NAME
-from earlywarn.serving.config import use_bentoml_home
 from earlywarn.training.code_copy import copy_package
+
+
+def bentoml_home() -> Path:
+    """BENTOML_HOME, defaulting to bentoml/ under the state root so `make run` writes nothing outside it."""
+    return Path(os.environ.get("BENTOML_HOME") or state.path("bentoml")).resolve()
+
+
+def use_bentoml_home() -> Path:
+    """Point this process's BentoML at that store; call before the first `import bentoml`, which reads it once."""
+    os.environ.setdefault("BENTOML_HOME", str(bentoml_home()))
+    return Path(os.environ["BENTOML_HOME"])
 
 
 @dataclass(frozen=True)

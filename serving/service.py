@@ -19,10 +19,10 @@ from starlette.concurrency import run_in_threadpool
 
 from earlywarn.data import state, store
 from earlywarn.data.pseudonym import Pseudonymizer
+from earlywarn.data.settings import Settings, secret, settings
 from earlywarn.data.spool import Spool
 from earlywarn.serving import openapi, problems
 from earlywarn.serving.batcher import MicroBatcher, QueueFull
-from earlywarn.serving.config import ServeConfig
 from earlywarn.serving.gate import Gate
 from earlywarn.serving.http import answer_errors_as_problems, explain_flag, parse, read_body
 from earlywarn.serving.key_verifier import KeyVerifier
@@ -49,16 +49,16 @@ from earlywarn.training.model_card import served_card
 log = logging.getLogger("earlywarn.serving")
 state.private_files()  # also when started by `bentoml serve` directly: the log, spool and keys stay private
 INLINE_PARSE_BYTES = 64 * 1024  # about five participants x 28 days: parsed on the event loop in about 0.3 ms
-CONFIG = ServeConfig.from_env()
+CONFIG = settings()
 
 
-def preflight(cfg: ServeConfig) -> None:
+def preflight(cfg: Settings) -> None:
     """Refuse to start on a bad EARLYWARN_MODE, a missing or demo secret in production, an HMAC key other than the
     one the store was pseudonymised with, or a tampered or unusable model: checked when
     the module is imported, so `bentoml serve` exits with the message instead of workers failing and retrying."""
     pseudonymizer = Pseudonymizer.from_env(cfg.demo)
     try:
-        store.check_key(store.engine_for(cfg.db_url), pseudonymizer)
+        store.check_key(store.engine_for(store.url_from_env()), pseudonymizer)
     except sa.exc.SQLAlchemyError as err:  # the store may be away at start; the spool holds records until it is back
         log.warning("could not check the HMAC key against the store (%s); checked at the next start", type(err).__name__)
     ModelBundle.load(bentoml.models.get(cfg.model_tag).path)
@@ -131,18 +131,18 @@ class RiskService:
         self.bundle = ModelBundle.load(self.model_ref.path)
         self.version = str(self.model_ref.info.labels.get("mlflow_version", self.model_ref.tag.version))
         self.request_model, self.limit = score_request_model(self.bundle.features), max_body_bytes(self.bundle.features)
-        self.engine = store.engine_for(cfg.db_url)
+        self.engine = store.engine_for(store.url_from_env())
         try:
             store.migrate(self.engine)
         except sa.exc.SQLAlchemyError:
             log.warning("prediction store unreachable at start; records will spool until it is back")
         self.pseudonym = Pseudonymizer.from_env(cfg.demo)
         rates = {"requests": cfg.rate_limit, "days": cfg.day_limit, "outcomes": cfg.outcome_limit}
-        limiter = Limiter(cfg.redis_url, cfg.redis_prefix)
+        limiter = Limiter(secret(cfg.redis_url), cfg.redis_prefix)
         self.gate = Gate(
             KeyVerifier(self.engine), limiter, **rates, auth_failures=cfg.auth_failure_limit, on_refused=RATE_LIMITED.inc
         )
-        spool = Spool(cfg.spool_dir, lambda t, r: store.insert_ignoring_duplicates(self.engine, t, r), fsync=cfg.fsync)
+        spool = Spool(cfg.spool_path(), lambda t, r: store.insert_ignoring_duplicates(self.engine, t, r), fsync=cfg.spool_fsync)
         spool.start()
         self.view = StoreView(self.engine, spool)
         self.alerts = WebhookSender(self.engine)
@@ -278,4 +278,4 @@ RiskService.add_asgi_middleware(  # type: ignore[attr-defined]
     requests=HTTP_REQUESTS,
     latency=HTTP_LATENCY,
 )
-RiskService.add_asgi_middleware(OpsGate, token=CONFIG.ops_token, demo=CONFIG.demo)  # type: ignore[attr-defined]
+RiskService.add_asgi_middleware(OpsGate, token=secret(CONFIG.ops_token), demo=CONFIG.demo)  # type: ignore[attr-defined]

@@ -58,7 +58,8 @@ def no_process_outlives_its_test():
 @pytest.fixture(scope="session")
 def small_cohort(tmp_path_factory: pytest.TempPathFactory):
     """80 participants x 240 days, seed 7: small enough for seconds, big enough to have events."""
-    from earlywarn.data.synth import SynthConfig, synth
+    from earlywarn.data.synth import synth
+    from earlywarn.data.synth_course import SynthConfig
 
     return synth(SynthConfig(participants=80, days=240, seed=7), tmp_path_factory.mktemp("cohort"))
 

@@ -12,12 +12,8 @@ from earlywarn.data.ingest import load_grid
 from earlywarn.data.oracle import oracle_for, oracle_scores
 from earlywarn.data.windows import build_windows
 from earlywarn.training.bundle import ModelBundle, _days_missing
-from earlywarn.training.evaluate import (
-    band_calibration,
-    calibration_slope_intercept,
-    expected_calibration_error,
-    interval_metrics,
-)
+from earlywarn.training.evaluate import band_calibration, interval_metrics
+from earlywarn.training.metrics import calibration_slope_intercept, expected_calibration_error
 
 CHECK_WINDOWS = 40_000  # a seeded sample: band gaps to about ±0.01, coverage per cell to about ±0.01
 

@@ -15,7 +15,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from earlywarn.data import episodes
 from earlywarn.data.contract import DATE, PARTICIPANT
-from earlywarn.training.evaluate import net_benefit
+from earlywarn.training.metrics import net_benefit
 
 
 def save_plots(

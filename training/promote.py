@@ -16,13 +16,8 @@ from earlywarn.data.windows import WindowSet, build_windows
 from earlywarn.training import tracking
 from earlywarn.training.bundle import ModelBundle, sha256
 from earlywarn.training.configs import PromoteConfig
-from earlywarn.training.evaluate import (
-    band_calibration,
-    bootstrap_intervals,
-    calibration_slope_intercept,
-    expected_calibration_error,
-    subgroup_metrics,
-)
+from earlywarn.training.evaluate import band_calibration, subgroup_metrics
+from earlywarn.training.metrics import bootstrap_intervals, calibration_slope_intercept, expected_calibration_error
 from earlywarn.training.splits import plan_folds
 from earlywarn.training.train import heldout_digest
 

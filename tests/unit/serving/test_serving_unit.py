@@ -187,14 +187,14 @@ def test_orphaned_spool_files_are_replayed_by_the_next_process(tmp_path):
 
 
 def test_yes_no_settings_accept_true_and_refuse_anything_unclear(monkeypatch):
-    from earlywarn.serving.config import ServeConfig
+    from earlywarn.data.settings import settings
 
     for raw, expected in (("true", True), ("1", True), ("Yes", True), ("false", False), ("0", False), ("", False)):
         monkeypatch.setenv("EARLYWARN_SPOOL_FSYNC", raw)
-        assert ServeConfig.from_env().fsync is expected, raw
+        assert settings().spool_fsync is expected, raw
     monkeypatch.setenv("EARLYWARN_SPOOL_FSYNC", "maybe")
     with pytest.raises(ValueError, match="EARLYWARN_SPOOL_FSYNC"):
-        ServeConfig.from_env()
+        settings()
 
 
 def test_the_scoring_queue_is_bounded():

@@ -6,15 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from earlywarn.training.evaluate import (
-    band_calibration,
-    calibration_slope_intercept,
-    clinical_metrics,
-    escalation_episodes,
-    event_sensitivity,
-    net_benefit,
-    subgroup_metrics,
-)
+from earlywarn.training.clinical_metrics import clinical_metrics, escalation_episodes, event_sensitivity
+from earlywarn.training.evaluate import band_calibration, subgroup_metrics
+from earlywarn.training.metrics import calibration_slope_intercept, net_benefit
 from earlywarn.training.promote import PromoteConfig, gates
 
 

@@ -9,8 +9,9 @@ from typer.testing import CliRunner
 
 from earlywarn.cli import app
 from earlywarn.data import state, store
+from earlywarn.data.settings import settings
 from earlywarn.data.store.keys import list_keys
-from earlywarn.serving.config import ServeConfig, bentoml_home
+from earlywarn.serving.packaging import bentoml_home
 from earlywarn.training import tracking
 
 
@@ -27,9 +28,8 @@ def home(tmp_path, monkeypatch):
 
 
 def test_every_store_lives_under_the_state_root(home):
-    serve = ServeConfig.from_env()
-    assert serve.db_url == f"sqlite:///{home / 'earlywarn.db'}"
-    assert serve.spool_dir == home / "spool"
+    assert store.url_from_env() == f"sqlite:///{home / 'earlywarn.db'}"
+    assert settings().spool_path() == home / "spool"
     assert bentoml_home() == home / "bentoml"
     assert tracking.tracking_uri() == f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
 
@@ -37,7 +37,7 @@ def test_every_store_lives_under_the_state_root(home):
 def test_a_key_created_from_any_folder_is_in_the_store_the_service_reads(home):
     res = CliRunner().invoke(app, ["keys", "create", "--partner", "acme"])
     assert res.exit_code == 0, res.output
-    keys = list_keys(store.engine_for(ServeConfig.from_env().db_url))
+    keys = list_keys(store.engine_for(store.url_from_env()))
     assert [k["partner"] for k in keys] == ["acme"] and (home / "earlywarn.db").exists()
     assert not (home.parent / "elsewhere" / "runs").exists()
 
@@ -45,7 +45,7 @@ def test_a_key_created_from_any_folder_is_in_the_store_the_service_reads(home):
 def test_explicit_variables_still_override_their_part(home, tmp_path, monkeypatch):
     monkeypatch.setenv("EARLYWARN_DB_URL", f"sqlite:///{tmp_path / 'other.db'}")
     monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "bento"))
-    assert ServeConfig.from_env().db_url.endswith("other.db")
+    assert store.url_from_env().endswith("other.db")
     assert bentoml_home() == tmp_path / "bento"
 
 

@@ -7,7 +7,7 @@ import contextlib
 import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("data", "training", "serving", "monitoring")
 ALLOWED = {
     "data": set(),

@@ -11,7 +11,8 @@ import pytest
 from mlflow import MlflowClient
 
 from earlywarn.data import store
-from earlywarn.data.synth import SynthConfig, synth
+from earlywarn.data.synth import synth
+from earlywarn.data.synth_course import SynthConfig
 from earlywarn.monitoring.simulate import SimulateConfig, simulate
 from earlywarn.training import tracking
 from earlywarn.training.fit import FitConfig

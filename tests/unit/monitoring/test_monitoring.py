@@ -15,7 +15,8 @@ import pytest
 
 from earlywarn.data import store
 from earlywarn.data.summary import summary_columns
-from earlywarn.monitoring.monitor import MonitorConfig, Thresholds, monitor
+from earlywarn.monitoring.monitor import MonitorConfig, monitor
+from earlywarn.monitoring.rules import Thresholds
 
 NOW = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 
@@ -185,7 +186,7 @@ def test_a_large_window_is_judged_on_a_uniform_sample_of_participants(tmp_path, 
 
 
 def test_a_thresholds_file_with_a_quoted_number_is_refused_when_loaded(tmp_path):
-    from earlywarn.monitoring.monitor import Thresholds
+    from earlywarn.monitoring.rules import Thresholds
 
     path = tmp_path / "t.toml"
     path.write_text('[thresholds]\ndrift_floor = "0.2"\nmin_rows = 2.5\nmax_high_band_share = 0.2\n')

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 import earlywarn.training.train as train_module
 from earlywarn.cli import app
-from earlywarn.data.synth import SynthConfig, synth
+from earlywarn.data.synth import synth
+from earlywarn.data.synth_course import SynthConfig
 from earlywarn.data.windows import WindowConfig
 from earlywarn.training.fit import FitConfig
 from earlywarn.training.train import TrainConfig, train

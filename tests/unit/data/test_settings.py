@@ -12,7 +12,7 @@ import pytest
 
 from earlywarn.data.settings import Settings, SettingsError, markdown_table, settings, var
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 PACKAGES = ("data", "training", "serving", "monitoring", "earlywarn")
 
 

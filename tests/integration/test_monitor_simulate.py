@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from earlywarn.data.synth import SynthConfig, synth
+from earlywarn.data.synth import synth
+from earlywarn.data.synth_course import SynthConfig
 from earlywarn.monitoring.monitor import OVERALL
 from earlywarn.monitoring.simulate import SimulateConfig, SimulateResult, simulate
 from earlywarn.training.fit import FitConfig

@@ -20,7 +20,7 @@ from earlywarn.data.store.keys import list_keys
 from earlywarn.data.store.webhooks import webhook_for
 from tests.pg import pg_url, require_postgres, scratch_database
 
-OLD_STORE = Path(__file__).parent / "fixtures" / "store-b9b83e2.sql"  # written by b9b83e2's create_schema and API
+OLD_STORE = Path(__file__).parents[1] / "fixtures" / "store-b9b83e2.sql"  # written by b9b83e2's create_schema and API
 OLD_KEY = Pseudonymizer(b"k" * 32)
 
 

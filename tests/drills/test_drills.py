@@ -417,9 +417,9 @@ def test_a_swapped_model_with_a_recomputed_manifest_is_refused(served_model, tmp
 
 def test_kill_9_while_the_store_is_away_then_restart_replays_exactly_once(served_model, small_cohort, tmp_path):
     """Records acknowledged while the store cannot be written survive a kill -9 and land once after restart."""
-    store = tmp_path / "store"
-    url = f"sqlite:///{store / 'log.db'}"
-    store.mkdir()
+    folder = tmp_path / "store"
+    url = f"sqlite:///{folder / 'log.db'}"
+    folder.mkdir()
     keys_engine = store.engine_for(url)  # keys live in the same store
     key = create_key(keys_engine, "acme").token
     keys_engine.dispose()  # closed, so the key is in log.db itself and not only in a WAL file beside it
@@ -438,16 +438,16 @@ def test_kill_9_while_the_store_is_away_then_restart_replays_exactly_once(served
         acked = len(first.json()["results"])
         # The whole folder goes, so the database travels with its WAL files (moving log.db alone left a stale WAL
         # beside it, which once made SQLite answer "disk I/O error" after the restart).
-        store.rename(away)
-        store.write_text("")  # a plain file where the folder was: nothing can be created in it, even by root
+        folder.rename(away)
+        folder.write_text("")  # a plain file where the folder was: nothing can be created in it, even by root
         for _ in range(size(10, 100)):
             r = httpx.post(f"{server.url}/v1/risk-scores", json=body, headers=auth, timeout=30)
             assert r.status_code == 200, r.text  # acknowledged from the spool while the store is away
             acked += len(r.json()["results"])
     finally:
         server.stop(signal.SIGKILL)
-    store.unlink()
-    away.rename(store)
+    folder.unlink()
+    away.rename(folder)
     restarted = Server(env, tmp_path / "server2.log").start()
     engine = store.engine_for(url)
     deadline = time.time() + 60

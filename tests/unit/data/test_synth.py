@@ -11,7 +11,8 @@ from sklearn.metrics import roc_auc_score
 
 from earlywarn.data.contract import STANDARD_FEATURES
 from earlywarn.data.oracle import oracle_auroc
-from earlywarn.data.synth import SynthConfig, synth
+from earlywarn.data.synth import synth
+from earlywarn.data.synth_course import SynthConfig
 from earlywarn.data.validation import load_validated
 from earlywarn.data.windows import WindowConfig, build_windows
 from tests.deviation import deviation_score

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from earlywarn.data.synth import SynthConfig, synth
+from earlywarn.data.synth import synth
+from earlywarn.data.synth_course import SynthConfig
 from earlywarn.data.validation import load_validated
 from earlywarn.data.windows import WindowConfig, build_windows
 from earlywarn.training.behaviour import manic_week, stable_level, worse_sleep

@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 
 from earlywarn.data.oracle import OracleHorizonError, oracle_scores
-from earlywarn.data.synth import Latent, SynthConfig, synth, true_risk
+from earlywarn.data.synth import synth
+from earlywarn.data.synth_course import Latent, SynthConfig, true_risk
 from earlywarn.data.validation import load_validated
 from earlywarn.data.windows import WindowConfig, build_windows
-from earlywarn.training.evaluate import expected_calibration_error
+from earlywarn.training.metrics import expected_calibration_error
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def test_true_risk_reads_only_the_state_at_the_end_of_the_day():
     )
     exact = true_risk(cfg, state, 10, 14)
     np.testing.assert_array_equal(exact, true_risk(cfg, state.copy(), 10, 14))
-    from earlywarn.data.synth import begin_day, end_day, onset_rate
+    from earlywarn.data.synth_course import begin_day, end_day, onset_rate
 
     draws = 100_000
     sim = Latent(*(np.repeat(getattr(state, f), draws) for f in ("phase", "day_in", "severity", "refractory", "ramp", "onset")))

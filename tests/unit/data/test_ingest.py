@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from earlywarn.data.ingest import load_grid
+from earlywarn.data.panel import build_panel
 from earlywarn.data.validation import ContractError, load_validated
-from earlywarn.data.windows import WindowConfig, build_panel, build_windows
+from earlywarn.data.windows import WindowConfig, build_windows
 
 
 @pytest.mark.parametrize("chunk_rows", [997, 1_000_000])
