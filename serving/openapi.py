@@ -93,3 +93,20 @@ FEEDBACK = (
         "Stored; the escalation's episode is closed",
     )
 )
+
+
+def routes(score_response: type[BaseModel]) -> dict[str, dict[str, Any]]:
+    """Each route's OpenAPI keywords, so the service's decorators name only path and method."""
+    return {
+        "risk_scores": {
+            "openapi_extra": body("RiskScoreRequest") | {"parameters": [EXPLAIN_PARAMETER]} | SECURED,
+            "responses": ERRORS | {200: {"model": score_response, "description": "One result per participant, in order"}},
+        },
+        "outcomes": {"status_code": 202, "openapi_extra": body("OutcomeRequest") | SECURED, "responses": OUTCOMES},
+        "feedback": {"status_code": 202, "openapi_extra": body("FeedbackRequest") | SECURED, "responses": FEEDBACK},
+        "model": {"responses": json_object("The served model's card")},
+        "status": {
+            "responses": problem_responses(_401="Missing or wrong ops token", _403="No ops token configured (production)")
+            | json_object("Readiness detail")
+        },
+    }

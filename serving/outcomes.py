@@ -1,4 +1,4 @@
-"""Reported outcomes: one record per fact, and the rules an outcome must meet before it is stored."""
+"""What partners report back: outcomes (one record per fact, and the rules one must meet) and care-team feedback."""
 
 from __future__ import annotations
 
@@ -46,3 +46,17 @@ def outcome_errors(
             continue
         errors.append({"field": f"outcomes[{i}].{problem[0]}", "message": problem[1]})
     return errors
+
+
+def feedback_records(partner: str, key: str, alert_id: str, action: str, note: str | None) -> list[tuple[str, dict[str, Any]]]:
+    """(table, record) pairs for a care team's feedback on an alert: the feedback itself, and its episode's close."""
+    now = dt.datetime.now(dt.UTC)
+    row = {"created_at": now.isoformat(), "partner": partner, "participant_key": key, "alert_id": alert_id}
+    feedback = row | {"record_id": str(uuid.uuid4()), "action": action, "note": note}
+    close = row | {
+        "record_id": str(uuid.uuid4()),
+        "kind": "close",
+        "day": now.date().isoformat(),
+        "reason": f"feedback: {action}",
+    }
+    return [("alert_feedback", feedback), ("escalation_changes", close)]

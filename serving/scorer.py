@@ -11,6 +11,7 @@ from typing import Any
 from earlywarn.data import episodes
 from earlywarn.serving.problems import APIError
 from earlywarn.serving.results import assemble, score
+from earlywarn.serving.schema import as_of_errors, day_order_errors
 from earlywarn.serving.store_view import Pair, StoreView
 from earlywarn.training import messages
 from earlywarn.training.bundle import ModelBundle
@@ -30,6 +31,15 @@ class ScoreJob:
 
 
 Results = list[dict[str, Any]]
+
+
+def score_job(req: Any, features: list[str], partner: str, request_id: str, explain: bool, language: str) -> ScoreJob:
+    """The job a parsed risk-score request becomes, once its days and `as_of` pass the checks the schema cannot make."""
+    today = dt.datetime.now(dt.UTC).date()
+    if errors := as_of_errors(req.as_of, today) + day_order_errors(req.participants, req.as_of or today):
+        raise APIError(422, "validation_error", errors)
+    rows = [(p.participant_id, [(d.date, [getattr(d, f) for f in features]) for d in p.days]) for p in req.participants]
+    return ScoreJob(rows, req.as_of or today, partner, request_id, explain, language)
 
 
 class Scorer:

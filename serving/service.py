@@ -8,7 +8,6 @@ import logging
 import os
 import threading
 import time
-import uuid
 
 import bentoml
 import sqlalchemy as sa
@@ -27,19 +26,17 @@ from earlywarn.serving.gate import Gate
 from earlywarn.serving.http import answer_errors_as_problems, explain_flag, parse, read_body
 from earlywarn.serving.key_verifier import KeyVerifier
 from earlywarn.serving.ops import OpsGate, RouteMetrics
-from earlywarn.serving.outcomes import outcome_errors, outcome_records
+from earlywarn.serving.outcomes import feedback_records, outcome_errors, outcome_records
 from earlywarn.serving.problems import APIError, RequestIds
 from earlywarn.serving.ratelimit import Limiter
 from earlywarn.serving.schema import (
     FeedbackRequest,
     OutcomeRequest,
     RiskScoreResponse,
-    as_of_errors,
-    day_order_errors,
     max_body_bytes,
     score_request_model,
 )
-from earlywarn.serving.scorer import Results, ScoreJob, Scorer
+from earlywarn.serving.scorer import Results, ScoreJob, Scorer, score_job
 from earlywarn.serving.store_view import StoreView
 from earlywarn.serving.webhook_sender import WebhookSender
 from earlywarn.training import messages
@@ -75,6 +72,7 @@ app = FastAPIOffline(  # Swagger UI and ReDoc served from the package, not a CDN
     servers=[{"url": "/v1"}],  # the app is mounted under /v1 in the BentoML server
 )
 answer_errors_as_problems(app)
+ROUTES = openapi.routes(RiskScoreResponse)
 
 SCORED = bentoml.metrics.Counter(
     name="earlywarn_participants_scored_total",
@@ -119,6 +117,33 @@ def _settle() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
+def _open_store(cfg: Settings) -> StoreView:
+    """The store, migrated (or, while it is away, records spool until it is back), with this replica's spool."""
+    engine = store.engine_for(store.url_from_env())
+    try:
+        store.migrate(engine)
+    except sa.exc.SQLAlchemyError:
+        log.warning("prediction store unreachable at start; records will spool until it is back")
+    spool = Spool(cfg.spool_path(), lambda t, r: store.insert_ignoring_duplicates(engine, t, r), fsync=cfg.spool_fsync)
+    spool.start()
+    return StoreView(engine, spool)
+
+
+async def _scored(batcher: MicroBatcher[ScoreJob, Results | APIError], job: ScoreJob) -> Results:
+    """The job's results from the next scoring pass; 503 when too many participants wait already."""
+    try:
+        results = await batcher.submit(job)
+    except QueueFull:
+        raise APIError(
+            503, "busy", "too many participants are waiting to be scored; retry shortly", {"Retry-After": "1"}
+        ) from None
+    if isinstance(results, APIError):
+        raise results
+    for r in results:
+        SCORED.labels(status=r["status"], band=r.get("band", "none")).inc()
+    return results
+
+
 @bentoml.service(name="earlywarn", workers=1, traffic={"timeout": 120}, logging={"access": {"enabled": False}})
 @bentoml.asgi_app(app, path="/v1")
 class RiskService:
@@ -131,20 +156,14 @@ class RiskService:
         self.bundle = ModelBundle.load(self.model_ref.path)
         self.version = str(self.model_ref.info.labels.get("mlflow_version", self.model_ref.tag.version))
         self.request_model, self.limit = score_request_model(self.bundle.features), max_body_bytes(self.bundle.features)
-        self.engine = store.engine_for(store.url_from_env())
-        try:
-            store.migrate(self.engine)
-        except sa.exc.SQLAlchemyError:
-            log.warning("prediction store unreachable at start; records will spool until it is back")
+        self.view = _open_store(cfg)
+        self.engine = self.view.engine
         self.pseudonym = Pseudonymizer.from_env(cfg.demo)
         rates = {"requests": cfg.rate_limit, "days": cfg.day_limit, "outcomes": cfg.outcome_limit}
         limiter = Limiter(secret(cfg.redis_url), cfg.redis_prefix)
         self.gate = Gate(
             KeyVerifier(self.engine), limiter, **rates, auth_failures=cfg.auth_failure_limit, on_refused=RATE_LIMITED.inc
         )
-        spool = Spool(cfg.spool_path(), lambda t, r: store.insert_ignoring_duplicates(self.engine, t, r), fsync=cfg.spool_fsync)
-        spool.start()
-        self.view = StoreView(self.engine, spool)
         self.alerts = WebhookSender(self.engine)
         self.scorer = Scorer(self.bundle, self.version, self.pseudonym, self.view, self.alerts.send)
         self.batcher: MicroBatcher[ScoreJob, Results | APIError] = MicroBatcher(
@@ -163,47 +182,22 @@ class RiskService:
         self.view.spool.close(timeout=20)
         self.alerts.close()
 
-    @app.post(
-        "/risk-scores",
-        openapi_extra=openapi.body("RiskScoreRequest") | {"parameters": [openapi.EXPLAIN_PARAMETER]} | openapi.SECURED,
-        responses=openapi.ERRORS | {200: {"model": RiskScoreResponse, "description": "One result per participant, in order"}},
-    )
+    @app.post("/risk-scores", **ROUTES["risk_scores"])
     async def risk_scores(self, request: Request) -> JSONResponse:
         """Score 1-1,000 participants (up to 90 days each): calibrated risk, band, escalation flag, drivers, data quality."""
         partner = self.gate.partner(request)  # before anything in the request is read: no key, no validation messages
         explain = explain_flag(request.query_params.getlist("explain"))
         body = await read_body(request, self.limit)
         # A large body is parsed on a worker thread (a maximal one takes seconds); a small one here, where the hop costs more.
-        req = (
-            parse(self.request_model, body)
-            if len(body) < INLINE_PARSE_BYTES
-            else await run_in_threadpool(parse, self.request_model, body)
-        )
+        small = len(body) < INLINE_PARSE_BYTES
+        req = parse(self.request_model, body) if small else await run_in_threadpool(parse, self.request_model, body)
         self.gate.spend(self.gate.days, partner, sum(len(p.days) for p in req.participants), "participant-days")
-        today = dt.datetime.now(dt.UTC).date()
-        if errors := as_of_errors(req.as_of, today) + day_order_errors(req.participants, req.as_of or today):
-            raise APIError(422, "validation_error", errors)
-        rows = [
-            (p.participant_id, [(d.date, [getattr(d, f) for f in self.bundle.features]) for d in p.days])
-            for p in req.participants
-        ]
         language, request_id = messages.negotiate(request.headers.get("accept-language")), problems.request_id(request.scope)
-        try:
-            results = await self.batcher.submit(ScoreJob(rows, req.as_of or today, partner, request_id, explain, language))
-        except QueueFull:
-            raise APIError(
-                503, "busy", "too many participants are waiting to be scored; retry shortly", {"Retry-After": "1"}
-            ) from None
-        if isinstance(results, APIError):
-            raise results
-        for r in results:
-            SCORED.labels(status=r["status"], band=r.get("band", "none")).inc()
+        results = await _scored(self.batcher, score_job(req, self.bundle.features, partner, request_id, explain, language))
         body_out = {"model_version": self.version, "request_id": request_id, "results": results}
         return JSONResponse(body_out, headers={"Content-Language": language, "Vary": "Accept-Language"})
 
-    @app.post(
-        "/outcomes", status_code=202, openapi_extra=openapi.body("OutcomeRequest") | openapi.SECURED, responses=openapi.OUTCOMES
-    )
+    @app.post("/outcomes", **ROUTES["outcomes"])
     async def report_outcomes(self, request: Request) -> JSONResponse:
         """Report observed events for participants this partner has had scored; stored for monitoring and retraining."""
         partner = self.gate.partner(request)
@@ -221,12 +215,7 @@ class RiskService:
         new = None if seen is None else len({r["record_id"] for r in records} - seen)
         return JSONResponse({"stored": len(records), "new": new}, status_code=202)
 
-    @app.post(
-        "/alerts/{alert_id}/feedback",
-        status_code=202,
-        openapi_extra=openapi.body("FeedbackRequest") | openapi.SECURED,
-        responses=openapi.FEEDBACK,
-    )
+    @app.post("/alerts/{alert_id}/feedback", **ROUTES["feedback"])
     async def alert_feedback(self, request: Request, alert_id: str) -> JSONResponse:
         """Tell us what the care team did about an escalation (only the partner it was raised for); closes its episode."""
         partner = self.gate.partner(request)
@@ -234,31 +223,18 @@ class RiskService:
         key = await run_in_threadpool(self.view.alert_owner, partner, alert_id)
         if key is None:  # another partner's alert answers the same as none, so ids reveal nothing
             raise APIError(404, "not_found", "no escalation with this alert_id for this partner")
-        now = dt.datetime.now(dt.UTC)
-        row = {"created_at": now.isoformat(), "partner": partner, "participant_key": key, "alert_id": alert_id}
-        feedback = row | {"record_id": str(uuid.uuid4()), "action": req.action, "note": req.note}
-        close = row | {
-            "record_id": str(uuid.uuid4()),
-            "kind": "close",
-            "day": now.date().isoformat(),
-            "reason": f"feedback: {req.action}",
-        }
-        await run_in_threadpool(self.view.store_now, "alert_feedback", [feedback])
-        await run_in_threadpool(self.view.store_now, "escalation_changes", [close])
+        for table, record in feedback_records(partner, key, alert_id, req.action, req.note):
+            await run_in_threadpool(self.view.store_now, table, [record])
         if (episode := self.view.episodes.get((partner, key))) is not None and episode.alert_id == alert_id:
             self.view.note_episode((partner, key), None)
         return JSONResponse({"stored": 1, "alert_id": alert_id, "episode": "closed"}, status_code=202)
 
-    @app.get("/model", responses=openapi.json_object("The served model's card"))
+    @app.get("/model", **ROUTES["model"])
     async def model_card(self) -> JSONResponse:
         """The served model's card: version, training date, data, metrics with intervals, bands, intended use, limits."""
         return JSONResponse(served_card(self.bundle, self.version))
 
-    @app.get(
-        "/status",
-        responses=openapi.problem_responses(_401="Missing or wrong ops token", _403="No ops token configured (production)")
-        | openapi.json_object("Readiness detail"),
-    )
+    @app.get("/status", **ROUTES["status"])
     async def status(self) -> JSONResponse:
         """Readiness detail: model version, whether the prediction store answers, and the spooled backlog."""
         spool = self.view.spool

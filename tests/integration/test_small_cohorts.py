@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import earlywarn.training.fold_fit as fold_module
 import earlywarn.training.train as train_module
 from earlywarn.cli import app
 from earlywarn.data.synth import synth
@@ -47,7 +48,7 @@ def test_thirty_person_case_control_trains_on_every_seed_with_nested_folds(
 ):
     seen: list[set[str]] = []  # per fold: every participant a fit_net call was given (training or early stopping)
     tuned: list[set[str]] = []  # per fold: the participants calibration, bands and thresholds were fitted on
-    real_fold, real_fit, real_calibrate = train_module._train_fold, train_module.fit_net, train_module._fit_and_calibrate
+    real_fold, real_fit, real_calibrate = train_module.train_fold, fold_module.fit_net, fold_module._fit_and_calibrate
 
     def spy_fold(*args, **kw):
         seen.append(set())
@@ -62,9 +63,9 @@ def test_thirty_person_case_control_trains_on_every_seed_with_nested_folds(
         tuned.append(set(map(str, fitted.tuning.participant_id)))
         return fitted
 
-    monkeypatch.setattr(train_module, "_train_fold", spy_fold)
-    monkeypatch.setattr(train_module, "fit_net", spy_fit)
-    monkeypatch.setattr(train_module, "_fit_and_calibrate", spy_calibrate)
+    monkeypatch.setattr(train_module, "train_fold", spy_fold)
+    monkeypatch.setattr(fold_module, "fit_net", spy_fit)
+    monkeypatch.setattr(fold_module, "_fit_and_calibrate", spy_calibrate)
     # Leave-one-subject-out fits 30 folds, each with cross-fitted calibration: three seeds of it are enough to show
     # no seed crashes it, at a third of the suite's time for five.
     for seed in range(5 if folds == 5 else 3):
