@@ -157,19 +157,17 @@ class RiskService:
         self.version = str(self.model_ref.info.labels.get("mlflow_version", self.model_ref.tag.version))
         self.request_model, self.limit = score_request_model(self.bundle.features), max_body_bytes(self.bundle.features)
         self.view = _open_store(cfg)
-        self.engine = self.view.engine
+        engine = self.view.engine
         self.pseudonym = Pseudonymizer.from_env(cfg.demo)
         rates = {"requests": cfg.rate_limit, "days": cfg.day_limit, "outcomes": cfg.outcome_limit}
         limiter = Limiter(secret(cfg.redis_url), cfg.redis_prefix)
-        self.gate = Gate(
-            KeyVerifier(self.engine), limiter, **rates, auth_failures=cfg.auth_failure_limit, on_refused=RATE_LIMITED.inc
-        )
-        self.alerts = WebhookSender(self.engine)
+        self.gate = Gate(KeyVerifier(engine), limiter, **rates, auth_failures=cfg.auth_failure_limit, on_refused=RATE_LIMITED.inc)
+        self.alerts = WebhookSender(engine)
         self.scorer = Scorer(self.bundle, self.version, self.pseudonym, self.view, self.alerts.send)
         self.batcher: MicroBatcher[ScoreJob, Results | APIError] = MicroBatcher(
             self.scorer.score_jobs, lambda j: len(j.rows), max_waiting=cfg.queue_limit
         )
-        threading.Thread(target=_purge_daily, args=(self.engine, store.retention_days()), daemon=True).start()
+        threading.Thread(target=_purge_daily, args=(engine, store.retention_days()), daemon=True).start()
         openapi.install(
             app, {"RiskScoreRequest": self.request_model, "OutcomeRequest": OutcomeRequest, "FeedbackRequest": FeedbackRequest}
         )

@@ -21,8 +21,6 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 BASELINE = "0001"  # the schema as releases before migrations left it (b9b83e2 and earlier, once their columns are added)
 ADVISORY_LOCK = 0x6561726C79  # "early": PostgreSQL replicas starting together migrate one at a time
 _lock = threading.Lock()
-# Alembic announces its context and every step at INFO; a service start or a CLI command should not print them.
-logging.getLogger("alembic").setLevel(logging.WARNING)
 _migrated: dict[str, MigrateResult] = {}
 
 
@@ -85,6 +83,8 @@ def migrate(engine: Engine) -> MigrateResult:
     url = engine.url.render_as_string(hide_password=False)
     if url in _migrated:
         return _migrated[url]
+    # Alembic announces its context and every step at INFO; a service start or a CLI command should not print them.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     with _lock, _exclusive(engine) as conn:
         before = MigrationContext.configure(conn).get_current_revision()
         adopted = before is None and bool(set(sa.inspect(conn).get_table_names()) & set(_tables().tables))
