@@ -42,6 +42,7 @@ bench: $(STAMP) ## Cost budget (training, in-process scoring), the service besid
 	@test -f runs/cohort/features.parquet || $(VENV)/bin/earlywarn data synth --out runs/cohort
 	$(PY) -m bench.costs
 	$(PY) -m bench.serving
+	$(PY) -m bench.batching
 	$(PY) -m bench.monitor 100000
 
 validate: $(STAMP) ## Write docs/validation.md: calibration, partial signals, interval and behaviour against the true risk and a fresh cohort; case-control synthetic, GLOBEM sample (about 20 minutes on 2 cores)

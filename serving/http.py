@@ -56,8 +56,17 @@ def answer_errors_as_problems(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to exceed the limit (before any parsing)."""
+def problem_response(ctx: Any, err: APIError) -> JSONResponse:
+    """An API method's error as a problem document (BentoML sets the status from the context, so it goes there too)."""
+    ctx.response.status_code = err.status
+    rid = problems.request_id(ctx.request.scope)
+    content = problems.body(err.status, err.error, err.detail, rid)
+    return JSONResponse(content, status_code=err.status, headers=err.headers, media_type=problems.PROBLEM)
+
+
+async def read_body(request: Request, limit: int, empty: bytes | None = None) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed the limit (before any parsing); a blank one is
+    refused with 422 unless `empty` stands in for it."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise APIError(413, "body_too_large", f"limit is {limit} bytes")
@@ -69,6 +78,8 @@ async def read_body(request: Request, limit: int) -> bytes:
         chunks.append(chunk)
     body = b"".join(chunks)
     if not body.strip():
+        if empty is not None:
+            return empty
         raise APIError(422, "validation_error", [{"field": "body", "message": "empty body"}])
     return body
 

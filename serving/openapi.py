@@ -19,8 +19,9 @@ EXPLAIN_PARAMETER = {
 SECURED: dict[str, Any] = {"security": [{"bearer": []}]}
 
 
-def install(app: FastAPI, bodies: dict[str, type[BaseModel]]) -> None:
-    """Publish the request bodies (read by hand to enforce the size limit) in the OpenAPI document."""
+def install(app: FastAPI, bodies: dict[str, type[BaseModel]], paths: dict[str, dict[str, Any]]) -> None:
+    """The /v1 document: every operation written here (the API methods are BentoML's, the rest hidden from FastAPI's
+    own generator), with the request and response models as schemas and errors as problem documents."""
     base = app.openapi
     schemas = {name: model.model_json_schema(ref_template="#/components/schemas/{model}") for name, model in bodies.items()}
 
@@ -34,9 +35,9 @@ def install(app: FastAPI, bodies: dict[str, type[BaseModel]]) -> None:
             "bearer": {"type": "http", "scheme": "bearer", "description": "A partner key from `earlywarn keys create`"}
         }
         for name, schema in schemas.items():
-            defs = schema.pop("$defs", {})
-            comps.update(defs)
+            comps.update(schema.pop("$defs", {}))
             comps[name] = schema
+        doc["paths"] = paths
         app.openapi_schema = doc
         return doc
 
@@ -49,7 +50,7 @@ def body(name: str) -> dict[str, Any]:
     }
 
 
-def problem_responses(**described: str) -> dict[int | str, dict[str, Any]]:
+def problem_responses(**described: str) -> dict[str, dict[str, Any]]:
     """OpenAPI responses for these statuses, each an RFC 9457 problem document."""
     content = {problems.PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     return {status.lstrip("_"): {"description": text, "content": content} for status, text in described.items()}
@@ -65,48 +66,39 @@ ERRORS = problem_responses(
 )
 
 
-def accepted(schema: dict[str, Any], text: str) -> dict[int | str, dict[str, Any]]:
-    return {"202": {"description": text, "content": {"application/json": {"schema": schema}}}}
+def answer(status: str, schema: dict[str, Any], text: str) -> dict[str, dict[str, Any]]:
+    return {status: {"description": text, "content": {"application/json": {"schema": schema}}}}
 
 
-def json_object(text: str) -> dict[int | str, dict[str, Any]]:
-    return {"200": {"description": text, "content": {"application/json": {"schema": {"type": "object"}}}}}
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
 
 
-OUTCOMES = ERRORS | accepted(
-    {
-        "type": "object",
-        "required": ["stored", "new"],
-        "properties": {"stored": {"type": "integer"}, "new": {"type": ["integer", "null"]}},
-    },
-    "Stored durably; `new` counts outcomes not stored before (null while the store is away)",
-)
-FEEDBACK = (
-    ERRORS
-    | problem_responses(_404="No escalation with this alert_id for this partner")
-    | accepted(
-        {
-            "type": "object",
-            "required": ["stored", "alert_id", "episode"],
-            "properties": {"stored": {"type": "integer"}, "alert_id": {"type": "string"}, "episode": {"type": "string"}},
-        },
-        "Stored; the escalation's episode is closed",
-    )
-)
+CARD = answer("200", {"type": "object"}, "The served model's card")
+FEEDBACK = ERRORS | problem_responses(_404="No escalation with this alert_id for this partner")
+FEEDBACK |= answer("202", ref("FeedbackStored"), "Stored; the escalation's episode is closed")
+OUTCOMES = ERRORS | answer("202", ref("Stored"), "Stored durably; `new` counts outcomes not stored before")
+STATUS = problem_responses(_401="Missing or wrong ops token", _403="No ops token configured (production)")
+ALERT_ID = {"name": "alert_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-def routes(score_response: type[BaseModel]) -> dict[str, dict[str, Any]]:
-    """Each route's OpenAPI keywords, so the service's decorators name only path and method."""
+def post(summary: str, name: str, responses: dict[str, Any], **more: Any) -> dict[str, Any]:
+    return {"summary": summary, "operationId": name, **body(name), **SECURED, "responses": responses, **more}
+
+
+def paths() -> dict[str, dict[str, Any]]:
+    """Every /v1 operation, relative to the /v1 server."""
+    scored = ERRORS | answer("200", ref("RiskScoreResponse"), "One result per participant, in order")
     return {
-        "risk_scores": {
-            "openapi_extra": body("RiskScoreRequest") | {"parameters": [EXPLAIN_PARAMETER]} | SECURED,
-            "responses": ERRORS | {200: {"model": score_response, "description": "One result per participant, in order"}},
+        "/risk-scores": {"post": post("Score participants", "RiskScoreRequest", scored, parameters=[EXPLAIN_PARAMETER])},
+        "/outcomes": {"post": post("Report observed events", "OutcomeRequest", OUTCOMES)},
+        "/escalations/feedback": {"post": post("What the care team did", "EscalationFeedbackRequest", FEEDBACK)},
+        "/alerts/{alert_id}/feedback": {
+            "post": post("What the care team did (path form)", "FeedbackRequest", FEEDBACK, parameters=[ALERT_ID])
         },
-        "outcomes": {"status_code": 202, "openapi_extra": body("OutcomeRequest") | SECURED, "responses": OUTCOMES},
-        "feedback": {"status_code": 202, "openapi_extra": body("FeedbackRequest") | SECURED, "responses": FEEDBACK},
-        "model": {"responses": json_object("The served model's card")},
-        "status": {
-            "responses": problem_responses(_401="Missing or wrong ops token", _403="No ops token configured (production)")
-            | json_object("Readiness detail")
+        "/model": {
+            "get": {"summary": "The served model's card", "operationId": "model_card_get", "responses": CARD},
+            "post": {"summary": "The served model's card", "operationId": "model_card", "responses": CARD} | body("NoInput"),
         },
+        "/status": {"get": {"summary": "Readiness detail", "operationId": "status", "responses": STATUS | CARD}},
     }

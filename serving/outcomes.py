@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any
+
+from earlywarn.serving.problems import APIError
+from earlywarn.serving.store_view import StoreView
 
 OUTCOME_IDS = uuid.UUID("5f1c7f0e-6b7e-4a0c-9a53-2f1d8c3e9b10")  # namespace of outcome record ids (uuid5)
 
@@ -60,3 +64,34 @@ def feedback_records(partner: str, key: str, alert_id: str, action: str, note: s
         "reason": f"feedback: {action}",
     }
     return [("alert_feedback", feedback), ("escalation_changes", close)]
+
+
+class Reports:
+    """Takes in what partners report back (on a worker thread: it reads and writes the store)."""
+
+    def __init__(self, view: StoreView, pseudonymize: Callable[[str, str], str], lookback_days: int):
+        self.view, self.pseudonymize, self.lookback_days = view, pseudonymize, lookback_days
+
+    def outcomes(self, partner: str, outcomes: list[Any]) -> dict[str, Any]:
+        """Store the outcomes (422 naming each one that breaks a rule, nothing stored then) and say how many were new."""
+        keys = [self.pseudonymize(partner, o.participant_id) for o in outcomes]
+        records = outcome_records(partner, keys, outcomes)
+        first, seen = self.view.first_scored(partner, keys, [r["record_id"] for r in records])
+        gone = {k for _, k in self.view.withdrawn([(partner, k) for k in keys])}
+        if errors := outcome_errors(outcomes, keys, first, gone, self.lookback_days):
+            raise APIError(422, "validation_error", errors[:50])
+        self.view.store("outcomes", records)
+        for o, k in zip(outcomes, keys, strict=True):
+            self.view.note_event((partner, k), o.date)
+        return {"stored": len(records), "new": None if seen is None else len({r["record_id"] for r in records} - seen)}
+
+    def feedback(self, partner: str, alert_id: str, action: str, note: str | None) -> dict[str, Any]:
+        """Store what the care team did about the partner's own escalation (404 for anyone else's) and close it."""
+        key = self.view.alert_owner(partner, alert_id)
+        if key is None:  # another partner's alert answers the same as none, so ids reveal nothing
+            raise APIError(404, "not_found", "no escalation with this alert_id for this partner")
+        for table, record in feedback_records(partner, key, alert_id, action, note):
+            self.view.store_now(table, [record])
+        if (episode := self.view.episodes.get((partner, key))) is not None and episode.alert_id == alert_id:
+            self.view.note_episode((partner, key), None)
+        return {"stored": 1, "alert_id": alert_id, "episode": "closed"}

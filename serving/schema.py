@@ -16,7 +16,7 @@ from earlywarn.training.scoring import MAX_STALENESS_DAYS
 MAX_PARTICIPANTS = 1000
 MAX_DAYS = 90
 MAX_ID_LENGTH = 128
-STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True, hide_input_in_errors=True)  # no values in logs
 
 
 def _feature_field(name: str) -> Any:
@@ -82,6 +82,29 @@ class FeedbackRequest(BaseModel):
     model_config = STRICT
     action: Literal["contacted", "false_alarm", "already_in_care", "no_action"]
     note: Annotated[str | None, Field(max_length=500, description="Free text for the partner's own records")] = None
+
+
+class EscalationFeedbackRequest(FeedbackRequest):
+    """Feedback with the escalation's alert id in the body (the BentoML clients' form of the same call)."""
+
+    alert_id: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, description="From the escalation")]
+
+
+class NoInput(BaseModel):
+    """An empty JSON object."""
+
+    model_config = STRICT
+
+
+class Stored(BaseModel):
+    stored: int
+    new: int | None = Field(description="Outcomes not stored before (null while the store is away)")
+
+
+class FeedbackStored(BaseModel):
+    stored: int
+    alert_id: str
+    episode: str
 
 
 class OutcomeRequest(BaseModel):

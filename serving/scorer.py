@@ -33,13 +33,21 @@ class ScoreJob:
 Results = list[dict[str, Any]]
 
 
-def score_job(req: Any, features: list[str], partner: str, request_id: str, explain: bool, language: str) -> ScoreJob:
+def score_job(
+    participants: list[Any],
+    as_of: dt.date | None,
+    features: list[str],
+    partner: str,
+    request_id: str,
+    explain: bool,
+    language: str,
+) -> ScoreJob:
     """The job a parsed risk-score request becomes, once its days and `as_of` pass the checks the schema cannot make."""
     today = dt.datetime.now(dt.UTC).date()
-    if errors := as_of_errors(req.as_of, today) + day_order_errors(req.participants, req.as_of or today):
+    if errors := as_of_errors(as_of, today) + day_order_errors(participants, as_of or today):
         raise APIError(422, "validation_error", errors)
-    rows = [(p.participant_id, [(d.date, [getattr(d, f) for f in features]) for d in p.days]) for p in req.participants]
-    return ScoreJob(rows, req.as_of or today, partner, request_id, explain, language)
+    rows = [(p.participant_id, [(d.date, [getattr(d, f) for f in features]) for d in p.days]) for p in participants]
+    return ScoreJob(rows, as_of or today, partner, request_id, explain, language)
 
 
 class Scorer:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gc
 import logging
 import os
 import threading
 import time
+from typing import Any
 
 import bentoml
 import sqlalchemy as sa
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from earlywarn.data import state, store
@@ -22,17 +25,22 @@ from earlywarn.data.settings import Settings, secret, settings
 from earlywarn.data.spool import Spool
 from earlywarn.serving import openapi, problems
 from earlywarn.serving.batcher import MicroBatcher, QueueFull
+from earlywarn.serving.edge import PARTNER, Edge, Route, parsed_input
 from earlywarn.serving.gate import Gate
-from earlywarn.serving.http import answer_errors_as_problems, explain_flag, parse, read_body
+from earlywarn.serving.http import answer_errors_as_problems, explain_flag, parse, problem_response, read_body
 from earlywarn.serving.key_verifier import KeyVerifier
 from earlywarn.serving.ops import OpsGate, RouteMetrics
-from earlywarn.serving.outcomes import feedback_records, outcome_errors, outcome_records
+from earlywarn.serving.outcomes import Reports
 from earlywarn.serving.problems import APIError, RequestIds
 from earlywarn.serving.ratelimit import Limiter
 from earlywarn.serving.schema import (
+    EscalationFeedbackRequest,
     FeedbackRequest,
+    FeedbackStored,
+    NoInput,
     OutcomeRequest,
     RiskScoreResponse,
+    Stored,
     max_body_bytes,
     score_request_model,
 )
@@ -45,11 +53,10 @@ from earlywarn.training.model_card import served_card
 
 log = logging.getLogger("earlywarn.serving")
 state.private_files()  # also when started by `bentoml serve` directly: the log, spool and keys stay private
-INLINE_PARSE_BYTES = 64 * 1024  # about five participants x 28 days: parsed on the event loop in about 0.3 ms
 CONFIG = settings()
 
 
-def preflight(cfg: Settings) -> None:
+def preflight(cfg: Settings) -> ModelBundle:
     """Refuse to start on a bad EARLYWARN_MODE, a missing or demo secret in production, an HMAC key other than the
     one the store was pseudonymised with, or a tampered or unusable model: checked when
     the module is imported, so `bentoml serve` exits with the message instead of workers failing and retrying."""
@@ -58,10 +65,17 @@ def preflight(cfg: Settings) -> None:
         store.check_key(store.engine_for(store.url_from_env()), pseudonymizer)
     except sa.exc.SQLAlchemyError as err:  # the store may be away at start; the spool holds records until it is back
         log.warning("could not check the HMAC key against the store (%s); checked at the next start", type(err).__name__)
-    ModelBundle.load(bentoml.models.get(cfg.model_tag).path)
+    return ModelBundle.load(bentoml.models.get(cfg.model_tag).path)
 
 
-preflight(CONFIG)
+BUNDLE = preflight(CONFIG)
+SCORE_REQUEST = score_request_model(BUNDLE.features)  # the body depends on the served model's features
+EDGE = {
+    "/v1/risk-scores": Route(parsed_input(SCORE_REQUEST), max_body_bytes(BUNDLE.features)),
+    "/v1/outcomes": Route(parsed_input(OutcomeRequest), 16 << 20),
+    "/v1/escalations/feedback": Route(parsed_input(EscalationFeedbackRequest), 16 << 10),
+    "/v1/model": Route(parsed_input(NoInput), 1 << 10, keyed=False),
+}
 
 app = FastAPIOffline(  # Swagger UI and ReDoc served from the package, not a CDN
     title="earlywarn risk-score API",
@@ -72,7 +86,10 @@ app = FastAPIOffline(  # Swagger UI and ReDoc served from the package, not a CDN
     servers=[{"url": "/v1"}],  # the app is mounted under /v1 in the BentoML server
 )
 answer_errors_as_problems(app)
-ROUTES = openapi.routes(RiskScoreResponse)
+BODIES: dict[str, type[BaseModel]] = {m.__name__: m for m in (EscalationFeedbackRequest, FeedbackRequest, NoInput)}
+BODIES |= {"RiskScoreRequest": SCORE_REQUEST, "RiskScoreResponse": RiskScoreResponse, "OutcomeRequest": OutcomeRequest}
+BODIES |= {"Stored": Stored, "FeedbackStored": FeedbackStored}
+openapi.install(app, BODIES, openapi.paths())
 
 SCORED = bentoml.metrics.Counter(
     name="earlywarn_participants_scored_total",
@@ -98,6 +115,10 @@ SPOOL_BACKLOG = bentoml.metrics.Gauge(
 )
 
 
+SYSTEM_PATHS = ["/metrics", "/readyz", "/livez", "/healthz", "/", "/docs.json", "/schema.json", "/static_content/*"]
+SYSTEM_PATHS += ["/v1/static-offline-docs/*"]
+
+
 def _purge_daily(engine: sa.engine.Engine, days: int) -> None:
     """Retention: once at start and every 24 h, delete what is older than EARLYWARN_RETENTION_DAYS."""
     while True:
@@ -117,9 +138,23 @@ def _settle() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
+@functools.cache
+def _engine() -> sa.engine.Engine:
+    return store.engine_for(store.url_from_env())
+
+
+@functools.cache
+def _gate() -> Gate:
+    """This worker's gate, shared by the edge (keys) and the methods (limits on what a body holds)."""
+    cfg = CONFIG
+    rates = {"requests": cfg.rate_limit, "days": cfg.day_limit, "outcomes": cfg.outcome_limit}
+    limiter = Limiter(secret(cfg.redis_url), cfg.redis_prefix)
+    return Gate(KeyVerifier(_engine()), limiter, **rates, auth_failures=cfg.auth_failure_limit, on_refused=RATE_LIMITED.inc)
+
+
 def _open_store(cfg: Settings) -> StoreView:
     """The store, migrated (or, while it is away, records spool until it is back), with this replica's spool."""
-    engine = store.engine_for(store.url_from_env())
+    engine = _engine()
     try:
         store.migrate(engine)
     except sa.exc.SQLAlchemyError:
@@ -153,24 +188,18 @@ class RiskService:
 
     def __init__(self) -> None:
         cfg = CONFIG
-        self.bundle = ModelBundle.load(self.model_ref.path)
+        self.bundle = BUNDLE
         self.version = str(self.model_ref.info.labels.get("mlflow_version", self.model_ref.tag.version))
-        self.request_model, self.limit = score_request_model(self.bundle.features), max_body_bytes(self.bundle.features)
         self.view = _open_store(cfg)
-        engine = self.view.engine
         self.pseudonym = Pseudonymizer.from_env(cfg.demo)
-        rates = {"requests": cfg.rate_limit, "days": cfg.day_limit, "outcomes": cfg.outcome_limit}
-        limiter = Limiter(secret(cfg.redis_url), cfg.redis_prefix)
-        self.gate = Gate(KeyVerifier(engine), limiter, **rates, auth_failures=cfg.auth_failure_limit, on_refused=RATE_LIMITED.inc)
-        self.alerts = WebhookSender(engine)
+        self.gate = _gate()
+        self.alerts = WebhookSender(self.view.engine)
+        self.reports = Reports(self.view, self.pseudonym, self.bundle.window.lookback)
         self.scorer = Scorer(self.bundle, self.version, self.pseudonym, self.view, self.alerts.send)
         self.batcher: MicroBatcher[ScoreJob, Results | APIError] = MicroBatcher(
             self.scorer.score_jobs, lambda j: len(j.rows), max_waiting=cfg.queue_limit
         )
-        threading.Thread(target=_purge_daily, args=(engine, store.retention_days()), daemon=True).start()
-        openapi.install(
-            app, {"RiskScoreRequest": self.request_model, "OutcomeRequest": OutcomeRequest, "FeedbackRequest": FeedbackRequest}
-        )
+        threading.Thread(target=_purge_daily, args=(self.view.engine, store.retention_days()), daemon=True).start()
         _settle()
         log.info("serving model version %s with %d features (pid %d)", self.version, len(self.bundle.features), os.getpid())
 
@@ -180,59 +209,61 @@ class RiskService:
         self.view.spool.close(timeout=20)
         self.alerts.close()
 
-    @app.post("/risk-scores", **ROUTES["risk_scores"])
-    async def risk_scores(self, request: Request) -> JSONResponse:
+    @bentoml.api(route="/v1/risk-scores", input_spec=EDGE["/v1/risk-scores"].model, output_spec=RiskScoreResponse)
+    async def risk_scores(self, participants: list[Any], as_of: dt.date | None, ctx: bentoml.Context) -> Response:
         """Score 1-1,000 participants (up to 90 days each): calibrated risk, band, escalation flag, drivers, data quality."""
-        partner = self.gate.partner(request)  # before anything in the request is read: no key, no validation messages
-        explain = explain_flag(request.query_params.getlist("explain"))
-        body = await read_body(request, self.limit)
-        # A large body is parsed on a worker thread (a maximal one takes seconds); a small one here, where the hop costs more.
-        small = len(body) < INLINE_PARSE_BYTES
-        req = parse(self.request_model, body) if small else await run_in_threadpool(parse, self.request_model, body)
-        self.gate.spend(self.gate.days, partner, sum(len(p.days) for p in req.participants), "participant-days")
-        language, request_id = messages.negotiate(request.headers.get("accept-language")), problems.request_id(request.scope)
-        results = await _scored(self.batcher, score_job(req, self.bundle.features, partner, request_id, explain, language))
-        body_out = {"model_version": self.version, "request_id": request_id, "results": results}
-        return JSONResponse(body_out, headers={"Content-Language": language, "Vary": "Accept-Language"})
+        try:
+            partner, scope = ctx.request.scope[PARTNER], ctx.request.scope
+            explain = explain_flag(ctx.request.query_params.getlist("explain"))
+            self.gate.spend(self.gate.days, partner, sum(len(p.days) for p in participants), "participant-days")
+            language, rid = messages.negotiate(ctx.request.headers.get("accept-language")), problems.request_id(scope)
+            job = score_job(participants, as_of, self.bundle.features, partner, rid, explain, language)
+            results = await _scored(self.batcher, job)
+        except APIError as err:
+            return problem_response(ctx, err)
+        body = {"model_version": self.version, "request_id": rid, "results": results}
+        return JSONResponse(body, headers={"Content-Language": language, "Vary": "Accept-Language"})
 
-    @app.post("/outcomes", **ROUTES["outcomes"])
-    async def report_outcomes(self, request: Request) -> JSONResponse:
+    @bentoml.api(route="/v1/outcomes", input_spec=EDGE["/v1/outcomes"].model, output_spec=Stored)
+    async def report_outcomes(self, outcomes: list[Any], ctx: bentoml.Context) -> Response:
         """Report observed events for participants this partner has had scored; stored for monitoring and retraining."""
-        partner = self.gate.partner(request)
-        req = await run_in_threadpool(parse, OutcomeRequest, await read_body(request, 16 << 20))
-        self.gate.spend(self.gate.outcomes, partner, len(req.outcomes), "outcomes")
-        keys = [self.pseudonym(partner, o.participant_id) for o in req.outcomes]
-        records = outcome_records(partner, keys, req.outcomes)
-        first, seen = await run_in_threadpool(self.view.first_scored, partner, keys, [r["record_id"] for r in records])
-        gone = {k for _, k in await run_in_threadpool(self.view.withdrawn, [(partner, k) for k in keys])}
-        if errors := outcome_errors(req.outcomes, keys, first, gone, self.bundle.window.lookback):
-            raise APIError(422, "validation_error", errors[:50])
-        await run_in_threadpool(self.view.store, "outcomes", records)
-        for o, k in zip(req.outcomes, keys, strict=True):
-            self.view.note_event((partner, k), o.date)
-        new = None if seen is None else len({r["record_id"] for r in records} - seen)
-        return JSONResponse({"stored": len(records), "new": new}, status_code=202)
+        try:
+            partner = ctx.request.scope[PARTNER]
+            self.gate.spend(self.gate.outcomes, partner, len(outcomes), "outcomes")
+            stored = await run_in_threadpool(self.reports.outcomes, partner, outcomes)
+        except APIError as err:
+            return problem_response(ctx, err)
+        ctx.response.status_code = 202
+        return JSONResponse(stored, status_code=202)
 
-    @app.post("/alerts/{alert_id}/feedback", **ROUTES["feedback"])
-    async def alert_feedback(self, request: Request, alert_id: str) -> JSONResponse:
-        """Tell us what the care team did about an escalation (only the partner it was raised for); closes its episode."""
-        partner = self.gate.partner(request)
-        req = parse(FeedbackRequest, await read_body(request, 16 << 10))
-        key = await run_in_threadpool(self.view.alert_owner, partner, alert_id)
-        if key is None:  # another partner's alert answers the same as none, so ids reveal nothing
-            raise APIError(404, "not_found", "no escalation with this alert_id for this partner")
-        for table, record in feedback_records(partner, key, alert_id, req.action, req.note):
-            await run_in_threadpool(self.view.store_now, table, [record])
-        if (episode := self.view.episodes.get((partner, key))) is not None and episode.alert_id == alert_id:
-            self.view.note_episode((partner, key), None)
-        return JSONResponse({"stored": 1, "alert_id": alert_id, "episode": "closed"}, status_code=202)
+    @bentoml.api(route="/v1/escalations/feedback", input_spec=EDGE["/v1/escalations/feedback"].model, output_spec=FeedbackStored)
+    async def escalation_feedback(self, alert_id: str, action: str, note: str | None, ctx: bentoml.Context) -> Response:
+        """Tell us what the care team did about an escalation (only the partner it was raised for)."""
+        try:
+            answer = await run_in_threadpool(self.reports.feedback, ctx.request.scope[PARTNER], alert_id, action, note)
+        except APIError as err:
+            return problem_response(ctx, err)
+        ctx.response.status_code = 202
+        return JSONResponse(answer, status_code=202)
 
-    @app.get("/model", **ROUTES["model"])
-    async def model_card(self) -> JSONResponse:
+    @bentoml.api(route="/v1/model", input_spec=EDGE["/v1/model"].model)
+    async def model_card(self) -> dict[str, Any]:
         """The served model's card: version, training date, data, metrics with intervals, bands, intended use, limits."""
+        return served_card(self.bundle, self.version)
+
+    @app.get("/model", include_in_schema=False)
+    async def model_card_page(self) -> JSONResponse:
         return JSONResponse(served_card(self.bundle, self.version))
 
-    @app.get("/status", **ROUTES["status"])
+    @app.post("/alerts/{alert_id}/feedback", include_in_schema=False)
+    async def alert_feedback(self, request: Request, alert_id: str) -> JSONResponse:
+        """The path form of escalation feedback, for REST callers."""
+        partner = self.gate.partner(request)
+        req = parse(FeedbackRequest, await read_body(request, 16 << 10))
+        answer = await run_in_threadpool(self.reports.feedback, partner, alert_id, req.action, req.note)
+        return JSONResponse(answer, status_code=202)
+
+    @app.get("/status", include_in_schema=False)
     async def status(self) -> JSONResponse:
         """Readiness detail: model version, whether the prediction store answers, and the spooled backlog."""
         spool = self.view.spool
@@ -248,8 +279,9 @@ RiskService.add_asgi_middleware(  # type: ignore[attr-defined]
     RouteMetrics,
     api=app,
     prefix="/v1",
-    system=("/metrics", "/readyz", "/livez", "/healthz", "/", "/docs.json", "/static_content/*", "/v1/static-offline-docs/*"),
+    system=(*SYSTEM_PATHS, *EDGE),
     requests=HTTP_REQUESTS,
     latency=HTTP_LATENCY,
 )
 RiskService.add_asgi_middleware(OpsGate, token=secret(CONFIG.ops_token), demo=CONFIG.demo)  # type: ignore[attr-defined]
+RiskService.add_asgi_middleware(Edge, routes=EDGE, gate=_gate)  # type: ignore[attr-defined]

@@ -606,3 +606,49 @@ def test_logs_hold_no_raw_ids_or_keys(server):
     srv, keys, _, _ = server
     text = srv.log_text()
     assert "ext-P0" not in text and "shared-id" not in text and keys["acme"] not in text
+
+
+def _refs(node: object) -> set[str]:
+    if isinstance(node, dict):
+        return {node["$ref"]} if isinstance(node.get("$ref"), str) else set().union(*map(_refs, node.values()))
+    return set().union(*map(_refs, node)) if isinstance(node, list) else set()
+
+
+def test_bentoml_clients_list_and_call_the_api_and_its_docs_resolve(server):
+    """The BentoML way: `/schema.json` lists the methods, SyncHTTPClient and AsyncHTTPClient call them with the partner's
+    key, errors still come back as problem documents, and BentoML's own OpenAPI document has no dangling reference."""
+    import asyncio
+
+    import bentoml
+    from bentoml.exceptions import BentoMLException
+
+    srv, keys, _, table = server
+    names = {r["name"] for r in httpx.get(srv.url + "/schema.json", timeout=30).json()["routes"]}
+    assert {"risk_scores", "report_outcomes", "escalation_feedback", "model_card"} <= names
+    days = scoring([{"participant_id": "client-1", "days": days_of(table, "P01")}])
+    with bentoml.SyncHTTPClient(srv.url, token=keys["acme"]) as client:
+        scored = client.risk_scores(**days)
+        assert [r["participant_id"] for r in scored["results"]] == ["client-1"] and scored["results"][0]["status"] == "scored"
+        assert 0 <= scored["results"][0]["risk"] <= 1
+        when = days["participants"][0]["days"][-1]["date"]
+        assert client.report_outcomes(outcomes=[{"participant_id": "client-1", "date": when, "event": "relapse"}])["stored"] == 1
+        assert client.model_card()["version"] == scored["model_version"]
+        with pytest.raises(BentoMLException) as refused:
+            client.escalation_feedback(alert_id="no-such-alert", action="contacted")
+        assert "404" in str(refused.value) and "not_found" in str(refused.value)  # the problem document, passed on
+    with bentoml.SyncHTTPClient(srv.url, token="ew_wrong") as stranger, pytest.raises(BentoMLException, match="401"):
+        stranger.risk_scores(**days)
+
+    async def call_async() -> dict:
+        async with bentoml.AsyncHTTPClient(srv.url, token=keys["beta"]) as client:
+            return await client.risk_scores(**scoring([{"participant_id": "client-2", "days": days_of(table, "P02")}]))
+
+    assert asyncio.run(call_async())["results"][0]["participant_id"] == "client-2"
+    doc = httpx.get(srv.url + "/docs.json", timeout=30).json()
+    defined = {f"#/components/schemas/{name}" for name in doc["components"]["schemas"]}
+    assert _refs(doc["paths"]) | _refs(doc["components"]) <= defined
+    assert {"/v1/risk-scores", "/v1/outcomes", "/v1/escalations/feedback", "/v1/model"} <= set(doc["paths"])
+    mine = httpx.get(srv.url + "/v1/openapi.json", timeout=30).json()
+    assert _refs(mine) <= {f"#/components/schemas/{name}" for name in mine["components"]["schemas"]}
+    wrong = httpx.get(srv.url + "/v1/risk-scores", timeout=30)
+    assert wrong.status_code == 405 and wrong.headers["content-type"] == "application/problem+json"

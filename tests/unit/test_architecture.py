@@ -108,3 +108,16 @@ def test_each_fast_moving_library_is_wrapped_in_one_module():
             }
             wrong += [f"{name} imports {lib}" for lib, owners in WRAPPED.items() if lib in used and name not in owners]
     assert not wrong, "\n".join(wrong)
+
+
+def test_modules_stay_small_and_the_service_thin():
+    """Issue 27's limits: every product module at most 300 lines; the BentoML service class at most 100 lines and each
+    of its routes at most 20."""
+    sizes = {p: len(p.read_text().splitlines()) for stage in (*STAGES, "earlywarn") for p in (ROOT / stage).rglob("*.py")}
+    sizes = {p: n for p, n in sizes.items() if "migrations" not in p.parts}
+    assert max(sizes.values()) <= 300, max(sizes, key=lambda p: sizes[p])
+    tree = ast.parse((ROOT / "serving" / "service.py").read_text())
+    service = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "RiskService")
+    assert service.end_lineno - service.lineno + 1 + len(service.decorator_list) <= 100
+    routes = [f for f in service.body if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef) and f.decorator_list]
+    assert len(routes) >= 6 and all(f.end_lineno - f.lineno + 1 <= 20 for f in routes), [f.name for f in routes]
