@@ -9,6 +9,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from earlywarn.data.episodes import Rules
+
 PREFIX = "EARLYWARN_"
 SECRETS = ("hmac_key", "db_url", "ops_token", "redis_url")  # each also read from the file that <NAME>_FILE names
 
@@ -63,6 +65,16 @@ class Settings(BaseSettings):
     auth_failure_limit: str = Field(default="20/minute", description="Failed authentications per client address")
     queue_limit: int = Field(default=20000, gt=0, description="Participants waiting to be scored per worker; beyond it 503")
     retention_days: int = Field(default=400, ge=1, description="Days predictions, inputs and outcomes are kept")
+    escalation_close_after: int = Field(default=7, ge=1, description="Days without a high score that close an episode")
+    escalation_snooze_days: int = Field(default=7, ge=0, description="Days care-team feedback quiets an episode")
+    escalation_in_care_days: int = Field(default=28, ge=0, description="Days `already_in_care` feedback quiets an episode")
+    escalation_remind_after: int = Field(default=2, ge=1, description="Days after which an unanswered escalation is reminded")
+    escalation_rise_factor: float = Field(
+        default=2.0, gt=1, description="Risk multiple over the last notified that notifies again"
+    )
+    escalation_lost_contact_days: int = Field(
+        default=14, ge=0, description="Days after an episode closes in which going stale is still lost contact"
+    )
     artifact_root: Path | None = Field(
         default=None, description="MLflow artifact folder; default `mlflow/artifacts` under the state root"
     )
@@ -71,6 +83,16 @@ class Settings(BaseSettings):
     @property
     def demo(self) -> bool:
         return self.mode == "demo"
+
+    def escalation_rules(self) -> Rules:
+        return Rules(
+            close_after=self.escalation_close_after,
+            snooze_days=self.escalation_snooze_days,
+            in_care_days=self.escalation_in_care_days,
+            remind_after=self.escalation_remind_after,
+            rise_factor=self.escalation_rise_factor,
+            lost_contact_days=self.escalation_lost_contact_days,
+        )
 
     def spool_path(self) -> Path:
         """Where records spool: EARLYWARN_SPOOL_DIR, else `spool/` under the state root (absolute)."""

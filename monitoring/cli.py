@@ -29,10 +29,31 @@ def _print_run(run: Any) -> None:
         )
         for note in scope.notes:
             typer.echo(f"  note: {note}")
+        if (line := _escalation_line(scope.values)) is not None:
+            typer.echo(f"  {line}")
         for alert in scope.alerts:
             typer.echo(f"  ALERT {alert.kind}: {alert.message}")
         if scope.report_html:
             typer.echo(f"  report: {scope.report_html}")
+
+
+def _escalation_line(v: dict[str, float]) -> str | None:
+    """Escalations as a care team lives them: load, episode precision with its interval, lead times, late reports."""
+    if "live_alerts_per_100_participant_months" not in v:
+        return None
+
+    def f(key: str, spec: str = ".2f") -> str:
+        x = v.get(key, float("nan"))
+        return "n/a" if x != x else format(x, spec)
+
+    return (
+        f"escalations: {f('live_alerts_per_100_participant_months', '.1f')} per 100 participant-months; episode PPV "
+        f"{f('live_episode_ppv')} ({f('live_episode_ppv_ci_low')}-{f('live_episode_ppv_ci_high')}) over "
+        f"{f('live_episodes_matured', '.0f')} matured ({f('live_episodes_post_event', '.0f')} post-event left out); "
+        f"lead time p10/p50/p90 {f('live_lead_time_p10_days', '.0f')}/{f('live_lead_time_p50_days', '.0f')}/"
+        f"{f('live_lead_time_p90_days', '.0f')} days; outcomes reported after p50 {f('report_delay_p50_days', '.0f')} "
+        f"/ p90 {f('report_delay_p90_days', '.0f')} days"
+    )
 
 
 @app.command("run")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -14,6 +15,7 @@ import pandas as pd
 from earlywarn.data import state, store
 from earlywarn.data.contract import SIGNALS
 from earlywarn.data.summary import MISSING_SUFFIX
+from earlywarn.monitoring.escalation_load import budget_alert, escalation_figures, report_delays
 from earlywarn.monitoring.inputs import band_quality, champion_reference, matured_labels, people, scored_rows
 from earlywarn.monitoring.rules import Alert, Thresholds, alerts_for
 
@@ -39,6 +41,7 @@ class MonitorConfig:
     horizon_days: int = 14
     outcome_window: dt.timedelta = dt.timedelta(days=28)  # judge predictions whose horizon closed this recently
     feedback_window: dt.timedelta = dt.timedelta(days=90)  # escalations opened this recently count for alert precision
+    washout_days: int = 28  # an escalation opened this soon after an event is post-event
     thresholds: Thresholds = field(default_factory=Thresholds)
     out_dir: Path = field(default_factory=lambda: state.path("monitoring"))
     workspace: Path | None = field(default_factory=default_workspace)
@@ -134,9 +137,16 @@ def monitor(cfg: MonitorConfig) -> MonitorRun:
     workspace = evidently_io.open_workspace(cfg.workspace) if cfg.workspace is not None else None
     results = [_judge(cfg, now, scope, cur, mat, reference, signals, missing, workspace) for scope, cur, mat in scopes]
     opened = store.read_alerts(engine, partner=cfg.partners, since=today - cfg.feedback_window)
+    scored = store.scored_days(engine, partner=cfg.partners, window_end=(today - cfg.feedback_window, today))
     for result in results:
-        mine = opened if result.scope == OVERALL else opened[opened["partner"] == result.scope]
-        _judge_feedback(result, mine, cfg.thresholds)
+        mine_opened, mine_outcomes, mine_scored = (_scoped(f, result.scope) for f in (opened, outcomes, scored))
+        _judge_feedback(result, mine_opened, cfg.thresholds)
+        result.values |= escalation_figures(mine_opened, mine_outcomes, mine_scored, today, cfg.horizon_days, cfg.washout_days)
+        result.values |= report_delays(mine_outcomes)
+        budget = cfg.thresholds if result.scope != OVERALL or len(partners) != 1 else _for_one(cfg.thresholds, partners[0])
+        if (over := budget_alert(result.scope, result.values, budget)) is not None:
+            result.alerts.append(over)
+            result.verdict = "alert"
     run = MonitorRun(now, results)
     if share < 1.0:
         run.overall.notes.append(f"{total} predictions in the window: judged a uniform sample of {share:.1%} of participants")
@@ -210,9 +220,21 @@ def _judge(
     return result
 
 
+def _scoped(frame: pd.DataFrame, scope: str) -> pd.DataFrame:
+    return frame if scope == OVERALL or frame.empty else frame[frame["partner"] == scope]
+
+
+def _for_one(t: Thresholds, partner: str) -> Thresholds:
+    """With one partner the overall scope is that partner's: its budget applies there."""
+    budget = t.alert_budgets.get(partner)
+    return t if budget is None else dataclasses.replace(t, alert_budgets={OVERALL: budget})
+
+
 def _judge_feedback(result: MonitorResult, opened: pd.DataFrame, t: Thresholds) -> None:
     """Escalations opened in the feedback window and what care teams said about them; alert precision (the share of
-    feedback that is not "false_alarm") alerts below its limit once enough escalations have feedback."""
+    feedback that is not "false_alarm") alerts below its limit once enough escalations have feedback. Post-event
+    escalations (opened after an event, however late it was reported) count neither way."""
+    opened = opened[~opened["post_event"].astype(bool)]
     answered = opened[opened["action"].notna()]
     v = {
         "escalations_opened": float(len(opened)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from earlywarn.data.summary import MISSING_SUFFIX
@@ -36,13 +36,19 @@ class Thresholds:
     # Alert precision: the share of care-team feedback that did not call the escalation a false alarm.
     min_alert_precision: float = 0.2
     min_alert_feedback: int = 20  # feedback on this many escalations before alert precision is judged
+    # Per partner (an [alert_budgets] table: `acme = 8`): escalations per 100 participant-months a care team can take.
+    alert_budgets: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path | None) -> Thresholds:
         if path is None:
             return cls()
-        data = tomllib.loads(path.read_text()).get("thresholds", {})
-        unknown = set(data) - set(cls.__dataclass_fields__)
+        document = tomllib.loads(path.read_text())
+        data, budgets = document.get("thresholds", {}), document.get("alert_budgets", {})
+        bad = sorted(k for k, v in budgets.items() if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0)
+        if bad:
+            raise ValueError(f"{path}: [alert_budgets] expects a positive number per partner; check {bad}")
+        unknown = set(data) - set(cls.__dataclass_fields__) | ({"alert_budgets"} & set(data))
         if unknown:
             raise ValueError(f"{path}: unknown threshold(s) {sorted(unknown)}")
         # A quoted number ("0.2") or a boolean would load and fail later, far from the file: refuse it here.
@@ -52,7 +58,7 @@ class Thresholds:
         if wrong:
             kinds = ", ".join(f"{k} ({'a whole number' if wanted[k] is int else 'a number'})" for k in sorted(wrong))
             raise ValueError(f"{path}: [thresholds] expects {kinds}; write each unquoted")
-        return cls(**data)
+        return cls(**data, alert_budgets={k: float(v) for k, v in budgets.items()})
 
 
 @dataclass

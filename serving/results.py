@@ -165,6 +165,7 @@ def score(
                 "risk_interval": [round(float(scores.risk_low[i]), 5), round(float(scores.risk_high[i]), 5)],
                 "interval_checked": checked,
                 "band": scores.band[i],
+                "band_text": messages.natural_frequency(lang, bundle.bands.rate(str(scores.band[i])), bundle.window.horizon),
                 "escalate": scores.escalate(i),
                 "drivers": _driver_entries(bundle, scores, i, stats, lang) if explain else [],
             }

@@ -77,11 +77,13 @@ class Outcome(BaseModel):
 
 
 class FeedbackRequest(BaseModel):
-    """What the care team did about an escalation; any feedback closes its episode."""
+    """What the care team did about an escalation: any answer snoozes its episode (docs/clinical.md says how long),
+    `false_alarm` also closes it."""
 
     model_config = STRICT
     action: Literal["contacted", "false_alarm", "already_in_care", "no_action"]
     note: Annotated[str | None, Field(max_length=500, description="Free text for the partner's own records")] = None
+    as_of: dt.date | None = Field(None, description="The day the team acted (default: today, UTC); the snooze counts from it")
 
 
 class EscalationFeedbackRequest(FeedbackRequest):
@@ -104,7 +106,8 @@ class Stored(BaseModel):
 class FeedbackStored(BaseModel):
     stored: int
     alert_id: str
-    episode: str
+    episode: Literal["snoozed", "closed"]
+    quiet_until: str | None = Field(None, description="The last day of the snooze, YYYY-MM-DD")
 
 
 class OutcomeRequest(BaseModel):
@@ -189,12 +192,23 @@ class Driver(BaseModel):
     text: str = Field(description="One plain sentence, in the language negotiated from Accept-Language")
 
 
-class Escalation(BaseModel):
-    """The participant's escalation episode with this partner."""
+class Notified(BaseModel):
+    event: Literal["escalation.opened", "escalation.reminder", "escalation.rise", "escalation.lost_contact", "escalation.closed"]
+    alert_id: str
 
-    state: Literal["new", "ongoing", "none"]
+
+class Escalation(BaseModel):
+    """The participant's escalation episode with this partner (docs/clinical.md, "Escalations")."""
+
+    state: Literal["new", "ongoing", "snoozed", "lost_contact", "none"] = Field(
+        description="new: opened by this score; ongoing: open; snoozed: open (or just dismissed) and quieted by "
+        "feedback; lost_contact: no score could be made while at risk; none"
+    )
     alert_id: str | None = None
     since: str | None = Field(None, description="The day the episode opened, YYYY-MM-DD")
+    lost_since: str | None = Field(None, description="lost_contact: the first day no score could be made")
+    quiet_until: str | None = Field(None, description="snoozed: the last quiet day")
+    notified: list[Notified] | None = Field(None, description="The webhook notifications this answer queued")
 
 
 class RiskResult(BaseModel):
@@ -219,7 +233,15 @@ class RiskResult(BaseModel):
         "validation); false for a model-based interval nobody could check (a model trained only on real data)",
     )
     band: Literal["low", "elevated", "high"] | None = None
-    escalate: bool | None = Field(None, description="True only on the result that opens an escalation episode")
+    band_text: str | None = Field(
+        None,
+        description="What the band meant on validation data, as a natural frequency in the negotiated language: 'About 4 "
+        "in 10 people with a score in this band had an event reported within 14 days' (from the band's observed event "
+        "rate, never from the point risk alone)",
+    )
+    escalate: bool | None = Field(
+        None, description="True when this result notifies the care team: an opening, a reminder, a material rise or lost contact"
+    )
     escalation: Escalation | None = None
     drivers: list[Driver] | None = Field(
         None,

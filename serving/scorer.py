@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from earlywarn.data import episodes
+from earlywarn.data.store.webhooks import delivery_record
 from earlywarn.serving.problems import APIError
 from earlywarn.serving.results import assemble, score
 from earlywarn.serving.schema import as_of_errors, day_order_errors
 from earlywarn.serving.store_view import Pair, StoreView
 from earlywarn.training import messages
 from earlywarn.training.bundle import ModelBundle
-from earlywarn.training.scoring import WITHDRAWN, reason_text
+from earlywarn.training.scoring import INSUFFICIENT, SCORED, STALE, WITHDRAWN, reason_text
 
 
 @dataclass
@@ -59,9 +60,11 @@ class Scorer:
         version: str,
         pseudonymize: Callable[[str, str], str],
         view: StoreView,
-        notify: Callable[[str, dict[str, Any]], None],
+        notify: Callable[[], None],
+        rules: episodes.Rules | None = None,
     ):
         self.bundle, self.version, self.pseudonymize, self.view, self.notify = bundle, version, pseudonymize, view, notify
+        self.rules = rules or episodes.Rules()
 
     def score_jobs(self, jobs: list[ScoreJob]) -> list[Results | APIError]:
         """Score several requests in one pass; each gets its results, or the error that kept them from being stored."""
@@ -131,38 +134,60 @@ class Scorer:
         }
 
     def escalate(self, results: Results, pairs: list[Pair], days: list[dt.date], now: str) -> None:
-        """Each scored result's escalation episode: the first high-band score opens one (`escalate: true`), later
-        ones continue it. Changes go straight to the store, so replicas see them at once; while it is away they
-        are spooled (nothing lost) and this replica goes on from the episodes it has seen."""
-        scored = [i for i, r in enumerate(results) if r["status"] == "scored"]
-        self.view.open_episodes([pairs[i] for i in scored])
+        """Each scored result, and each that could not be scored (stale, too little data), against the participant's
+        latest episode (data/episodes.py): the state it is answered with, the changes stored straight away (replicas
+        see them at once; spooled while the store is away), and the partner's notifications queued once those are."""
+        live = [i for i, r in enumerate(results) if r["status"] in (SCORED, STALE, INSUFFICIENT)]
+        self.view.refresh_episodes([pairs[i] for i in live])
         changes: list[dict[str, Any]] = []
-        for i in scored:
-            state, episode, steps = episodes.step(self.view.episodes.get(pairs[i]), results[i]["band"] == "high", days[i])
-            self.view.note_episode(pairs[i], episode)
-            results[i]["escalate"] = state == episodes.NEW
-            results[i]["escalation"] = {"state": state} | (
-                {"alert_id": episode.alert_id, "since": episode.since.isoformat()} if episode and state != episodes.NONE else {}
+        deliveries: list[dict[str, Any]] = []
+        for i in live:
+            r, pair = results[i], pairs[i]
+            episode = self.view.episodes.get(pair)
+            state, steps = episodes.step(
+                episode, days[i], stale=r["status"] != SCORED, high=r.get("band") == "high", risk=r.get("risk"), rules=self.rules
             )
-            changes += [
-                {"record_id": str(uuid.uuid4()), "created_at": now, "partner": pairs[i][0], "participant_key": pairs[i][1]}
-                | {"alert_id": c.alert_id, "kind": c.kind, "day": c.day.isoformat(), "reason": c.reason}
+            for c in steps:
+                episode = episodes.apply(episode, c)
+            self.view.note_episode(pair, episode)
+            if r["status"] != SCORED and state == episodes.NONE and not steps:
+                continue  # no score and no episode: nothing to say about escalation
+            r["escalate"] = any(c.kind in episodes.ACT_NOW for c in steps)
+            r["escalation"] = episodes.answer(state, episode, steps)
+            changes += [self._change(pair, c, now) for c in steps]
+            deliveries += [
+                delivery_record(
+                    pair[0], pair[1], episodes.EVENTS[c.kind], self._payload(c, state), dt.datetime.fromisoformat(now)
+                )
                 for c in steps
+                if c.kind in episodes.EVENTS
             ]
         if changes:
             self.view.store_now("escalation_changes", changes)
-        for i in scored:  # only once the opening is durable; the partner's own id, never signal values
-            if results[i]["escalate"]:
-                opened = results[i]["escalation"]
-                self.notify(
-                    pairs[i][0],
-                    {
-                        "type": "escalation.opened",
-                        "alert_id": opened["alert_id"],
-                        "participant_id": results[i]["participant_id"],
-                        "since": opened["since"],
-                        "band": "high",
-                        "model_version": self.version,
-                        "created_at": now,
-                    },
-                )
+        if deliveries:  # only once the changes are durable; never the person's id or signal values
+            self.view.store_now("webhook_deliveries", deliveries)
+            self.notify()
+
+    def _change(self, pair: Pair, c: episodes.Change, now: str) -> dict[str, Any]:
+        return {"record_id": str(uuid.uuid4()), "created_at": now, "partner": pair[0], "participant_key": pair[1]} | {
+            "alert_id": c.alert_id,
+            "kind": c.kind,
+            "day": c.day.isoformat(),
+            "reason": c.reason,
+            "risk": c.risk,
+            "until": c.until.isoformat() if c.until else None,
+        }
+
+    def _payload(self, c: episodes.Change, state: str) -> dict[str, Any]:
+        """A Standard Webhooks payload: the alert id (the partner matches it to the person from the API answer that
+        carried both), what happened and when; no identifier of the person, so none waits in the delivery queue."""
+        data: dict[str, Any] = {
+            "alert_id": c.alert_id,
+            "day": c.day.isoformat(),
+            "state": state,
+            "reason": c.reason,
+            "model_version": self.version,
+        }
+        if c.risk is not None:
+            data["risk"] = round(c.risk, 4)
+        return {"type": episodes.EVENTS[c.kind], "timestamp": dt.datetime.now(dt.UTC).isoformat(), "data": data}

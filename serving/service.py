@@ -194,8 +194,8 @@ class RiskService:
         self.pseudonym = Pseudonymizer.from_env(cfg.demo)
         self.gate = _gate()
         self.alerts = WebhookSender(self.view.engine)
-        self.reports = Reports(self.view, self.pseudonym, self.bundle.window.lookback)
-        self.scorer = Scorer(self.bundle, self.version, self.pseudonym, self.view, self.alerts.send)
+        self.reports = Reports(self.view, self.pseudonym, self.bundle.window, cfg.escalation_rules())
+        self.scorer = Scorer(self.bundle, self.version, self.pseudonym, self.view, self.alerts.wake, cfg.escalation_rules())
         self.batcher: MicroBatcher[ScoreJob, Results | APIError] = MicroBatcher(
             self.scorer.score_jobs, lambda j: len(j.rows), max_waiting=cfg.queue_limit
         )
@@ -237,10 +237,13 @@ class RiskService:
         return JSONResponse(stored, status_code=202)
 
     @bentoml.api(route="/v1/escalations/feedback", input_spec=EDGE["/v1/escalations/feedback"].model, output_spec=FeedbackStored)
-    async def escalation_feedback(self, alert_id: str, action: str, note: str | None, ctx: bentoml.Context) -> Response:
-        """Tell us what the care team did about an escalation (only the partner it was raised for)."""
+    async def escalation_feedback(
+        self, alert_id: str, action: str, note: str | None, as_of: dt.date | None, ctx: bentoml.Context
+    ) -> Response:
+        """Tell us what the care team did about an escalation (only the partner it was raised for); it snoozes it."""
         try:
-            answer = await run_in_threadpool(self.reports.feedback, ctx.request.scope[PARTNER], alert_id, action, note)
+            partner = ctx.request.scope[PARTNER]
+            answer = await run_in_threadpool(self.reports.feedback, partner, alert_id, action, note, as_of)
         except APIError as err:
             return problem_response(ctx, err)
         ctx.response.status_code = 202
@@ -260,7 +263,7 @@ class RiskService:
         """The path form of escalation feedback, for REST callers."""
         partner = self.gate.partner(request)
         req = parse(FeedbackRequest, await read_body(request, 16 << 10))
-        answer = await run_in_threadpool(self.reports.feedback, partner, alert_id, req.action, req.note)
+        answer = await run_in_threadpool(self.reports.feedback, partner, alert_id, req.action, req.note, req.as_of)
         return JSONResponse(answer, status_code=202)
 
     @app.get("/status", include_in_schema=False)

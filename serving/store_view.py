@@ -36,7 +36,7 @@ class StoreView:
         self._first_scored: OrderedDict[Pair, dt.date] = OrderedDict()  # earliest window end this replica scored
         self._events: OrderedDict[Pair, dt.date] = OrderedDict()  # latest reported event day
         self._withdrawn: set[Pair] = set()  # a withdrawal is permanent, so a known one is never forgotten
-        self.episodes: OrderedDict[Pair, Episode | None] = OrderedDict()  # last known open episode
+        self.episodes: OrderedDict[Pair, Episode | None] = OrderedDict()  # last known latest episode, open or closed
 
     def note_scored(self, pairs: list[Pair], window_ends: list[dt.date]) -> None:
         for pair, end in zip(pairs, window_ends, strict=True):
@@ -68,10 +68,10 @@ class StoreView:
             log.warning("prediction store unreachable; withdrawals are the ones this replica has seen")
         return {pair for pair in pairs if pair in self._withdrawn}
 
-    def open_episodes(self, pairs: list[Pair]) -> None:
-        """Refresh the open episodes of these participants from the store (kept as they were while it is away)."""
+    def refresh_episodes(self, pairs: list[Pair]) -> None:
+        """Refresh the latest episodes of these participants from the store (kept as they were while it is away)."""
         try:
-            stored = store.open_episodes(self.engine, pairs)
+            stored = store.latest_episodes(self.engine, pairs)
             self.episodes.update({pair: stored.get(pair) for pair in pairs})
         except sa.exc.SQLAlchemyError:
             log.warning("prediction store unreachable; escalation episodes go on from the ones this replica has seen")

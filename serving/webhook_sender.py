@@ -1,94 +1,106 @@
-"""Delivers new escalations to each partner's care-team webhook: signed, retried with backoff, on one thread."""
+"""Delivers the stored care-team notifications to each partner's webhook (Standard Webhooks), retrying with backoff."""
 
 from __future__ import annotations
 
-import heapq
-import itertools
+import contextlib
+import datetime as dt
 import json
 import logging
 import threading
 import time
-import uuid
-from typing import Any
 
 import httpx
 import sqlalchemy as sa
+import standardwebhooks
 from sqlalchemy.engine import Engine
 
-from earlywarn.data.store.webhooks import SIGNATURE_HEADER, Webhook, sign, webhook_for
+from earlywarn.data.store.webhooks import Delivery, Webhook, claim_due, finish, webhook_for
 
-log = logging.getLogger("earlywarn.alerts")
-ATTEMPTS = 6  # over about half a minute: 1, 2, 4, 8, 16 s between tries
+log = logging.getLogger("earlywarn.webhooks")
+ATTEMPTS = 8  # 1, 2, 4 ... 64 s between tries: about two minutes, then given up (and logged)
 CACHE_S = 30.0  # a changed webhook reaches every replica within this
+LEASE = dt.timedelta(seconds=60)  # a claimed delivery whose sender died is taken up again after this
 
 
 class WebhookSender:
-    """Queue `send(partner, payload)`; a background thread posts it, retrying failures (2xx = delivered)."""
+    """A background thread that sends what is due in the store's delivery queue; `wake()` after queueing one. The
+    queue is in the store, so a restart or another replica takes up whatever is pending (each try claimed first)."""
 
-    def __init__(self, engine: Engine, attempts: int = ATTEMPTS, first_delay_s: float = 1.0):
-        self.engine, self.attempts, self.first_delay_s = engine, attempts, first_delay_s
-        self._due: list[tuple[float, int, dict[str, Any]]] = []
-        self._seq = itertools.count()
-        self._wake = threading.Condition()
+    def __init__(self, engine: Engine, attempts: int = ATTEMPTS, first_delay_s: float = 1.0, poll_s: float = 1.0):
+        self.engine, self.attempts, self.first_delay_s, self.poll_s = engine, attempts, first_delay_s, poll_s
+        self._wake = threading.Event()
+        self._closed = False
         self._hooks: dict[str, tuple[float, Webhook | None]] = {}
         self._client = httpx.Client(timeout=10.0, follow_redirects=False)
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="alert-sender", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="webhook-sender", daemon=True)
         self._thread.start()
 
-    def send(self, partner: str, payload: dict[str, Any]) -> None:
-        job = {"partner": partner, "payload": payload, "attempt": 0, "delivery": str(uuid.uuid4())}
-        self._schedule(job, 0.0)
+    def wake(self) -> None:
+        self._wake.set()
 
     def close(self) -> None:
-        with self._wake:
-            self._closed = True
-            self._wake.notify()
-        self._thread.join(timeout=5)
+        self._closed = True
+        self._wake.set()
+        self._thread.join(timeout=15)
         self._client.close()
 
-    def _schedule(self, job: dict[str, Any], delay: float) -> None:
-        with self._wake:
-            heapq.heappush(self._due, (time.monotonic() + delay, next(self._seq), job))
-            self._wake.notify()
-
     def _run(self) -> None:
-        while True:
-            with self._wake:
-                while not self._closed and (not self._due or self._due[0][0] > time.monotonic()):
-                    self._wake.wait(timeout=None if not self._due else self._due[0][0] - time.monotonic())
-                if self._closed:
-                    return
-                _, _, job = heapq.heappop(self._due)
-            self._attempt(job)
+        while not self._closed:
+            try:
+                due = claim_due(self.engine, dt.datetime.now(dt.UTC), LEASE)
+            except sa.exc.SQLAlchemyError as err:  # the store is away: the queue waits in it (or in the spool)
+                log.warning("webhook queue unreadable (%s); retried", type(err).__name__)
+                due = []
+            for delivery in due:
+                self._attempt(delivery)
+            if not due:
+                self._wake.wait(self.poll_s)
+                self._wake.clear()
 
-    def _attempt(self, job: dict[str, Any]) -> None:
+    def _attempt(self, d: Delivery) -> None:
+        error = None
         try:
-            hook = self._hook(job["partner"])
-            if hook is None:
-                return  # this partner has no webhook: the alert is in the API response and the store only
-            body = json.dumps(job["payload"], separators=(",", ":")).encode()
-            headers = {
-                "Content-Type": "application/json",
-                "Earlywarn-Delivery": job["delivery"],  # the same on every retry, so receivers can drop duplicates
-                SIGNATURE_HEADER: sign(hook.secret, int(time.time()), body),
-            }
-            if self._client.post(hook.url, content=body, headers=headers).is_success:
+            hook = self._hook(d.partner)
+            if hook is None:  # no webhook: the escalation is in the API answers and the store; nothing to send
+                finish(self.engine, d.record_id, delivered=False, attempts=d.attempts, retry_at=None, error="no webhook")
                 return
-            why = "the receiver did not answer 2xx"
-        except (httpx.HTTPError, sa.exc.SQLAlchemyError) as err:
-            why = type(err).__name__
-        job["attempt"] += 1
-        if job["attempt"] >= self.attempts:
+            body = json.dumps(d.payload, separators=(",", ":")).encode()
+            now = dt.datetime.now(dt.UTC)
+            headers = {
+                "content-type": "application/json",
+                "webhook-id": d.record_id,  # the same on every retry: receivers drop duplicates by it
+                "webhook-timestamp": str(int(now.timestamp())),
+                "webhook-signature": standardwebhooks.Webhook(hook.secret).sign(d.record_id, now, body),
+            }
+            answer = self._client.post(hook.url, content=body, headers=headers)
+            if answer.is_success:
+                finish(self.engine, d.record_id, delivered=True, attempts=d.attempts + 1, retry_at=None, error=None)
+                return
+            error = f"HTTP {answer.status_code}"
+        except httpx.HTTPError as err:
+            error = type(err).__name__
+        except sa.exc.SQLAlchemyError:
+            return  # the claim's lease runs out and the delivery is tried again
+        self._retry(d, error)
+
+    def _retry(self, d: Delivery, error: str | None) -> None:
+        tries = d.attempts + 1
+        retry_at = (
+            None
+            if tries >= self.attempts
+            else dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.first_delay_s * 2 ** (tries - 1))
+        )
+        if retry_at is None:
             log.error(
-                "webhook delivery of alert %s to partner %s failed %d times (%s)",
-                job["payload"]["alert_id"],
-                job["partner"],
-                job["attempt"],
-                why,
+                "webhook delivery %s (%s) to partner %s given up after %d tries (%s)",
+                d.record_id,
+                d.event,
+                d.partner,
+                tries,
+                error,
             )
-            return
-        self._schedule(job, self.first_delay_s * 2 ** (job["attempt"] - 1))
+        with contextlib.suppress(sa.exc.SQLAlchemyError):  # else the lease runs out and it is tried again
+            finish(self.engine, d.record_id, delivered=False, attempts=tries, retry_at=retry_at, error=error)
 
     def _hook(self, partner: str) -> Webhook | None:
         cached = self._hooks.get(partner)

@@ -54,7 +54,7 @@ def clinical_metrics(
     months: float,
 ) -> dict[str, float]:
     """What a care team meets: PPV and NPV at each band's threshold, the share of events an alert came before,
-    escalation episodes per 100 participant-months, calibration inside the high band, calibration slope and
+    calibration inside the high band, calibration slope and
     intercept, and net benefit at the band thresholds."""
     out: dict[str, float] = {}
     cuts = {"high": high_threshold} | ({"elevated": elevated_threshold} if elevated_threshold is not None else {})
@@ -66,8 +66,6 @@ def clinical_metrics(
     high = p >= high_threshold
     out["calibration_slope"], out["calibration_intercept"] = calibration_slope_intercept(y, p)
     out["event_sensitivity"] = event_sensitivity(frame, high, events, horizon)
-    episodes = escalation_episodes(frame, high)
-    out["escalation_episodes_per_100_participant_months"] = 100 * episodes / months if months else float("nan")
     return out
 
 
@@ -83,13 +81,3 @@ def event_sensitivity(frame: pd.DataFrame, high: np.ndarray, events: pd.DataFram
     if before.empty:
         return float("nan")
     return float(before.groupby([PARTICIPANT, "event_date"])["high"].any().mean())
-
-
-def escalation_episodes(frame: pd.DataFrame, high: np.ndarray) -> int:
-    """Escalation episodes as the service opens them (data/episodes.py): a high window opens one unless the same
-    participant had a high window within the CLOSE_AFTER_DAYS days before it."""
-    from earlywarn.data.episodes import CLOSE_AFTER_DAYS
-
-    days = frame.loc[high, [PARTICIPANT, DATE]].sort_values([PARTICIPANT, DATE])
-    gap = days.groupby(PARTICIPANT)[DATE].diff().dt.days
-    return int((gap.isna() | (gap > CLOSE_AFTER_DAYS)).sum())

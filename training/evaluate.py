@@ -13,7 +13,9 @@ from sklearn.metrics import (
 )
 
 from earlywarn.data.contract import DATE, PARTICIPANT
+from earlywarn.data.episodes import Rules
 from earlywarn.training.clinical_metrics import alert_onsets, clinical_metrics, median_lead_time
+from earlywarn.training.episode_metrics import caught_events, episode_figures, judge_openings, openings
 from earlywarn.training.metrics import (
     bootstrap_intervals,
     expected_calibration_error,
@@ -34,6 +36,7 @@ def evaluate(
     bootstrap_reps: int = 200,
     seed: int = 0,
     elevated_threshold: float | np.ndarray | None = None,
+    washout: int = 28,
 ) -> dict[str, float]:
     """A flat dict of numbers for metrics.json; `frame` has participant_id, date, label per window."""
     y = frame["label"].to_numpy().astype(int)
@@ -60,6 +63,9 @@ def evaluate(
     m["alerts_per_participant_month"] = float(alert_onsets(frame, high).sum() / months) if months else float("nan")
     m["median_lead_time_days"] = median_lead_time(frame, high, events, horizon)
     m |= clinical_metrics(frame, y, p, high_threshold, elevated_threshold, events, horizon, months)
+    opened = openings(frame, p, high_threshold, Rules())  # the service's own episode rules, no feedback
+    caught = caught_events(events, opened, frame, horizon)
+    m |= episode_figures(judge_openings(opened, events, horizon, washout), caught, months, bootstrap_reps, seed)
     m |= band_calibration(frame[PARTICIPANT].to_numpy(), y, p, high_threshold, elevated_threshold, bootstrap_reps, seed)
     ci = bootstrap_intervals(y, p, frame[PARTICIPANT].to_numpy(), bootstrap_reps, seed)
     for k, (lo, hi) in ci.items():

@@ -58,6 +58,13 @@ DRIVERS: dict[str, Plural] = {
         "{signal}: no data arrived on {missing} of the last {days} days.",
     ),
 }
+# What a band means, as a natural frequency from the event rate observed in it on validation data (never from the
+# point risk alone): per 10 from about 1 in 10 up, per 100 below it.
+FREQUENCIES = {
+    "per_10": "About {count} in 10 people with a score in this band had an event reported within {days} days.",
+    "per_100": "About {count} in 100 people with a score in this band had an event reported within {days} days.",
+    "under_1_in_100": "Fewer than 1 in 100 people with a score in this band had an event reported within {days} days.",
+}
 SIGNAL_LABELS = {
     "sleep_duration_h": "Sleep",
     "sleep_midpoint_h": "The middle of the night's sleep",
@@ -123,12 +130,25 @@ _CLDR_ORDER = ("zero", "one", "two", "few", "many", "other")  # how gettext numb
 
 def msgids() -> set[str]:
     """Every single message the service can send, as written in English (plural messages: `plural_msgids`)."""
-    return {m for m in REASONS.values() if isinstance(m, str)} | set(SIGNAL_LABELS.values())
+    return {m for m in REASONS.values() if isinstance(m, str)} | set(SIGNAL_LABELS.values()) | set(FREQUENCIES.values())
 
 
 def plural_msgids() -> set[Plural]:
     """Every (singular, plural) message pair."""
     return {m for m in REASONS.values() if isinstance(m, tuple)} | set(DRIVERS.values()) | set(UNITS.values())
+
+
+def natural_frequency(language: str, rate: float | None, days: int) -> str | None:
+    """'About 4 in 10 people with a score in this band had an event reported within 14 days' for an observed rate."""
+    if rate is None or not 0 <= rate <= 1:
+        return None
+    if rate >= 0.095:  # "1 in 10" and up; below, per 100 says 7 rather than rounding to 1 in 10
+        key, count = "per_10", round(rate * 10)
+    elif round(rate * 100) >= 1:
+        key, count = "per_100", round(rate * 100)
+    else:
+        key, count = "under_1_in_100", 0
+    return gettext(language, FREQUENCIES[key]).format(count=number(language, count, 0), days=number(language, days, 0))
 
 
 def placeholders(text: str) -> set[str]:

@@ -119,7 +119,19 @@ def build_card(
                 "mcc",
                 "event_sensitivity",
                 "median_lead_time_days",
-                "escalation_episodes_per_100_participant_months",
+                "alerts_per_100_participant_months",
+                "episode_ppv",
+                "episode_ppv_ci_low",
+                "episode_ppv_ci_high",
+                "episodes_opened",
+                "episodes_post_event",
+                "event_sensitivity_episodes",
+                "events_judged_for_sensitivity",
+                "lead_time_p10_days",
+                "lead_time_p25_days",
+                "lead_time_p50_days",
+                "lead_time_p75_days",
+                "lead_time_p90_days",
                 "alerts_per_participant_month",
                 "net_benefit_high",
                 "net_benefit_elevated",
@@ -204,8 +216,12 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
         "## 10. Alerting, lead time and burden (at the band thresholds; decision_curve.png plots net benefit)",
         *[f"- {k.replace('_', ' ')}: {_fmt(v)}" for k, v in alert.items()],
-        "- Event sensitivity: the share of events a high-band score came before, within the horizon. Escalation episodes "
-        "open as the service opens them (a high score after 7 days without one).",
+        "- Per episode, each held-out participant's days replayed through the service's own episode rules (no "
+        "feedback): episode PPV is the share of openings followed by an event within the horizon (openings in the "
+        "washout after an event are post-event and left out), with its 95% participant-bootstrap interval; event "
+        "sensitivity per episode is the share of events an opening came before within the horizon; lead times run "
+        "from an opening to its first event (10th to 90th percentile); alerts per 100 participant-months count "
+        "openings. Each band is also told to care teams as a natural frequency of its observed rate (section 11).",
         "",
         "## 11. Risk bands (thresholds on the shown risk; each band stated as the event rate observed in it on the "
         "held-out participants, with its 95% participant-bootstrap interval)",

@@ -92,7 +92,7 @@ def _trajectories(frame: pd.DataFrame, risk: np.ndarray, thresholds: dict[str, f
             ax.axhline(value, ls=":", color={"high": "red", "elevated": "orange"}.get(name, "grey"), label=f"{name} band")
         for d in events.loc[events[PARTICIPANT] == person, DATE]:
             ax.axvline(d, color="black", lw=1.5, label="event")
-        opened = _escalations(s[DATE], s["risk"].to_numpy() >= thresholds.get("high", np.inf))
+        opened = _escalations(s[DATE], s["risk"].to_numpy(), thresholds.get("high", np.inf))
         ax.plot(opened, s.set_index(DATE).loc[opened, "risk"], "v", color="red", ms=7, label="escalation opens")
         ax.set_ylabel("risk")
         ax.set_title("A held-out participant (pseudonymous)", fontsize=9)
@@ -104,14 +104,10 @@ def _trajectories(frame: pd.DataFrame, risk: np.ndarray, thresholds: dict[str, f
     return _save(fig, path)
 
 
-def _escalations(days: pd.Series, high: np.ndarray) -> list[pd.Timestamp]:
+def _escalations(days: pd.Series, risk: np.ndarray, high: float) -> list[pd.Timestamp]:
     """The days the service would open an escalation for these daily scores (the episode rules of data/episodes.py)."""
-    episode, opened = None, []
-    for day, is_high in zip(days, high, strict=True):
-        state, episode, _ = episodes.step(episode, bool(is_high), day.date())
-        if state == episodes.NEW:
-            opened.append(day)
-    return opened
+    states = episodes.replay([d.date() for d in days], risk >= high, risk)
+    return [day for day, (state, _) in zip(days, states, strict=True) if state == episodes.NEW]
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:

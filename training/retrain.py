@@ -107,7 +107,7 @@ def _care_days(engine: sa.Engine, logged_ids: set[str]) -> pd.DataFrame:
     """The day each escalation opened that a care team acted on (feedback contacted / already_in_care), for the
     logged participants: windows care may have changed are censored in training, not taken as negatives."""
     alerts = store.read_alerts(engine)
-    acted = alerts[alerts["action"].isin(store.ACTED_ON)]
+    acted = alerts[alerts["action"].isin(store.ACTED_ON) & ~alerts["post_event"].astype(bool)]
     ids = acted["partner"] + ":" + acted["participant_key"]
     care = pd.DataFrame({PARTICIPANT: ids, DATE: pd.to_datetime(acted["day"]).dt.strftime("%Y-%m-%d")})
     return care[care[PARTICIPANT].isin(logged_ids)].drop_duplicates()

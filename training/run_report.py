@@ -68,7 +68,17 @@ def evaluate_folds(
         oracle_value = oracle_auroc(oracle, evaluated)
     elevated = np.concatenate([np.full(len(f.test), f.model.bundle.bands.elevated) for f in folds])
     metrics = evaluate(
-        frame, risk, high, cfg.window.horizon, events, attributes, oracle_value, cfg.bootstrap_reps, cfg.fit.seed, elevated
+        frame,
+        risk,
+        high,
+        cfg.window.horizon,
+        events,
+        attributes,
+        oracle_value,
+        cfg.bootstrap_reps,
+        cfg.fit.seed,
+        elevated,
+        washout=cfg.window.washout_days,
     )
     metrics |= _decisions(folds, [f.model for f in folds], [f.test_risk for f in folds], "", cfg)
     baselines = [f.baseline for f in folds if f.baseline is not None]

@@ -9,16 +9,23 @@ from earlywarn.data.store.escalations import (
     alert_feedback,
     alert_participant,
     escalation_changes,
-    open_episodes,
+    latest_episodes,
     read_alerts,
 )
 from earlywarn.data.store.key_fingerprint import check_key, store_settings
 from earlywarn.data.store.keys import api_keys
 from earlywarn.data.store.migrate import MigrateResult, head, migrate
 from earlywarn.data.store.outcomes import latest_events, outcomes, read_outcomes
-from earlywarn.data.store.predictions import count_predictions, first_scored, predictions, read_inputs, read_predictions
+from earlywarn.data.store.predictions import (
+    count_predictions,
+    first_scored,
+    predictions,
+    read_inputs,
+    read_predictions,
+    scored_days,
+)
 from earlywarn.data.store.records import TABLES, count, existing_ids, insert_ignoring_duplicates, purge, retention_days
-from earlywarn.data.store.webhooks import webhooks
+from earlywarn.data.store.webhooks import read_deliveries, webhook_deliveries, webhooks
 from earlywarn.data.store.withdrawals import forget, read_withdrawals, withdrawals, withdrawn
 
 __all__ = [
@@ -38,21 +45,24 @@ __all__ = [
     "forget",
     "head",
     "insert_ignoring_duplicates",
+    "latest_episodes",
     "latest_events",
     "metadata",
     "migrate",
-    "open_episodes",
     "outcomes",
     "predictions",
     "purge",
     "read_alerts",
+    "read_deliveries",
     "read_inputs",
     "read_outcomes",
     "read_predictions",
     "read_withdrawals",
     "retention_days",
+    "scored_days",
     "store_settings",
     "url_from_env",
+    "webhook_deliveries",
     "webhooks",
     "withdrawals",
     "withdrawn",

@@ -74,6 +74,18 @@ def _filtered(
     return q
 
 
+def scored_days(
+    engine: Engine, partner: str | Iterable[str] | None = None, window_end: tuple[dt.date, dt.date] | None = None
+) -> pd.DataFrame:
+    """Each (partner, participant_key, window_end) scored at least once: the participant-days behind alert load."""
+    c = predictions.c
+    q = _filtered(sa.select(c.partner, c.participant_key, c.window_end).distinct(), None, partner, window_end, 1.0)
+    with engine.connect() as conn:
+        rows = conn.execute(q.where(c.status == "scored")).fetchall()
+    frame = pd.DataFrame(rows, columns=["partner", "participant_key", "window_end"])
+    return frame.assign(window_end=pd.to_datetime(frame["window_end"]))
+
+
 def count_predictions(
     engine: Engine,
     since: dt.datetime | None = None,

@@ -15,6 +15,7 @@ from earlywarn.data.store.escalations import alert_feedback, escalation_changes
 from earlywarn.data.store.migrate import migrate
 from earlywarn.data.store.outcomes import outcomes
 from earlywarn.data.store.predictions import predictions
+from earlywarn.data.store.webhooks import webhook_deliveries
 from earlywarn.data.store.withdrawals import withdrawn
 
 TABLES = {
@@ -22,6 +23,7 @@ TABLES = {
     "outcomes": outcomes,
     "escalation_changes": escalation_changes,
     "alert_feedback": alert_feedback,
+    "webhook_deliveries": webhook_deliveries,
 }
 
 

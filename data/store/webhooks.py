@@ -1,12 +1,13 @@
-"""Care-team webhooks: each partner's URL and signing secret, and the signature a receiver checks."""
+"""Care-team webhooks: each partner's URL and signing secret, and the durable queue of deliveries to them."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
-import hashlib
-import hmac
 import secrets
+import uuid
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ from sqlalchemy.engine import Engine
 from earlywarn.data.store.base import metadata
 from earlywarn.data.store.migrate import migrate
 
-webhooks = sa.Table(  # each partner's care-team webhook and its signing secret (data/webhooks.py)
+webhooks = sa.Table(  # each partner's care-team webhook and its Standard Webhooks signing secret
     "webhooks",
     metadata,
     sa.Column("partner", sa.String(64), primary_key=True),
@@ -24,8 +25,22 @@ webhooks = sa.Table(  # each partner's care-team webhook and its signing secret 
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-SIGNATURE_HEADER = "Earlywarn-Signature"
-TOLERANCE_S = 300  # a receiver refuses signatures older than this (replayed deliveries)
+webhook_deliveries = sa.Table(  # every care-team notification until delivered or given up: survives restarts
+    "webhook_deliveries",
+    metadata,
+    sa.Column("record_id", sa.String(36), primary_key=True),  # the Standard Webhooks `webhook-id`, the same on retries
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("partner", sa.String(64), nullable=False),
+    sa.Column("participant_key", sa.String(64), nullable=False),  # so withdrawal and retention find it
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),  # next try; a claim pushes it out (a lease)
+    sa.Column("delivered_at", sa.DateTime(timezone=True)),
+    sa.Column("gave_up_at", sa.DateTime(timezone=True)),
+    sa.Column("last_error", sa.String(200)),
+    sa.Index("ix_webhook_deliveries_pending", "delivered_at", "gave_up_at", "due_at"),
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,16 @@ class Webhook:
     secret: str
 
 
+@dataclass(frozen=True)
+class Delivery:
+    record_id: str
+    partner: str
+    event: str
+    payload: dict[str, Any]
+    attempts: int
+    due_at: dt.datetime
+
+
 def set_webhook(engine: Engine, partner: str, url: str) -> Webhook:
     """Point a partner's escalations at `url` with a new signing secret (shown once to the operator)."""
     parts = urlsplit(url)
@@ -42,7 +67,7 @@ def set_webhook(engine: Engine, partner: str, url: str) -> Webhook:
     if parts.scheme != "https" and not (parts.scheme == "http" and local):
         raise ValueError("webhook URLs must be https (plain http only to this machine, for testing)")
     migrate(engine)
-    hook = Webhook(partner, url, "whsec_" + secrets.token_hex(24))
+    hook = Webhook(partner, url, "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())
     now = dt.datetime.now(dt.UTC)
     with engine.begin() as conn:
         conn.execute(sa.delete(webhooks).where(webhooks.c.partner == partner))
@@ -56,17 +81,55 @@ def webhook_for(engine: Engine, partner: str) -> Webhook | None:
     return None if row is None else Webhook(partner, row[0], row[1])
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """`t=<unix time>,v1=<hex HMAC-SHA256 of "<t>." + body>` (the scheme Stripe's webhooks use)."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
+def delivery_record(partner: str, participant_key: str, event: str, payload: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """A new delivery, due at once."""
+    when = now.isoformat()
+    return {
+        "record_id": f"msg_{uuid.uuid4().hex}",
+        "created_at": when,
+        "partner": partner,
+        "participant_key": participant_key,
+        "event": event,
+        "payload": payload,
+        "attempts": 0,
+        "due_at": when,
+    }
 
 
-def verify(secret: str, header: str, body: bytes, now: float) -> bool:
-    """What a receiver does: the signature matches and is recent."""
-    try:
-        fields = dict(part.split("=", 1) for part in header.split(","))
-        timestamp = int(fields["t"])
-    except (KeyError, ValueError):
-        return False
-    return abs(now - timestamp) <= TOLERANCE_S and hmac.compare_digest(sign(secret, timestamp, body), header)
+def claim_due(engine: Engine, now: dt.datetime, lease: dt.timedelta, limit: int = 50) -> list[Delivery]:
+    """Deliveries due now, each claimed for `lease` (its due time pushed out only if no other replica moved it first),
+    so two replicas never send the same one at once; one whose sender died is taken up again when the lease ends."""
+    d = webhook_deliveries.c
+    pending = sa.and_(d.delivered_at.is_(None), d.gave_up_at.is_(None))
+    q = sa.select(d.record_id, d.partner, d.event, d.payload, d.attempts, d.due_at).where(pending, d.due_at <= now)
+    claimed = []
+    with engine.begin() as conn:
+        for rid, partner, event, payload, attempts, due in conn.execute(q.order_by(d.due_at).limit(limit)).fetchall():
+            moved = conn.execute(
+                sa.update(webhook_deliveries).where(d.record_id == rid, d.due_at == due).values(due_at=now + lease)
+            )
+            if moved.rowcount == 1:
+                claimed.append(Delivery(rid, partner, event, payload, attempts, due))
+    return claimed
+
+
+def finish(
+    engine: Engine, record_id: str, *, delivered: bool, attempts: int, retry_at: dt.datetime | None, error: str | None
+) -> None:
+    """Record a try: delivered, retried at `retry_at`, or given up (no `retry_at`)."""
+    now = dt.datetime.now(dt.UTC)
+    values: dict[str, Any] = {"attempts": attempts, "last_error": error}
+    if delivered:
+        values["delivered_at"] = now
+    elif retry_at is None:
+        values["gave_up_at"] = now
+    else:
+        values["due_at"] = retry_at
+    with engine.begin() as conn:
+        conn.execute(sa.update(webhook_deliveries).where(webhook_deliveries.c.record_id == record_id).values(**values))
+
+
+def read_deliveries(engine: Engine) -> list[dict[str, Any]]:
+    """Every delivery with its state (for operators and tests)."""
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.select(webhook_deliveries).order_by(webhook_deliveries.c.created_at)).mappings()]

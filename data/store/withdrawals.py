@@ -13,6 +13,7 @@ from earlywarn.data.store.base import checkpoint, keys_by_partner, metadata
 from earlywarn.data.store.escalations import alert_feedback, escalation_changes
 from earlywarn.data.store.outcomes import outcomes
 from earlywarn.data.store.predictions import predictions
+from earlywarn.data.store.webhooks import webhook_deliveries
 
 withdrawals = sa.Table(
     "withdrawals",
@@ -49,7 +50,7 @@ def forget(engine: Engine, partner: str, participant_key: str, models_trained_be
         n_out = conn.execute(
             sa.delete(outcomes).where(outcomes.c.partner == partner, outcomes.c.participant_key == participant_key)
         ).rowcount
-        for table in (escalation_changes, alert_feedback):
+        for table in (escalation_changes, alert_feedback, webhook_deliveries):
             conn.execute(sa.delete(table).where(table.c.partner == partner, table.c.participant_key == participant_key))
         conn.execute(
             sa.delete(withdrawals).where(withdrawals.c.partner == partner, withdrawals.c.participant_key == participant_key)

@@ -60,7 +60,7 @@ def test_postgres_outage_spools_and_replays_exactly_once(served_model, small_coh
                 burst(60)
                 time.sleep(1.0)
                 during = client.get("/v1/status").json()
-                assert during["spool_backlog_bytes"] > 0 and during["store_errors"] > 0, during
+                assert during["spool_backlog_bytes"] > 0 and during["store_errors"] > 0, (during, statuses[60:])
                 _admin(f'ALTER ROLE "{role}" LOGIN')
                 burst(60)
                 deadline = time.time() + 60

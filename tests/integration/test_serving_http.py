@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-import http.server
 import json
 import math
-import threading
 import time
-from typing import ClassVar
 from unittest.mock import ANY
 
 import httpx
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from typer.testing import CliRunner
 
 from bench.launcher import Server
-from earlywarn.cli import app
 from earlywarn.data import store
 from earlywarn.data.store.keys import create_key
-from earlywarn.data.store.webhooks import verify
-from earlywarn.monitoring.monitor import MonitorConfig, monitor
 from earlywarn.serving.schema import max_body_bytes
+from earlywarn.training import messages
 from tests.drill import record
 from tests.stack import days_of, scoring
 
@@ -267,110 +261,6 @@ def test_after_a_reported_event_the_washout_is_not_scored(server):
     assert _post(srv, "/v1/risk-scores", keys["beta"], body).json()["results"][0]["status"] == "scored"
 
 
-class _Receiver(http.server.BaseHTTPRequestHandler):
-    """A care team's webhook endpoint: the first delivery fails (503), so the sender must retry."""
-
-    got: ClassVar[list[tuple[dict[str, str], bytes]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        first = not _Receiver.got
-        _Receiver.got.append((dict(self.headers), body))
-        self.send_response(503 if first else 204)
-        self.end_headers()
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-def test_replayed_day_by_day_each_episode_escalates_once(server, served_model, monkeypatch, tmp_path):
-    """Every participant scored on each of 20 consecutive days: the first high-band score of an episode escalates
-    (`new`, with an alert id), the next high ones are `ongoing` under the same id, the opening is in the store, and
-    each new alert reaches the partner's webhook once, signed (after a retry)."""
-    srv, keys, engine, table = server
-    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    monkeypatch.setenv("EARLYWARN_DB_URL", str(engine.url))
-    hook_url = f"http://127.0.0.1:{receiver.server_address[1]}/care-team"
-    made = CliRunner().invoke(app, ["keys", "webhook", "--partner", "beta", "--url", hook_url])
-    assert made.exit_code == 0, made.output
-    secret = made.output.strip().splitlines()[-1]
-    ids = sorted(table["participant_id"].unique())
-    last = table["date"].max()
-    seen: dict[str, list[dict]] = {p: [] for p in ids}
-    for back in range(19, -1, -1):
-        upto = table[table["date"] <= last - pd.Timedelta(days=back)]
-        body = scoring([{"participant_id": f"ep-{p}", "days": days_of(upto, p)} for p in ids])
-        r = _post(srv, "/v1/risk-scores", keys["beta"], body)
-        assert r.status_code == 200, r.text
-        for res in r.json()["results"]:
-            seen[res["participant_id"][3:]].append(res)
-    highs = 0
-    for results in seen.values():
-        alert, last_high = None, None
-        for i, res in enumerate(results):
-            state = res.get("escalation", {}).get("state")
-            if res["status"] != "scored" or res["band"] != "high":
-                assert state in (None, "none") and not res.get("escalate")
-                continue
-            highs += 1
-            reopen = last_high is None or i - last_high > 7
-            assert state == ("new" if reopen else "ongoing") and res["escalate"] == reopen, (i, last_high, res)
-            alert = res["escalation"]["alert_id"] if reopen else alert
-            assert res["escalation"]["alert_id"] == alert
-            last_high = i
-    ongoing = sum(r.get("escalation", {}).get("state") == "ongoing" for rs in seen.values() for r in rs)
-    assert highs and ongoing, (highs, ongoing)
-    opened = {r["escalation"]["alert_id"] for rs in seen.values() for r in rs if r.get("escalate")}
-    stored = pd.read_sql(sa.text("select alert_id, kind from escalation_changes"), engine.connect())
-    assert opened <= set(stored.loc[stored["kind"] == "open", "alert_id"])
-
-    deadline = time.time() + 30
-    while len({h["Earlywarn-Delivery"] for h, _ in _Receiver.got}) < len(opened) and time.time() < deadline:
-        time.sleep(0.2)
-    receiver.shutdown()
-    delivered = {}
-    for headers, body in _Receiver.got:
-        assert verify(secret, headers["Earlywarn-Signature"], body, time.time())
-        delivered.setdefault(headers["Earlywarn-Delivery"], json.loads(body))
-    assert len(_Receiver.got) == len(delivered) + 1  # one failed first try, retried under the same delivery id
-    assert sorted(d["alert_id"] for d in delivered.values()) == sorted(opened)
-    payload = next(iter(delivered.values()))
-    assert payload["participant_id"].startswith("ep-") and payload["type"] == "escalation.opened"
-    assert not set(payload) & (set(table.columns) - {"participant_id", "date"})  # no signal values
-
-    # Feedback: only the partner the alert was raised for; it is stored and closes the episode.
-    alert = sorted(opened)[0]
-    path = f"/v1/alerts/{alert}/feedback"
-    assert _post(srv, path, keys["acme"], {"action": "contacted"}).status_code == 404
-    assert _post(srv, "/v1/alerts/no-such-alert/feedback", keys["beta"], {"action": "contacted"}).status_code == 404
-    bad = _post(srv, path, keys["beta"], {"action": "called"})
-    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "action"
-    done = _post(srv, path, keys["beta"], {"action": "already_in_care", "note": "seen by the team on Monday"})
-    assert done.status_code == 202 and done.json() == {"stored": 1, "alert_id": alert, "episode": "closed"}
-    feedback = pd.read_sql(sa.text("select alert_id, action, note from alert_feedback"), engine.connect())
-    assert feedback.to_dict("records") == [{"alert_id": alert, "action": "already_in_care", "note": "seen by the team on Monday"}]
-    closes = pd.read_sql(sa.text("select reason from escalation_changes where kind = 'close'"), engine.connect())
-    assert "feedback: already_in_care" in set(closes["reason"])
-
-    # Monitoring counts the escalations and what care teams said about them.
-    for k, v in served_model.items():
-        if not k.startswith("_"):
-            monkeypatch.setenv(k, v)
-    judged = monitor(
-        MonitorConfig(
-            str(engine.url),
-            partners=("beta",),
-            time_basis="window_end",
-            workspace=None,
-            out_dir=tmp_path,
-            now=dt.datetime.combine(last.date(), dt.time(12), tzinfo=dt.UTC),
-        )
-    ).overall.values
-    assert judged["escalations_opened"] == len(opened) and judged["escalations_with_feedback"] == 1
-    assert judged["escalations_acted_on"] == 1 and judged["alert_precision"] == 1.0
-
-
 BAD_BODIES = [
     (
         {"participants": [{"participant_id": "a", "days": [{"date": "2025-01-01", "coffee_cups": 3}]}]},
@@ -565,6 +455,14 @@ def test_model_card_openapi_and_metrics(server):
         raise AssertionError(f"the card holds {token}, which strict JSON readers refuse")
 
     card = json.loads(got.text, parse_constant=no_nan)  # undefined figures (NaN) are null
+    ids = sorted(table["participant_id"].unique())[:30]
+    answer = _post(
+        srv, "/v1/risk-scores", keys["acme"], scoring([{"participant_id": f"nf-{p}", "days": days_of(table, p)} for p in ids])
+    )
+    for res in [r for r in answer.json()["results"] if r["status"] == "scored"]:  # the band's observed rate, told plainly
+        rate = card["bands"]["observed"][res["band"]]["rate"]
+        assert res["band_text"] == messages.natural_frequency("en", rate, card["outcome"]["horizon_days"]), res
+    assert card["alerting"]["alerts_per_100_participant_months"] is not None and "episode_ppv" in card["alerting"]
     assert card["version"] == "1" and "not a diagnosis" in card["intended_use"] and card["limitations"]
     assert {"elevated", "high"} <= set(card["band_thresholds"]) and "auroc" in card["performance"]
     assert "ppv_high" in card["alerting"] and card["uncertainty"]["method"].startswith("80% interval")

@@ -61,7 +61,7 @@ def test_a_store_from_the_previous_release_upgrades_in_place_with_the_cli(tmp_pa
     assert list(predictions["risk"]) == [0.21] and list(predictions["participant_key"]) == [key]
     assert store.read_inputs(engine).shape[0] == 2
     assert store.latest_events(engine, [("acme", key)]) == {("acme", key): dt.date(2026, 11, 30)}
-    assert store.open_episodes(engine, [("acme", key)])[("acme", key)].alert_id == "a1"
+    assert store.latest_episodes(engine, [("acme", key)])[("acme", key)].alert_id == "a1"
     assert [k["partner"] for k in list_keys(engine)] == ["acme"]
     assert webhook_for(engine, "acme").url == "https://care.example.org/hook"
     store.check_key(engine, OLD_KEY)

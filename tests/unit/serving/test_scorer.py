@@ -40,14 +40,14 @@ def _days(n: int = 44) -> list[tuple[dt.date, list[float | None]]]:
 
 @pytest.fixture
 def built(tmp_path: Path):
-    """(scorer, engine, spool, notifications): everyone scores high, so escalation can be seen."""
+    """(scorer, engine, spool, wake-ups, pseudonym): everyone scores high, so escalation can be seen."""
     engine = store.engine_for(f"sqlite:///{tmp_path / 'store.db'}")
     store.migrate(engine)
     spool = Spool(tmp_path / "spool", lambda t, r: store.insert_ignoring_duplicates(engine, t, r))
-    sent: list[tuple[str, dict]] = []
+    woken: list[int] = []
     pseudonym = Pseudonymizer(b"k" * 32)
-    scorer = Scorer(_bundle(high=1e-6), "7", pseudonym, StoreView(engine, spool), lambda p, payload: sent.append((p, payload)))
-    yield scorer, engine, spool, sent, pseudonym
+    scorer = Scorer(_bundle(high=1e-6), "7", pseudonym, StoreView(engine, spool), lambda: woken.append(1))
+    yield scorer, engine, spool, woken, pseudonym
     spool.close(timeout=5)
 
 
@@ -68,26 +68,33 @@ def test_a_pass_answers_each_job_and_logs_every_scored_participant_under_a_pseud
     assert set(logged["model_version"]) == {"7"}
 
 
-def test_the_first_high_score_opens_one_episode_and_notifies_once(built):
-    scorer, _, _, sent, _ = built
+def _queued(engine) -> list[tuple[str, str, str]]:
+    return [(d["partner"], d["event"], d["participant_key"]) for d in store.read_deliveries(engine)]
+
+
+def test_the_first_high_score_opens_one_episode_and_queues_one_notification(built):
+    scorer, engine, _, woken, pseudonym = built
     [opened] = scorer.score_jobs([_job("p1")])
     [again] = scorer.score_jobs([_job("p1", day=AS_OF + dt.timedelta(days=1))])
     assert isinstance(opened, list) and isinstance(again, list)
     assert opened[0]["escalate"] and opened[0]["escalation"]["state"] == "new"
     assert not again[0]["escalate"] and again[0]["escalation"]["state"] == "ongoing"
     assert again[0]["escalation"]["alert_id"] == opened[0]["escalation"]["alert_id"]
-    assert [(p, m["type"], m["participant_id"]) for p, m in sent] == [("acme", "escalation.opened", "p1")]
+    assert _queued(engine) == [("acme", "escalation.opened", pseudonym("acme", "p1"))] and woken == [1]
+    payload = store.read_deliveries(engine)[0]["payload"]
+    assert payload["type"] == "escalation.opened" and payload["data"]["alert_id"] == opened[0]["escalation"]["alert_id"]
+    assert "p1" not in str(payload)  # no identifier of the person waits in the queue
 
 
 def test_a_withdrawn_participant_is_answered_but_never_scored_logged_or_escalated(built):
-    scorer, engine, spool, sent, pseudonym = built
+    scorer, engine, spool, _, pseudonym = built
     store.forget(engine, "acme", pseudonym("acme", "p2"), [])
     [results] = scorer.score_jobs([_job("p1", "p2")])
     assert isinstance(results, list)
     assert [r["status"] for r in results] == ["scored", "withdrawn"] and "risk" not in results[1]
     spool.flush()
     assert list(store.read_predictions(engine)["participant_key"]) == [pseudonym("acme", "p1")]
-    assert [m["participant_id"] for _, m in sent] == ["p1"]
+    assert [key for _, _, key in _queued(engine)] == [pseudonym("acme", "p1")]
 
 
 def test_without_explain_the_drivers_are_left_out(built):
@@ -102,3 +109,14 @@ def test_the_scorer_imports_without_bentoml():
     probe = "import sys, earlywarn.serving.scorer; print('bentoml' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_withdrawal_removes_queued_notifications_and_episodes(built):
+    scorer, engine, _, _, pseudonym = built
+    scorer.score_jobs([_job("p1", "p2")])
+    assert len(store.read_deliveries(engine)) == 2
+    store.forget(engine, "acme", pseudonym("acme", "p1"), [])
+    assert [d["participant_key"] for d in store.read_deliveries(engine)] == [pseudonym("acme", "p2")]
+    assert set(store.latest_episodes(engine, [("acme", pseudonym("acme", p)) for p in ("p1", "p2")])) == {
+        ("acme", pseudonym("acme", "p2"))
+    }

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from earlywarn.training.clinical_metrics import clinical_metrics, escalation_episodes, event_sensitivity
+from earlywarn.training.clinical_metrics import clinical_metrics, event_sensitivity
 from earlywarn.training.evaluate import band_calibration, subgroup_metrics
 from earlywarn.training.metrics import calibration_slope_intercept, net_benefit
 from earlywarn.training.promote import PromoteConfig, gates
@@ -38,11 +38,10 @@ def test_calibration_slope_and_intercept_are_one_and_zero_for_calibrated_risks_a
     assert intercept > 0.3
 
 
-def test_episodes_and_event_sensitivity_follow_the_services_rules():
+def test_event_sensitivity_counts_events_a_high_window_came_before():
     frame = _frame(40)
     high = np.zeros(40, bool)
-    high[[5, 6, 10, 20, 30]] = True  # days 5-10 are one episode (gap 4 <= 7); 20 and 30 open new ones (gap 10)
-    assert escalation_episodes(frame, high) == 3
+    high[[5, 6, 10, 20, 30]] = True
     events = pd.DataFrame({"participant_id": ["a", "a", "b"], "date": pd.to_datetime(["2025-01-14", "2025-02-05", "2025-01-10"])})
     # The 14 Jan event had a high day 3 days before (11 Jan), the 5 Feb one 5 days before (31 Jan); b was never scored.
     assert event_sensitivity(frame, high, events, horizon=7) == 1.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import gettext
+import re
 
 import numpy as np
 import pandas as pd
@@ -337,3 +338,17 @@ def test_a_tiny_change_in_the_mean_is_not_quoted_as_the_reason():
     assert real == "Night-time screen use was 29 minutes above usual over the last 7 days (usually 15, now 44)."
     one = _driver_text("en", "change", "night_screen_min", 16.0, 15.0, 0.9, 0, 7)
     assert one.startswith("Night-time screen use was 1 minute above usual")
+
+
+@pytest.mark.parametrize("language", messages.LANGUAGES)
+def test_a_band_is_told_as_a_natural_frequency_of_its_observed_rate(language):
+    about_4, about_3, under_1 = (messages.natural_frequency(language, r, 14) for r in (0.38, 0.03, 0.001))
+    assert about_4 and about_3 and under_1
+    assert {"4", "10", "14"} <= set(re.findall(r"\d+", about_4)) and {"3", "100"} <= set(re.findall(r"\d+", about_3))
+    assert "100" in re.findall(r"\d+", under_1) and about_4 != about_3 != under_1  # "fewer than one in 100"
+    assert messages.natural_frequency(language, None, 14) is None
+    if language == messages.DEFAULT:
+        assert about_4 == "About 4 in 10 people with a score in this band had an event reported within 14 days."
+        assert messages.natural_frequency(language, 0.07, 28) == (
+            "About 7 in 100 people with a score in this band had an event reported within 28 days."
+        )
