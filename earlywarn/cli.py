@@ -26,6 +26,10 @@ app.add_typer(monitor_app, name="monitor")
 
 participants_app = typer.Typer(help="Participants' data rights.", no_args_is_help=True)
 app.add_typer(participants_app, name="participants")
+partners_app = typer.Typer(
+    help="Partners' modes: silent (scored and stored, not shown) until their criteria hold.", no_args_is_help=True
+)
+app.add_typer(partners_app, name="partners")
 store_app = typer.Typer(help="The operational store: schema migrations and retention.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
 
@@ -89,6 +93,41 @@ def participants_forget(
         f"removed their rows from {len(result.files_rewritten)} files and {len(result.runs_rewritten)} MLflow reference "
         f"samples; model versions trained before the withdrawal: {', '.join(result.models_trained_before) or 'none'}"
     )
+
+
+@partners_app.command("mode")
+def partners_mode(
+    partner: Annotated[str, typer.Option(help="The partner")],
+    silent: Annotated[bool, typer.Option("--silent/--live", help="Silent: scores kept, not shown; live: shown")],
+    criteria: Annotated[
+        Path | None, typer.Option(help="TOML [criteria] for going live, recorded now (required with --silent)")
+    ] = None,
+    override: Annotated[str | None, typer.Option(help="Go live without the criteria met; the reason is recorded")] = None,
+) -> None:
+    """Put a partner in silent mode with its go-live criteria fixed in advance, or take it live once they hold."""
+    import datetime as dt
+
+    from earlywarn import golive
+    from earlywarn.data.store import engine_for, url_from_env
+
+    engine, now = engine_for(url_from_env()), dt.datetime.now(dt.UTC)
+    try:
+        if silent:
+            if criteria is None:
+                raise golive.ModeError("--silent needs --criteria FILE: the go-live criteria are fixed before silent mode")
+            golive.go_silent(engine, partner, golive.Criteria.load(criteria), now)
+            typer.echo(f"{partner} is silent: scored and stored, not shown; criteria recorded from {criteria}")
+            return
+        live, checks = golive.go_live(engine, partner, now, override)
+    except golive.ModeError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    for c in checks:
+        typer.echo(f"{'met ' if c.met else 'FAIL'}  {c.criterion:<40} limit {c.limit:g}  measured {c.measured:.3g}")
+    if not live:
+        typer.echo(f"error: {partner} stays silent: criteria not met (or --override REASON, recorded)", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{partner} is live" + ("" if all(c.met for c in checks) else f" by override: {override}"))
 
 
 @app.command("run")

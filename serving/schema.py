@@ -217,7 +217,7 @@ class RiskResult(BaseModel):
     participant_id: str
     window_end: str = Field(description="The participant's newest reported day, YYYY-MM-DD")
     as_of: str | None = Field(None, description="The day the score is for, YYYY-MM-DD")
-    status: Literal["scored", "insufficient_data", "stale", "recent_event", "withdrawn"]
+    status: Literal["scored", "insufficient_data", "stale", "recent_event", "withdrawn", "silent"]
     reason: str | None = Field(None, description="Why there is no score (not scored only), in the negotiated language")
     risk: float | None = Field(None, description="Calibrated probability of an event within the horizon (scored only)")
     risk_interval: list[float] | None = Field(

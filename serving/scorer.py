@@ -16,7 +16,7 @@ from earlywarn.serving.schema import as_of_errors, day_order_errors
 from earlywarn.serving.store_view import Pair, StoreView
 from earlywarn.training import messages
 from earlywarn.training.bundle import ModelBundle
-from earlywarn.training.scoring import INSUFFICIENT, SCORED, STALE, WITHDRAWN, reason_text
+from earlywarn.training.scoring import INSUFFICIENT, SCORED, SILENT, STALE, WITHDRAWN, reason_text
 
 
 @dataclass
@@ -49,6 +49,14 @@ def score_job(
         raise APIError(422, "validation_error", errors)
     rows = [(p.participant_id, [(d.date, [getattr(d, f) for f in features]) for d in p.days]) for p in participants]
     return ScoreJob(rows, as_of or today, partner, request_id, explain, language)
+
+
+def _silenced(r: dict[str, Any], language: str) -> dict[str, Any]:
+    """A silent partner's answer: stored in full for validation, shown as nothing a care team could act on."""
+    if r["status"] == WITHDRAWN:
+        return r
+    kept = {k: r[k] for k in ("participant_id", "window_end", "as_of") if k in r}
+    return kept | {"status": SILENT, "reason": reason_text(SILENT, {}, language)}
 
 
 class Scorer:
@@ -89,13 +97,17 @@ class Scorer:
                 "reason": reason_text(WITHDRAWN, {}, languages[i]),
             }
         now = dt.datetime.now(dt.UTC).isoformat()
+        silent = self.view.silent({job.partner for job in jobs})
         try:
-            self.escalate(results, pairs, days, now)
+            self.escalate(results, pairs, days, now, skip={i for i, (partner, _) in enumerate(pairs) if partner in silent})
             out, records = self._split(jobs, results, summaries, inputs, pairs, now)
             self.view.store("predictions", records)
         except APIError as err:  # neither the store nor the spool took the records
             return [err] * len(jobs)
-        return list(out)
+        return [
+            [_silenced(r, job.language) for r in mine] if job.partner in silent else mine
+            for job, mine in zip(jobs, out, strict=True)
+        ]
 
     def _split(
         self, jobs: list[ScoreJob], results: Results, summaries: Sequence[Any], inputs: Any, pairs: list[Pair], now: str
@@ -133,11 +145,11 @@ class Scorer:
             "inputs": window,
         }
 
-    def escalate(self, results: Results, pairs: list[Pair], days: list[dt.date], now: str) -> None:
+    def escalate(self, results: Results, pairs: list[Pair], days: list[dt.date], now: str, skip: set[int] | None = None) -> None:
         """Each scored result, and each that could not be scored (stale, too little data), against the participant's
         latest episode (data/episodes.py): the state it is answered with, the changes stored straight away (replicas
         see them at once; spooled while the store is away), and the partner's notifications queued once those are."""
-        live = [i for i, r in enumerate(results) if r["status"] in (SCORED, STALE, INSUFFICIENT)]
+        live = [i for i, r in enumerate(results) if r["status"] in (SCORED, STALE, INSUFFICIENT) and i not in (skip or ())]
         self.view.refresh_episodes([pairs[i] for i in live])
         changes: list[dict[str, Any]] = []
         deliveries: list[dict[str, Any]] = []

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -18,6 +20,7 @@ from earlywarn.serving.problems import APIError
 
 log = logging.getLogger("earlywarn.serving")
 Pair = tuple[str, str]  # (partner, participant key)
+SILENT_CACHE_S = 30.0
 REMEMBERED = 200_000  # participants a replica keeps in each of its memories
 
 
@@ -36,7 +39,20 @@ class StoreView:
         self._first_scored: OrderedDict[Pair, dt.date] = OrderedDict()  # earliest window end this replica scored
         self._events: OrderedDict[Pair, dt.date] = OrderedDict()  # latest reported event day
         self._withdrawn: set[Pair] = set()  # a withdrawal is permanent, so a known one is never forgotten
+        self._silent: set[str] = set()
+        self._silent_read = -math.inf
         self.episodes: OrderedDict[Pair, Episode | None] = OrderedDict()  # last known latest episode, open or closed
+
+    def silent(self, partners: set[str]) -> set[str]:
+        """Which of these partners are in silent mode: re-read every 30 s (a change reaches every replica in that
+        time); while the store is away, the last known set (a partner seen silent stays silent: fail closed)."""
+        if time.monotonic() - self._silent_read > SILENT_CACHE_S:
+            try:
+                self._silent = store.silent_partners(self.engine)
+                self._silent_read = time.monotonic()
+            except sa.exc.SQLAlchemyError:
+                log.warning("prediction store unreachable; partner modes are the ones this replica last read")
+        return partners & self._silent
 
     def note_scored(self, pairs: list[Pair], window_ends: list[dt.date]) -> None:
         for pair, end in zip(pairs, window_ends, strict=True):

@@ -36,6 +36,7 @@ REASONS: dict[str, str | Plural] = {
     "insufficient_data": "Days with any signal: {observed} of the last {lookback}; the minimum is {needed}.",
     "non_finite": "The model did not produce a finite score for this input.",
     "withdrawn": "This participant withdrew consent: nothing is scored or stored for them.",
+    "silent": "This partner is in silent mode: scores are kept for validation and not shown until it goes live.",
 }
 REASON_COUNTS = {"stale": "days_old", "recent_event": "washout"}  # the parameter that picks a plural reason's form
 # What moved a score: a signal that changed against the person's own baseline, or stopped arriving; each is chosen by

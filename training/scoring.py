@@ -21,6 +21,7 @@ from earlywarn.training.calibration import BANDS
 HISTORY_DAYS = 90  # the most history a request may carry; the model window is its last `lookback` days
 SCORED, INSUFFICIENT, STALE, RECENT_EVENT = "scored", "insufficient_data", "stale", "recent_event"
 WITHDRAWN = "withdrawn"  # set by the service for a participant who withdrew consent: never scored or stored
+SILENT = "silent"  # set by the service for a partner in silent mode: scored and stored for validation, not shown
 NON_FINITE = "non_finite"  # a reason, not a status: the model gave no finite score (shown as insufficient_data)
 # A score is for `as_of`; when the newest day with any signal is older than this, the window no longer describes the
 # person now, so no score is shown (stated in the model card).

@@ -16,6 +16,7 @@ from earlywarn.data.store.key_fingerprint import check_key, store_settings
 from earlywarn.data.store.keys import api_keys
 from earlywarn.data.store.migrate import MigrateResult, head, migrate
 from earlywarn.data.store.outcomes import latest_events, outcomes, read_outcomes
+from earlywarn.data.store.partner_modes import LIVE, SILENT, ModeChange, current_mode, mode_history, record_mode, silent_partners
 from earlywarn.data.store.predictions import (
     count_predictions,
     first_scored,
@@ -30,14 +31,18 @@ from earlywarn.data.store.withdrawals import forget, read_withdrawals, withdrawa
 
 __all__ = [
     "ACTED_ON",
+    "LIVE",
+    "SILENT",
     "TABLES",
     "MigrateResult",
+    "ModeChange",
     "alert_feedback",
     "alert_participant",
     "api_keys",
     "check_key",
     "count",
     "count_predictions",
+    "current_mode",
     "engine_for",
     "escalation_changes",
     "existing_ids",
@@ -49,6 +54,7 @@ __all__ = [
     "latest_events",
     "metadata",
     "migrate",
+    "mode_history",
     "outcomes",
     "predictions",
     "purge",
@@ -58,8 +64,10 @@ __all__ = [
     "read_outcomes",
     "read_predictions",
     "read_withdrawals",
+    "record_mode",
     "retention_days",
     "scored_days",
+    "silent_partners",
     "store_settings",
     "url_from_env",
     "webhook_deliveries",

@@ -44,7 +44,16 @@ def head() -> str:
 
 def _tables() -> sa.MetaData:
     """The store's metadata with every table registered (each concept's module defines its own)."""
-    from earlywarn.data.store import escalations, key_fingerprint, keys, outcomes, predictions, webhooks, withdrawals  # noqa: F401
+    from earlywarn.data.store import (  # noqa: F401
+        escalations,
+        key_fingerprint,
+        keys,
+        outcomes,
+        partner_modes,
+        predictions,
+        webhooks,
+        withdrawals,
+    )
     from earlywarn.data.store.base import metadata
 
     return metadata
