@@ -119,7 +119,7 @@ def partners_mode(
             typer.echo(f"{partner} is silent: scored and stored, not shown; criteria recorded from {criteria}")
             return
         live, checks = golive.go_live(engine, partner, now, override)
-    except golive.ModeError as err:
+    except (golive.ModeError, golive.CriteriaError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     for c in checks:

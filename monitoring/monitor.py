@@ -15,6 +15,7 @@ import pandas as pd
 from earlywarn.data import state, store
 from earlywarn.data.contract import SIGNALS
 from earlywarn.data.summary import MISSING_SUFFIX
+from earlywarn.monitoring import prospective
 from earlywarn.monitoring.escalation_load import budget_alert, escalation_figures, report_delays
 from earlywarn.monitoring.inputs import band_quality, champion_reference, matured_labels, people, scored_rows
 from earlywarn.monitoring.rules import Alert, Thresholds, alerts_for
@@ -148,6 +149,8 @@ def monitor(cfg: MonitorConfig) -> MonitorRun:
             result.alerts.append(over)
             result.verdict = "alert"
     run = MonitorRun(now, results)
+    for partner in sorted(store.silent_partners(engine) & (set(partners) | set(cfg.partners or ()))):
+        run.overall.notes.append(prospective.report_for(engine, partner, now, cfg.horizon_days, cfg.out_dir / "reports"))
     if share < 1.0:
         run.overall.notes.append(f"{total} predictions in the window: judged a uniform sample of {share:.1%} of participants")
     if run.alerts:

@@ -3,6 +3,8 @@ waits for the criteria recorded before silent mode began, or an override whose r
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pandas as pd
 import pytest
@@ -12,6 +14,7 @@ from bench.launcher import Server
 from earlywarn.cli import app
 from earlywarn.data import store
 from earlywarn.data.store.keys import create_key
+from earlywarn.monitoring.monitor import MonitorConfig, monitor
 from tests.stack import days_of
 
 pytestmark = pytest.mark.slow
@@ -72,6 +75,15 @@ def test_a_silent_partner_is_scored_and_stored_but_shown_nothing_until_it_goes_l
     logged = store.read_predictions(engine, partner="pilot")
     assert len(logged) == DAYS * len(ids) and logged["risk"].notna().all()  # everything kept for validation
     assert store.read_deliveries(engine) == [] and store.read_alerts(engine).empty  # nothing escalated, nothing sent
+    # Monitoring writes the prospective validation report for the silent partner.
+    for k, v in served_model.items():
+        if not k.startswith("_"):
+            monkeypatch.setenv(k, v)
+    run = monitor(MonitorConfig(db, partners=("pilot",), time_basis="window_end", workspace=None, out_dir=tmp_path / "mon"))
+    [note] = [n for n in run.overall.notes if "prospective validation report" in n]
+    assert note.startswith("pilot is silent:")
+    report = json.loads(next((tmp_path / "mon" / "reports").glob("*-pilot-prospective.json")).read_text())
+    assert report["criteria"]["min_people"] == 30 and {c["criterion"] for c in report["checks"]} >= {"min_people", "min_events"}
     # Going live: judged on the partner's own data against the criteria recorded before it began.
     live = cli.invoke(app, ["partners", "mode", "--partner", "pilot", "--live"])
     lines = {line.split()[1]: line for line in live.output.splitlines() if line.startswith(("met ", "FAIL"))}
@@ -85,6 +97,9 @@ def test_a_silent_partner_is_scored_and_stored_but_shown_nothing_until_it_goes_l
     assert lines["min_people"].startswith("met ") and "measured 40" in lines["min_people"]
     assert lines["min_events"].startswith("met " if len(window) >= 3 else "FAIL")
     print(f"\ngo-live check after {DAYS} silent days:\n{live.output}")
+    measured = {c["criterion"]: c["measured"] for c in report["checks"]}
+    for name, line in lines.items():  # the report and the gate measure the same figures
+        assert f"measured {measured[name]:.3g}" in line, (name, line, measured[name])
     history = store.mode_history(engine, "pilot")
     if live.exit_code == 0:  # every criterion held
         assert all(line.startswith("met ") for line in lines.values()) and history[-1].mode == "live"

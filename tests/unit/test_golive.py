@@ -22,7 +22,7 @@ def test_criteria_are_read_strictly(tmp_path):
         ("[thresholds]\nmin_rows = 1\n", "no \\[criteria\\]"),
     ):
         path.write_text(text)
-        with pytest.raises(golive.ModeError, match=message):
+        with pytest.raises(golive.CriteriaError, match=message):
             golive.Criteria.load(path)
 
 
