@@ -95,6 +95,35 @@ def participants_forget(
     )
 
 
+@app.command("evaluate")
+def evaluate_cmd(
+    features: Annotated[Path, typer.Option(help="The partner's daily features (CSV or Parquet, the data contract)")],
+    outcomes: Annotated[Path, typer.Option(help="The partner's outcomes: dated events, or a dated label per day")],
+    model: Annotated[str, typer.Option(help="Registered model: an alias (champion) or a version number")] = "champion",
+    out: Annotated[Path | None, typer.Option(help="Report folder (default: evaluate/ under EARLYWARN_HOME)")] = None,
+    criteria: Annotated[Path | None, typer.Option(help="TOML [criteria] for the verdict (default: the built-in ones)")] = None,
+    synthetic: Annotated[bool, typer.Option(help="The data are synthetic: recorded so, never counted as real evidence")] = False,
+) -> None:
+    """External validation on a partner's own labelled data: an HTML and JSON report, recorded with the model version."""
+    from earlywarn.data import state
+    from earlywarn.training.criteria import Criteria
+    from earlywarn.training.external import EvaluateConfig, evaluate_external
+
+    cfg = EvaluateConfig(
+        features,
+        outcomes,
+        model,
+        out or state.path("evaluate"),
+        Criteria.load(criteria) if criteria else Criteria(),
+        real=not synthetic,
+    )
+    result = evaluate_external(cfg)
+    for c in result.checks:
+        typer.echo(f"{'met ' if c.met else 'FAIL'}  {c.criterion:<40} limit {c.limit:g}  measured {c.measured:.3g}")
+    verdict = "meets every criterion" if result.meets else "does not meet every criterion"
+    typer.echo(f"version {result.version} {verdict}; report {result.report_html}; recorded as MLflow run {result.run_id}")
+
+
 @partners_app.command("mode")
 def partners_mode(
     partner: Annotated[str, typer.Option(help="The partner")],

@@ -12,11 +12,13 @@ from sklearn.metrics import roc_auc_score
 
 from earlywarn.data.contract import PARTICIPANT
 from earlywarn.data.ingest import load_care, load_grid
+from earlywarn.data.settings import settings
 from earlywarn.data.windows import WindowSet, build_windows
 from earlywarn.training import tracking
 from earlywarn.training.bundle import ModelBundle, sha256
 from earlywarn.training.configs import PromoteConfig
 from earlywarn.training.evaluate import band_calibration, subgroup_metrics
+from earlywarn.training.external import validations
 from earlywarn.training.metrics import bootstrap_intervals, calibration_slope_intercept, expected_calibration_error
 from earlywarn.training.splits import plan_folds
 from earlywarn.training.train import heldout_digest
@@ -241,7 +243,7 @@ def promote(cfg: PromoteConfig) -> PromoteResult:
     if current:
         champion_bundle = tracking.load_bundle(current.version)
         champ = _metrics(cfg, champion_bundle, held_out, score_on(champion_bundle, held_out, features), attributes, events)
-    verdicts = gates(cfg, chall, champ)
+    verdicts = gates(cfg, chall, champ) + ([] if settings().demo else [_validated_on_real_data(challenger.version)])
     comparison = {"challenger": chall} | ({"champion": champ} if champ else {})
     result = PromoteResult(
         False,
@@ -253,7 +255,7 @@ def promote(cfg: PromoteConfig) -> PromoteResult:
     )
     if all(g.passed for g in verdicts) or cfg.force:
         if result.failed:  # forced past failed gates: say who and why, on the version itself
-            tracking.record_override(challenger.version, _override(cfg, result.failed))
+            tracking.tag_version(challenger.version, "promotion_", _override(cfg, result.failed))
         tracking.set_champion(challenger.version, [*history, challenger.version])
         result.promoted, result.champion = True, challenger.version
         result.message = f"promoted version {challenger.version} to champion"
@@ -262,6 +264,15 @@ def promote(cfg: PromoteConfig) -> PromoteResult:
     else:
         result.message = "not promoted: " + "; ".join(f"{g.name} gate failed ({g.detail})" for g in result.failed)
     return result
+
+
+def _validated_on_real_data(version: str) -> Gate:
+    """Production: only with a validation record of this version on real people (`earlywarn evaluate`), or --force."""
+    real = [r for r in validations(version) if r.get("real_people")]
+    if not real:
+        return Gate("real_data_validation", False, f"version {version} has no validation record on real people's data")
+    verdict = "meeting" if real[-1]["meets_criteria"] else "NOT meeting"
+    return Gate("real_data_validation", True, f"validated on {real[-1]['people']:.0f} real people ({verdict} its criteria)")
 
 
 def _who(cfg: PromoteConfig) -> str:

@@ -123,11 +123,16 @@ def champion_history() -> list[str]:
     return list(json.loads(rm.tags.get(_HISTORY_TAG, "[]")))
 
 
-def record_override(version: str, record: dict[str, str]) -> None:
-    """Tags on a model version saying who promoted it past which failed gates, when and why."""
+def tag_version(version: str, prefix: str, record: dict[str, str]) -> None:
+    """Tags on a model version: who promoted it past which gates and why (`promotion_`), its validations (`validation_`)."""
     client = MlflowClient()
     for key, value in record.items():
-        client.set_model_version_tag(REGISTERED_MODEL, version, f"promotion_{key}", value[:5000])
+        client.set_model_version_tag(REGISTERED_MODEL, version, f"{prefix}{key}", value[:5000])
+
+
+def version_tags(version: str, prefix: str) -> dict[str, str]:
+    tags = MlflowClient().get_model_version(REGISTERED_MODEL, version).tags
+    return {k.removeprefix(prefix): v for k, v in tags.items() if k.startswith(prefix)}
 
 
 def set_alias(alias: str, version: str) -> None:
