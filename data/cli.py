@@ -147,3 +147,38 @@ def import_actigraphy_cmd(
     typer.echo(f"imported {r.n_participants} participants, {r.n_days} days (epochs {epochs} s) -> {r.features_path}")
     if r.outcomes_path:
         typer.echo(f"labels -> {r.outcomes_path}")
+
+
+@app.command("import-long")
+def import_long_cmd(
+    path: Annotated[Path, typer.Argument(help="CSV: participant_id, timestamp, signal, value (one row per measurement)")],
+    out: ImportOut = None,
+) -> None:
+    """Aggregate long-format measurements (as app backends export them) to the contract's daily table."""
+    from earlywarn.data.long_format import LongImportConfig, import_long
+
+    out = out or state.path("long-import")
+    try:
+        r = import_long(LongImportConfig(path, out))
+    except ContractError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(1) from err
+    typer.echo(f"imported {r.n_measurements} measurements: {r.n_participants} participants, {r.n_days} days -> {r.features_path}")
+
+
+@app.command("import-apple-health")
+def import_apple_health_cmd(
+    export: Annotated[Path, typer.Argument(help="export.xml from the Health app's 'Export All Health Data'")],
+    participant: Annotated[str, typer.Option(help="The participant id to file these days under")],
+    out: ImportOut = None,
+) -> None:
+    """One person's Apple Health export to daily sleep, steps, energy, resting heart rate and HRV (SDNN) rows."""
+    from earlywarn.data.apple_health import AppleHealthImportConfig, import_apple_health
+
+    out = out or state.path("apple-health")
+    try:
+        r = import_apple_health(AppleHealthImportConfig(export, participant, out))
+    except ContractError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(1) from err
+    typer.echo(f"read {r.n_records} records: {r.n_days} days -> {r.features_path}")
