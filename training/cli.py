@@ -13,7 +13,7 @@ from earlywarn.data.contract import Condition
 from earlywarn.data.ingest import DEFAULT_CHUNK_ROWS
 from earlywarn.data.settings import MODEL_NAME
 from earlywarn.data.windows import WindowConfig
-from earlywarn.training.choices import Method, ModelKind
+from earlywarn.training.choices import Method, ModelChoice, ModelKind
 from earlywarn.training.configs import FitConfig, PromoteConfig
 
 if TYPE_CHECKING:
@@ -51,6 +51,9 @@ Model = Annotated[
     ModelKind,
     typer.Option(help="additive: a small network per signal over the window's days; baseline: logistic on window summaries"),
 ]
+TrainModel = Annotated[
+    ModelChoice, typer.Option(help="additive, baseline, or auto: both on the same folds, the better kept (ties: baseline)")
+]
 Seed = Annotated[int, typer.Option(help="Random seed for splits, initialisation and batches")]
 MaxEpochs = Annotated[int, typer.Option(min=1, help="Most epochs; early stopping on validation AUROC usually ends sooner")]
 AurocTolerance = Annotated[
@@ -77,7 +80,7 @@ def train_cmd(
     cv_folds: Annotated[
         str, typer.Option(help="K for person-level K-fold cross-validation, 0 for one participant split, or loso")
     ] = "0",
-    model: Model = FitConfig.kind,
+    model: TrainModel = FitConfig.kind,
     seed: Seed = 0,
     out: Annotated[Path | None, typer.Option(help="Metrics, plots and card (default: train/ under EARLYWARN_HOME)")] = None,
     max_epochs: MaxEpochs = FitConfig.max_epochs,
@@ -111,11 +114,12 @@ def train_cmd(
 ) -> None:
     """Train a relapse-risk model, evaluate it on held-out participants, log to MLflow, register it as challenger."""
     from earlywarn.data import state
+    from earlywarn.training.choose import choose_and_train
     from earlywarn.training.splits import TrainingDataError
     from earlywarn.training.train import TrainConfig, train
 
     fit = _fit_config(
-        model,
+        "additive" if model == "auto" else model,
         seed=seed,
         max_epochs=max_epochs,
         batch_size=batch_size,
@@ -146,12 +150,14 @@ def train_cmd(
         out=out or state.path("train"),
     )
     try:
-        result = train(cfg)
+        result, why = choose_and_train(cfg) if model == "auto" else (train(cfg), "")
     except TrainingDataError as err:  # the task is impossible on this data: say so in one line
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
     if not result.is_global_zero:
         return
+    if why:
+        typer.echo(f"model choice: {why}")
     m = result.metrics
     typer.echo(
         f"AUROC {m['auroc']:.3f} ({m['auroc_ci_low']:.3f}–{m['auroc_ci_high']:.3f}), AUPRC {m['auprc']:.3f}, ECE {m['ece']:.3f}"
