@@ -78,7 +78,7 @@ def episode_figures(
 
 def _bootstrap_share(people: np.ndarray, hit: np.ndarray, reps: int, seed: int) -> tuple[float, float]:
     """95% percentile interval of a share, resampling participants (their episodes travel together)."""
-    if len(hit) == 0:
+    if len(hit) == 0 or reps < 1:  # no openings, or intervals not asked for (tuning trials)
         return float("nan"), float("nan")
     ids, index = np.unique(people, return_inverse=True)
     hits, totals = np.bincount(index, weights=hit.astype(float)), np.bincount(index).astype(float)

@@ -52,3 +52,9 @@ def test_an_event_is_caught_by_an_opening_within_the_horizon_before_it_among_eve
     # a 10 Jan: caught (4 days). a 5 Feb: judged (a observed 22 Jan - 4 Feb), missed. b: judged, missed. c: never observed.
     assert caught_events(events, opened, frame, horizon=14) == (1, 3)
     assert caught_events(None, opened, frame, horizon=14) == (0, 0)
+
+
+def test_no_resamples_asked_gives_no_interval_rather_than_an_error():
+    judged = pd.DataFrame({"participant_id": ["a"], "date": pd.to_datetime(["2025-01-06"]), "lead": [4.0], "post_event": [False]})
+    figures = episode_figures(judged, (1, 1), participant_months=1.0, reps=0)
+    assert figures["episode_ppv"] == 1.0 and np.isnan(figures["episode_ppv_ci_low"]) and np.isnan(figures["episode_ppv_ci_high"])
