@@ -577,6 +577,8 @@ def _report(
         "- No result here is clinical validation. Before clinical use, a prospective evaluation on the partner's own "
         "population, devices and outcome definitions is needed (see the model card's intended use and limits).",
         "",
+        # How a partner earns that evidence: prose kept in its own file, so regenerating the figures keeps it.
+        (ROOT / "docs" / "going-live.md").read_text().rstrip("\n"),
     ]
     return "\n".join(parts)
 
