@@ -5,5 +5,6 @@ from __future__ import annotations
 from typing import Literal
 
 ModelKind = Literal["additive", "baseline"]
-ModelChoice = Literal["additive", "baseline", "auto"]  # auto: both on the same folds, the better one kept
+# auto: nested-CV choice between the two for cohorts of at most 200 people, the sequence model above; choose: always
+ModelChoice = Literal["auto", "choose", "additive", "baseline"]
 Method = Literal["spline", "platt", "isotonic"]  # calibration of the raw logits

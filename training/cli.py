@@ -52,7 +52,11 @@ Model = Annotated[
     typer.Option(help="additive: a small network per signal over the window's days; baseline: logistic on window summaries"),
 ]
 TrainModel = Annotated[
-    ModelChoice, typer.Option(help="additive, baseline, or auto: both on the same folds, the better kept (ties: baseline)")
+    ModelChoice,
+    typer.Option(
+        help="auto: for cohorts of at most 200 people choose between the sequence model and the logistic baseline by "
+        "nested participant-grouped CV (the sequence model above); choose: always; or additive / baseline"
+    ),
 ]
 Seed = Annotated[int, typer.Option(help="Random seed for splits, initialisation and batches")]
 MaxEpochs = Annotated[int, typer.Option(min=1, help="Most epochs; early stopping on validation AUROC usually ends sooner")]
@@ -80,7 +84,7 @@ def train_cmd(
     cv_folds: Annotated[
         str, typer.Option(help="K for person-level K-fold cross-validation, 0 for one participant split, or loso")
     ] = "0",
-    model: TrainModel = FitConfig.kind,
+    model: TrainModel = "auto",
     seed: Seed = 0,
     out: Annotated[Path | None, typer.Option(help="Metrics, plots and card (default: train/ under EARLYWARN_HOME)")] = None,
     max_epochs: MaxEpochs = FitConfig.max_epochs,
@@ -119,7 +123,7 @@ def train_cmd(
     from earlywarn.training.train import TrainConfig, train
 
     fit = _fit_config(
-        "additive" if model == "auto" else model,
+        "baseline" if model == "baseline" else "additive",  # auto and choose start from the sequence model
         seed=seed,
         max_epochs=max_epochs,
         batch_size=batch_size,
@@ -150,7 +154,10 @@ def train_cmd(
         out=out or state.path("train"),
     )
     try:
-        result, why = choose_and_train(cfg) if model == "auto" else (train(cfg), "")
+        if model in ("auto", "choose"):
+            result, why = choose_and_train(cfg, "small" if model == "auto" else "always")
+        else:
+            result, why = train(cfg), ""
     except TrainingDataError as err:  # the task is impossible on this data: say so in one line
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err

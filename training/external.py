@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import html
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,22 +18,11 @@ from earlywarn.data.contract import PARTICIPANT
 from earlywarn.data.ingest import GridData, load_grid
 from earlywarn.data.windows import build_windows
 from earlywarn.training import tracking
+from earlywarn.training import validation_report as report
 from earlywarn.training.criteria import Check, Criteria, judge
 from earlywarn.training.evaluate import evaluate
-from earlywarn.training.plots import save_plots
 
 VALIDATION_EXPERIMENT = "earlywarn-validation"
-SECTIONS = {  # what the report shows, in TRIPOD+AI's order where it applies
-    "cohort": ("people", "participant_days", "events", "windows", "prevalence", "first_date", "last_date"),
-    "discrimination": ("auroc", "auroc_ci_low", "auroc_ci_high", "auprc", "auprc_ci_low", "auprc_ci_high"),
-    "calibration": ("calibration_slope", "calibration_intercept", "ece", "brier", "high_band_mean_risk",
-                    "high_band_event_rate", "high_band_calibration_gap", "elevated_band_mean_risk",
-                    "elevated_band_event_rate", "elevated_band_calibration_gap"),
-    "decisions": ("sensitivity", "specificity", "ppv_high", "npv_high", "net_benefit_high", "net_benefit_elevated"),
-    "episodes": ("episode_ppv", "episode_ppv_ci_low", "episode_ppv_ci_high", "event_sensitivity_episodes",
-                 "lead_time_p10_days", "lead_time_p25_days", "lead_time_p50_days", "lead_time_p75_days",
-                 "lead_time_p90_days", "alerts_per_100_participant_months"),
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -88,8 +76,10 @@ def evaluate_external(cfg: EvaluateConfig) -> EvaluateResult:
     measured["alerts_per_100_participant_months"] = metrics.get("alerts_per_100_participant_months", float("nan"))
     checks = judge(cfg.criteria, measured)
     out = cfg.out / f"v{info.version}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
-    figures = save_plots(frame, risk, {"high": bands.high, "elevated": bands.elevated}, out / "figures", events)
+    real = "Real people." if cfg.real else "Synthetic data: not evidence about real people."
     record = {
+        "title": f"External validation of model version {info.version}",
+        "summary": real,
         "model_version": info.version,
         "data": {"features": cfg.features.name, "outcomes": cfg.outcomes.name, "sha256": _fingerprint(cfg)},
         "real_people": cfg.real,
@@ -98,16 +88,14 @@ def evaluate_external(cfg: EvaluateConfig) -> EvaluateResult:
         "through the service's episode rules; outcome mode "
         f"{data.mode or 'none'}",
         "cohort": cohort,
-        "sections": {name: {k: metrics.get(k) for k in keys} for name, keys in SECTIONS.items()} | {"cohort": cohort},
+        "sections": report.sections(metrics, cohort),
         "subgroups": {k: v for k, v in metrics.items() if k.startswith("subgroup_")},
         "criteria": asdict(cfg.criteria),
         "checks": [asdict(c) for c in checks],
         "meets_criteria": all(c.met for c in checks),
     }
-    report_json = out / "validation.json"
-    report_json.write_text(json.dumps(record, indent=2, default=_plain))
-    report_html = out / "validation.html"
-    report_html.write_text(_html(record, [p.name for p in figures]))
+    thresholds = {"high": bands.high, "elevated": bands.elevated}
+    report_html, report_json = report.write(out, record, frame, risk, thresholds, events)
     run_id = _register(info.version, record, metrics, out)
     return EvaluateResult(info.version, report_html, report_json, checks, all(c.met for c in checks), run_id, metrics)
 
@@ -137,60 +125,23 @@ def _fingerprint(cfg: EvaluateConfig) -> str:
     return digest.hexdigest()
 
 
-def _plain(value: Any) -> Any:
-    return float(value) if isinstance(value, np.floating | np.integer) else str(value)
-
-
 def _register(version: str, record: dict[str, Any], metrics: dict[str, float], folder: Path) -> str:
     """A validation run holding the report, and a tag on the model version pointing at it."""
     with tracking.run(VALIDATION_EXPERIMENT, run_name=f"validation of version {version}") as run_id:
         params = {"model_version": version, "data_sha256": record["data"]["sha256"], "real_people": record["real_people"]}
         tracking.log_run(params, metrics, [folder], texts={"protocol.txt": record["protocol"]})
     summary = {"run_id": run_id, "real_people": record["real_people"], "meets_criteria": record["meets_criteria"]}
+    summary["time"] = dt.datetime.now(dt.UTC).isoformat()
     summary |= {
         "data_sha256": record["data"]["sha256"],
         "people": record["cohort"]["people"],
         "events": record["cohort"]["events"],
     }
-    tracking.tag_version(version, "validation_", {run_id: json.dumps(summary, default=_plain)})
+    tracking.tag_version(version, "validation_", {run_id: json.dumps(summary, default=report.plain)})
     return run_id
 
 
 def validations(version: str) -> list[dict[str, Any]]:
     """The validation records of a model version, newest last."""
-    return [json.loads(v) for _, v in sorted(tracking.version_tags(version, "validation_").items())]
-
-
-def _html(record: dict[str, Any], figures: list[str]) -> str:
-    def rows(values: dict[str, Any]) -> str:
-        return "".join(f"<tr><td>{html.escape(k)}</td><td>{_shown(v)}</td></tr>" for k, v in values.items())
-
-    verdict = "meets every criterion" if record["meets_criteria"] else "does not meet every criterion"
-    checks = "".join(
-        f"<tr><td>{c['criterion']}</td><td>{c['limit']:g}</td><td>{_shown(c['measured'])}</td>"
-        f"<td>{'met' if c['met'] else 'not met'}</td></tr>"
-        for c in record["checks"]
-    )
-    parts = [
-        f"<!doctype html><meta charset='utf-8'><title>Validation of model version {record['model_version']}</title>",
-        f"<h1>External validation of model version {record['model_version']}</h1>",
-        f"<p><b>Verdict:</b> on these data the model {verdict} fixed for this validation. "
-        f"{'Real people' if record['real_people'] else 'Synthetic data: not evidence about real people'}. "
-        "Decision support, not a diagnosis.</p>",
-        f"<p><b>Protocol.</b> {html.escape(record['protocol'])}. Data sha256 {record['data']['sha256'][:16]}…</p>",
-        f"<h2>Criteria</h2><table border=1><tr><th>criterion</th><th>limit</th><th>measured</th><th></th></tr>{checks}</table>",
-    ]
-    for name, values in record["sections"].items():
-        parts.append(f"<h2>{name.capitalize()}</h2><table border=1>{rows(values)}</table>")
-    if record["subgroups"]:
-        parts.append(f"<h2>Subgroups</h2><table border=1>{rows(record['subgroups'])}</table>")
-    parts += [f"<figure><img src='figures/{name}' alt='{name}'><figcaption>{name}</figcaption></figure>" for name in figures]
-    return "\n".join(parts)
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{html.escape(str(k))} {_shown(v)}" for k, v in value.items())
-    if isinstance(value, float):
-        return "n/a" if not np.isfinite(value) else f"{value:.3g}"
-    return html.escape(str(value))
+    records = [json.loads(v) for v in tracking.version_tags(version, "validation_").values()]
+    return sorted(records, key=lambda r: r.get("time", ""))  # run ids are random: order by when each was made

@@ -19,7 +19,7 @@ from earlywarn.data.windows import WindowSet
 from earlywarn.training.configs import FitConfig
 from earlywarn.training.datamodule import RelapseDataModule
 from earlywarn.training.module import MONITOR, MONITOR_MODE, RelapseRiskModule
-from earlywarn.training.nets import AdditiveNet, build_net
+from earlywarn.training.nets import AdditiveNet, SummaryLogisticNet, build_net
 from earlywarn.training.preprocess import Preprocessor
 
 # Lightning's per-fit banners (hardware, a litlogger advert, "limit_*_batches=1.0 was configured") and a LeafSpec
@@ -55,6 +55,13 @@ class FitOutcome:
     is_global_zero: bool
 
 
+def _kind_hparams(cfg: FitConfig, labels: bool) -> dict[str, Any]:
+    """What a kind's architecture needs recorded with the bundle so that serving rebuilds exactly it."""
+    if cfg.kind == "additive":
+        return {"level": labels if cfg.level is None else cfg.level}
+    return {"summaries": list(SummaryLogisticNet.SUMMARIES)}
+
+
 def fit_net(
     cfg: FitConfig,
     train: WindowSet,
@@ -66,7 +73,7 @@ def fit_net(
     """Fit on `train`, early-stopped on `val`; `labels`: the windows carry case-control labels, not events."""
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = RelapseDataModule(train, val, batch_size=cfg.batch_size, partial_share=cfg.partial_share, seed=cfg.seed)
-    hparams = cfg.hparams | ({"level": labels if cfg.level is None else cfg.level} if cfg.kind == "additive" else {})
+    hparams = cfg.hparams | _kind_hparams(cfg, labels)
     net = build_net(cfg.kind, dm.n_features, dm.preprocessor.lookback, hparams)
     worse = [worse_direction(f, cfg.condition) for f in dm.preprocessor.features]
     module = RelapseRiskModule(

@@ -50,7 +50,7 @@ class Fold:
     baseline_risk: np.ndarray | None
 
 
-def _bundle(
+def fit_bundle(
     cfg: TrainConfig, fit: FitConfig, train: WindowSet, val: WindowSet, callbacks, run_id, labels: bool, complete: bool = True
 ) -> tuple[ModelBundle, float] | None:
     """Fit a network; with `complete`, also the interval's model part (not needed by the models that only cross-fit
@@ -107,7 +107,7 @@ def _cross_fitted(
     profiles = []
     for inner in plan.cross_fit:
         part = np.isin(tuning.participant_id, inner["predict"])
-        made = _bundle(
+        made = fit_bundle(
             cfg,
             quiet,
             windows.for_participants(set(inner["train"])),
@@ -139,7 +139,7 @@ def _fit_and_calibrate(
     into every score) — or, when the splits are too small or one-class, on cross-fitted out-of-fold predictions;
     set the bands on the validation windows; fit the risk interval on the calibration and validation windows.
     A `comparison` model (the baseline beside the registered one) gets the full-data map and bands only."""
-    made = _bundle(
+    made = fit_bundle(
         cfg,
         fit,
         windows.for_participants(set(plan.train)),

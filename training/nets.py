@@ -106,27 +106,33 @@ class SignalAdditiveNet(AdditiveNet):
 
 
 class SummaryLogisticNet(AdditiveNet):
-    """Logistic regression on per-signal window summaries: recent level, recent deviations from baseline, missing share."""
+    """Logistic regression (L2 through the optimiser's weight decay) on per-signal window summaries: the recent week's
+    level, deviation from the personal baseline and own-SD deviation, its day-to-day variability (for sleep midpoint
+    this is circadian regularity), its change from the window's earlier days, and the share of days missing."""
 
-    SUMMARIES = 4
+    SUMMARIES = ("level", "deviation", "personal_z", "variability", "change", "missing")
 
     def __init__(self, n_features: int, recent_days: int = 7):
         super().__init__(n_features)
         self.recent_days = recent_days
-        self.term_weight = nn.Parameter(torch.zeros(n_features, self.SUMMARIES))
+        self.term_weight = nn.Parameter(torch.zeros(n_features, len(self.SUMMARIES)))
         self.term_bias = nn.Parameter(torch.zeros(n_features))
         self.init_covariance()
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        n, recent = self.n_features, slice(-self.recent_days, None)
+        n, recent, earlier = self.n_features, slice(-self.recent_days, None), slice(None, -self.recent_days)
         observed = channel(x, "observed", n)
-        seen = observed[:, recent].sum(dim=1).clamp(min=1)
 
-        def recent_mean(name: str) -> torch.Tensor:
-            return (channel(x, name, n)[:, recent] * observed[:, recent]).sum(dim=1) / seen
+        def mean(name: str, days: slice, power: int = 1) -> torch.Tensor:
+            seen = observed[:, days]
+            return (channel(x, name, n)[:, days] ** power * seen).sum(dim=1) / seen.sum(dim=1).clamp(min=1)
 
+        z = mean("personal_z", recent)
+        variability = (mean("personal_z", recent, 2) - z**2).clamp(min=0).sqrt()
+        has_earlier = (observed[:, earlier].sum(dim=1) > 0).float()  # no earlier days: no change, not a change from 0
+        change = (mean("deviation", recent) - mean("deviation", earlier)) * has_earlier
         missing = (1 - observed.mean(dim=1)) * self.present(x)
-        return torch.stack([recent_mean("level"), recent_mean("deviation"), recent_mean("personal_z"), missing], dim=-1)
+        return torch.stack([mean("level", recent), mean("deviation", recent), z, variability, change, missing], dim=-1)
 
 
 def build_net(kind: ModelKind, n_features: int, lookback: int, hparams: dict) -> AdditiveNet:
@@ -140,5 +146,7 @@ def build_net(kind: ModelKind, n_features: int, lookback: int, hparams: dict) ->
             bool(hparams.get("level", False)),
         )
     if kind == "baseline":
+        if hparams.get("summaries") != list(SummaryLogisticNet.SUMMARIES):
+            raise ValueError("this baseline model was made by an older release with other window summaries; train it again")
         return SummaryLogisticNet(n_features)
     raise ValueError(f"unknown model kind {kind!r}; choose additive or baseline")

@@ -94,13 +94,19 @@ def heldout_digest(ids: np.ndarray) -> str:
     return hashlib.sha256("\n".join(sorted(map(str, ids))).encode()).hexdigest()
 
 
-def train(cfg: TrainConfig, callbacks: list[Callback] | None = None) -> TrainResult:
-    """Train, evaluate on held-out participants, log to MLflow and register the model as `challenger`."""
+def load_windows(cfg: TrainConfig) -> tuple[Path, Path, GridData, WindowSet]:
+    """The configured data as scored windows: (features path, outcomes path, the grid, the windows)."""
     features_path, outcomes_path = resolve_data(cfg)
     data = load_grid(features_path, outcomes_path, pad=cfg.window.lookback - 1, chunk_rows=cfg.chunk_rows)
     windows = build_windows(data.panel, data.outcomes, cfg.window, data.mode, care=load_care(features_path))
     if len(windows) == 0:
         raise TrainingDataError(f"no usable windows (skipped: {windows.skipped})")
+    return features_path, outcomes_path, data, windows
+
+
+def train(cfg: TrainConfig, callbacks: list[Callback] | None = None) -> TrainResult:
+    """Train, evaluate on held-out participants, log to MLflow and register the model as `challenger`."""
+    features_path, outcomes_path, data, windows = load_windows(cfg)
     plans = plan_folds(windows, cfg.cv_folds, cfg.fit.seed)
     is_zero = _rank() == 0
     run_id = tracking.start_run(cfg.experiment, cfg.run_name, cfg.nested) if is_zero else None

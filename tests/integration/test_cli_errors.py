@@ -24,7 +24,7 @@ EARLYWARN = str(Path(sys.executable).with_name("earlywarn"))
         (["retrain", "--since", "7x"], "use a day (2025-03-01) or a duration"),
         (["monitor", "run", "--since", "soon"], "use a day (2025-03-01) or a duration"),
         (["keys", "create"], "Missing option '--partner'"),
-        (["train", "--model", "lstm"], "'lstm' is not one of 'additive', 'baseline'"),
+        (["train", "--model", "lstm"], "'lstm' is not one of 'auto', 'choose', 'additive', 'baseline'"),
         (["data", "synth", "--drift", "sideways"], "--drift"),
         (["monitor", "run", "--by", "yesterday"], "'yesterday' is not one of 'logged', 'window-end'"),
         (["data", "validate", "--features", "f.parquet", "--chunk-rows", "5000"], "No such option: --chunk-rows"),

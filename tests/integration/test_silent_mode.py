@@ -9,6 +9,7 @@ import json
 import httpx
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from bench.launcher import Server
@@ -114,8 +115,25 @@ def test_a_partner_goes_from_retrospective_validation_through_silent_mode_to_liv
     run = monitor(MonitorConfig(db, partners=("pilot",), time_basis="window_end", workspace=None, out_dir=tmp_path / "mon"))
     [note] = [n for n in run.overall.notes if "prospective validation report" in n]
     assert note.startswith("pilot is silent:")
-    report = json.loads(next((tmp_path / "mon" / "reports").glob("*-pilot-prospective.json")).read_text())
-    assert report["criteria"]["min_events"] == 5
+    [folder] = (tmp_path / "mon" / "reports").glob("*-pilot-prospective")
+    report = json.loads((folder / "validation.json").read_text())
+    assert report["criteria"]["min_events"] == 5 and (folder / "validation.html").exists()
+    assert {"roc.png", "calibration.png", "decision_curve.png"} <= {p.name for p in (folder / "figures").iterdir()}
+    # The report's figures against what happened, counted here without the project's metric code: each matured
+    # prediction is a case when the partner reported an event in the 14 days after its window end.
+    events = store.read_outcomes(engine, partner="pilot")
+    happened = {(k, pd.Timestamp(d)) for k, d in zip(events["participant_key"], events["date"], strict=True)}
+    today = pd.Timestamp.now(tz="UTC").normalize().tz_localize(None)  # the monitor's clock; the cohort lies in the past
+    rows = logged[pd.to_datetime(logged["window_end"]) + pd.Timedelta(days=14) <= today]
+    label = [
+        any((k, pd.Timestamp(end) + pd.Timedelta(days=d)) in happened for d in range(1, 15))
+        for k, end in zip(rows["participant_key"], rows["window_end"], strict=True)
+    ]
+    section = report["sections"]
+    assert section["cohort"]["windows"] == len(rows) and section["cohort"]["prevalence"] == pytest.approx(sum(label) / len(rows))
+    assert section["discrimination"]["auroc"] == pytest.approx(roc_auc_score(label, rows["risk"]))
+    high = (rows["band"] == "high").to_numpy()
+    assert section["decisions"]["ppv_high"] == pytest.approx(pd.Series(label)[high].mean())  # the bands as shown
 
     # 6. Going live: judged on the partner's own data against the criteria recorded before it began.
     live = cli.invoke(app, ["partners", "mode", "--partner", "pilot", "--live"])

@@ -66,6 +66,8 @@ def test_globem_assessment_mode_with_cross_validation(globem_path, tmp_path):
         str(tmp_path / "g" / "outcomes.csv"),
         "--cv-folds",
         "5",
+        "--model",
+        "additive",
         "--min-observed-days",
         "7",
         "--max-epochs",

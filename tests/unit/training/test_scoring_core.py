@@ -114,3 +114,16 @@ def test_a_saved_model_loads_only_with_its_signature(bundle, tmp_path, monkeypat
     monkeypatch.delenv("EARLYWARN_HMAC_KEY_FILE", raising=False)
     with pytest.raises(RuntimeError, match="EARLYWARN_HMAC_KEY"):
         ModelBundle.load(bundle.save(tmp_path / "m2", other))
+
+
+def test_a_baseline_bundle_from_an_older_release_is_refused_with_what_to_do():
+    import torch
+
+    from earlywarn.training.nets import SummaryLogisticNet
+    from earlywarn.training.preprocess import CHANNELS
+
+    with pytest.raises(ValueError, match="older release .* train it again"):
+        build_net("baseline", len(FEATURES), 28, {})  # made before the summaries were recorded with the bundle
+    net = build_net("baseline", len(FEATURES), 28, {"summaries": list(SummaryLogisticNet.SUMMARIES)})
+    x = torch.zeros(2, 28, len(CHANNELS) * len(FEATURES))
+    assert net.features(x).shape == (2, len(FEATURES), len(SummaryLogisticNet.SUMMARIES))
