@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import unicodedata
 from dataclasses import dataclass
 
 from earlywarn.data.settings import secret, settings
@@ -18,6 +19,12 @@ def run_mode() -> str:
     return settings().mode
 
 
+def normal_id(participant_id: str) -> str:
+    """One spelling per id wherever ids enter (API, outcomes, files, `forget`): Unicode NFC, outer spaces trimmed, so
+    "José" typed with a combining accent is the same person as the precomposed one."""
+    return unicodedata.normalize("NFC", participant_id).strip()
+
+
 class SecretError(RuntimeError):
     """A required secret is missing, or the demo secret is used outside demo mode."""
 
@@ -29,7 +36,7 @@ class Pseudonymizer:
     key: bytes
 
     def __call__(self, partner: str, participant_id: str) -> str:
-        msg = f"{partner}\x1f{participant_id}".encode()
+        msg = f"{partner}\x1f{normal_id(participant_id)}".encode()
         return hmac.new(self.key, msg, hashlib.sha256).hexdigest()[:40]
 
     @property

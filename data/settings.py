@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -14,6 +15,8 @@ from earlywarn.data.episodes import Rules
 PREFIX = "EARLYWARN_"
 SECRETS = ("hmac_key", "db_url", "ops_token", "redis_url")  # each also read from the file that <NAME>_FILE names
 
+STRONG = ("hmac_key", "ops_token")  # secrets someone could guess: their estimated strength is checked
+MIN_SECRET_BITS = 80  # a heuristic floor that catches weak choices; docs/security.md says how to make a 256-bit one
 MODEL_NAME = "relapse-risk"  # the registered model, its BentoML copies and the tuning study: named once, here
 
 
@@ -32,7 +35,8 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path("runs"), description="State root: MLflow and BentoML stores, prediction log, spool, reports")
     hmac_key: SecretStr | None = Field(
         default=None,
-        description="Secret for participant pseudonyms and model signatures (16+ characters; required in production)",
+        description="Secret for participant pseudonyms and model signatures (at least 80 bits of estimated strength; "
+        "required in production)",
     )
     hmac_key_file: Path | None = Field(default=None, description="File holding EARLYWARN_HMAC_KEY (instead of the variable)")
     db_url: SecretStr | None = Field(
@@ -62,7 +66,14 @@ class Settings(BaseSettings):
     rate_limit: str = Field(default="250/second", description="Requests per partner (`limits` notation; several joined by `;`)")
     day_limit: str = Field(default="90000/second;1000000/minute", description="Participant-days scored per partner")
     outcome_limit: str = Field(default="10000/minute;200000/day", description="Outcomes reported per partner")
-    auth_failure_limit: str = Field(default="20/minute", description="Failed authentications per client address")
+    auth_failure_limit: str = Field(
+        default="20/minute", description="Failed authentications per client address and key id (a valid key is never refused)"
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses (or CIDR ranges) of reverse proxies whose X-Forwarded-For is believed; "
+        "none by default, so a client cannot choose its own address",
+    )
     queue_limit: int = Field(default=20000, gt=0, description="Participants waiting to be scored per worker; beyond it 503")
     retention_days: int = Field(default=400, ge=1, description="Days predictions, inputs and outcomes are kept")
     escalation_close_after: int = Field(default=7, ge=1, description="Days without a high score that close an episode")
@@ -123,8 +134,31 @@ class Settings(BaseSettings):
                 raise ValueError(f"{var(name)}_FILE={str(path)!r}: {err.strerror}") from None
             if not text:
                 raise ValueError(f"{var(name)}_FILE={str(path)!r}: the file is empty")
+            if sys.platform != "win32" and path.stat().st_mode & 0o077:
+                raise ValueError(f"{var(name)}_FILE={str(path)!r}: readable by group or others; chmod 600 it")
             setattr(self, name, SecretStr(text))
+        for name in STRONG:
+            value = secret(getattr(self, name))
+            weak = value is not None and estimated_bits(value) < MIN_SECRET_BITS
+            if weak and not (name == "hmac_key" and self.mode == "demo"):  # the demo secret is published anyway
+                raise ValueError(
+                    f"{var(name)} is too weak to guard health data (about {estimated_bits(value or ''):.0f} bits, at least "
+                    f"{MIN_SECRET_BITS} needed); make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                )
         return self
+
+
+def estimated_bits(value: str) -> float:
+    """A guessing-strength estimate: the smaller of the string's Shannon entropy (repeats count little) and its length
+    times the bits of the character classes it uses (a long run of one class counts no more than that class allows)."""
+    from collections import Counter
+
+    counts = Counter(value)
+    shannon = -sum(c / len(value) * math.log2(c / len(value)) for c in counts.values()) * len(value) if value else 0.0
+    classes = [str.islower, str.isupper, str.isdigit]
+    alphabet = sum(n for test, n in zip(classes, (26, 26, 10), strict=True) if any(test(ch) for ch in value))
+    alphabet += 33 if any(not ch.isalnum() for ch in value) else 0
+    return min(shannon, len(value) * math.log2(max(alphabet, 2)))
 
 
 def var(field: str) -> str:

@@ -76,16 +76,19 @@ def store_purge(
 def participants_forget(
     partner: Annotated[str, typer.Option(help="The partner the participant belongs to")],
     participant: Annotated[str, typer.Option(help="The partner's id for the participant (pseudonymised here, not stored)")],
+    not_yet_seen: Annotated[
+        bool, typer.Option(help="Record the withdrawal although nothing is held yet, so they are never scored")
+    ] = False,
 ) -> None:
     """Consent withdrawn: delete the participant's logged inputs, predictions and outcomes; record which models saw them."""
-    from earlywarn.consent import ForgetConfig, UnknownPartner, forget
+    from earlywarn.consent import ForgetConfig, NoRecord, UnknownPartner, forget
     from earlywarn.data.pseudonym import SecretError
     from earlywarn.data.settings import SettingsError
     from earlywarn.data.store import url_from_env
 
     try:
-        result = forget(ForgetConfig(url_from_env(), partner, participant))
-    except (SecretError, SettingsError, UnknownPartner) as err:
+        result = forget(ForgetConfig(url_from_env(), partner, participant, not_yet_seen=not_yet_seen))
+    except (SecretError, SettingsError, UnknownPartner, NoRecord) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     typer.echo(

@@ -20,6 +20,7 @@ class ForgetConfig:
     partner: str
     participant_id: str  # the partner's own id; it is pseudonymised here exactly as the service does
     demo: bool | None = None  # None: EARLYWARN_MODE decides
+    not_yet_seen: bool = False  # record the withdrawal even though nothing is held yet (they will never be scored)
 
 
 @dataclass
@@ -36,6 +37,11 @@ class UnknownPartner(LookupError):
     """No key was ever issued to this partner: a typo would otherwise delete nothing and report success."""
 
 
+class NoRecord(LookupError):
+    """Nothing held matches the id: a typo (or another spelling) would record a withdrawal of nobody while the real
+    person's data stayed and kept arriving."""
+
+
 def forget(cfg: ForgetConfig) -> ForgetResult:
     """Delete the participant's logged inputs, predictions, outcomes, escalations and feedback, their rows in retrain
     snapshots under the state root and in every run's reference sample; record the withdrawal with every registered
@@ -48,13 +54,19 @@ def forget(cfg: ForgetConfig) -> ForgetResult:
     if cfg.partner not in {k["partner"] for k in list_keys(engine)}:
         raise UnknownPartner(f"no partner {cfg.partner!r} in this store (see `earlywarn keys list`); nothing was deleted")
     key = pseudonymizer(cfg.partner, cfg.participant_id)
+    held = store.held_rows(engine, cfg.partner, key)
     tracking.configure()
     versions = tracking.model_versions()
-    n_pred, n_out = store.forget(engine, cfg.partner, key, versions)
     # Retraining names a logged participant `partner:key`; reference samples name rows by the keyed tag of that id.
     ids = {f"{cfg.partner}:{key}"}
     tags = {pseudonymizer.row_tag(i) for i in ids}
     runs = tracking.rewrite_artifact(REFERENCE, lambda path: erase_file(path, ids, tags))  # any artifact store
     files = erase_tables(state.home(), ids, tags)
+    if not (held or runs or files or cfg.not_yet_seen):
+        raise NoRecord(
+            f"nothing held for that participant of partner {cfg.partner!r} (check the id's spelling); no withdrawal "
+            "was recorded. To record one for someone not yet scored, add --not-yet-seen"
+        )
+    n_pred, n_out = store.forget(engine, cfg.partner, key, versions)
     tracking.count_withdrawal(versions)
     return ForgetResult(key, n_pred, n_out, versions, files, runs)

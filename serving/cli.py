@@ -146,11 +146,12 @@ def keys_webhook(
     url: Annotated[str, typer.Option(help="The care team's HTTPS endpoint")],
 ) -> None:
     """Send a partner's new escalations to a webhook; prints its new signing secret once, alone on the last line."""
+    from earlywarn.data.settings import settings
     from earlywarn.data.store import engine_for, url_from_env
     from earlywarn.data.store.webhooks import set_webhook
 
     try:
-        hook = set_webhook(engine_for(url_from_env()), partner, url)
+        hook = set_webhook(engine_for(url_from_env()), partner, url, production=not settings().demo)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
@@ -160,13 +161,12 @@ def keys_webhook(
 
 @keys_app.command("list")
 def keys_list() -> None:
-    """Key ids, partners and revocation times (never the keys)."""
+    """Key ids, partners, and whether each is active, expired (with when) or revoked (never the keys)."""
     from earlywarn.data.store import engine_for, url_from_env
-    from earlywarn.data.store.keys import list_keys
+    from earlywarn.data.store.keys import key_state, list_keys
 
     for k in list_keys(engine_for(url_from_env())):
-        state = "revoked" if k["revoked_at"] else "active"
-        typer.echo(f"{k['key_id']}  {k['partner']:<20} created {k['created_at']:%Y-%m-%d %H:%M}  {state}")
+        typer.echo(f"{k['key_id']}  {k['partner']:<20} created {k['created_at']:%Y-%m-%d %H:%M}  {key_state(k)}")
 
 
 @app.command("score")

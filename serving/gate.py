@@ -33,12 +33,16 @@ class Gate:
         self.outcomes, self.auth_failures = limits.parse_many(outcomes), limits.parse_many(auth_failures)
 
     def partner(self, request: Request) -> str:
-        """The partner whose key the request carries, within its request rate. An address that keeps failing to
-        authenticate is refused for a while before any key is looked up (guessing keys costs the guesser)."""
-        address = f"auth-failures:{request.client.host if request.client else 'unknown'}"
+        """The partner whose key the request carries, within its request rate. An address that keeps failing with
+        one key id is refused for a while before that key is looked up again (guessing costs the guesser); failures
+        are counted per address *and* key id, so a guesser sharing a proxy or NAT with partners locks out only the
+        key id it is guessing, never theirs."""
+        authorization = request.headers.get("authorization")
+        host = request.client.host if request.client else "unknown"
+        address = f"auth-failures:{host}:{self.keys.key_id(authorization)}"
         if not all(self.limiter.test(rate, address) for rate in self.auth_failures):
-            self._refuse(self.auth_failures, address, "failed authentications from this address")
-        partner = self.keys.partner_for(request.headers.get("authorization"))
+            self._refuse(self.auth_failures, address, "failed authentications from this address with this key id")
+        partner = self.keys.partner_for(authorization)
         if partner is None:
             for rate in self.auth_failures:
                 self.limiter.hit(rate, address)

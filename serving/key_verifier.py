@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import math
 import time
 
 import sqlalchemy as sa
@@ -26,7 +27,14 @@ class KeyVerifier:
         self.engine = engine
         self.last_known_seconds, self.fresh_seconds = last_known_seconds, fresh_seconds
         self._known: dict[str, tuple[str, str, bool, dt.datetime | None, float]] = {}
+        self._unknown: dict[str, float] = {}  # ids looked up and not found, cached alike: no timing tells them apart
         migrate(engine)
+
+    @staticmethod
+    def key_id(authorization: str | None) -> str:
+        """The key id a request claims (the public part of `ew_<id>_<secret>`), or "-" when it claims none."""
+        parts = (authorization or "")[7:].strip().split("_", 2) if (authorization or "").startswith("Bearer ") else []
+        return parts[1][:32] if len(parts) == 3 and parts[0] == PREFIX else "-"
 
     def partner_for(self, authorization: str | None) -> str | None:
         if not authorization or not authorization.startswith("Bearer "):
@@ -50,6 +58,8 @@ class KeyVerifier:
         known = self._known.get(key_id)
         if known and time.monotonic() - known[4] < self.fresh_seconds:  # a store read per request was a third of its cost
             return known
+        if time.monotonic() - self._unknown.get(key_id, -math.inf) < self.fresh_seconds:
+            return None
         c = api_keys.c
         try:
             with self.engine.connect() as conn:
@@ -59,6 +69,10 @@ class KeyVerifier:
             return known if known and time.monotonic() - known[4] < self.last_known_seconds else None
         if r is None:
             self._known.pop(key_id, None)
+            if len(self._unknown) > 100_000:  # a flood of made-up ids must not grow memory without bound
+                self._unknown.clear()
+            self._unknown[key_id] = time.monotonic()
             return None
+        self._unknown.pop(key_id, None)
         self._known[key_id] = (r[0], r[1], r[2] is not None, r[3], time.monotonic())
         return self._known[key_id]

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import hmac
+import math
 import re
 import time
 from collections.abc import Iterator
 from typing import Any
+
+import limits
+import limits.storage
+import limits.strategies
 
 from earlywarn.serving.problems import request_id, send_problem
 
@@ -16,15 +21,32 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 class OpsGate:
     """ASGI middleware: the operators' endpoints need `Authorization: Bearer <EARLYWARN_OPS_TOKEN>`. Without a token
-    configured they are open in demo mode and closed in production (fail closed: they reveal traffic and errors)."""
+    configured they are open in demo mode and closed in production (fail closed: they reveal traffic and errors).
+    An address that sends `FAILURES` wrong tokens is refused (429) before its token is compared, so the token cannot
+    be guessed at speed."""
+
+    FAILURES = "10/minute"
 
     def __init__(self, app: Any, token: str | None, demo: bool):
         self.app, self.token, self.demo = app, token, demo
+        self.failures = limits.strategies.MovingWindowRateLimiter(limits.storage.MemoryStorage())
+        self.rate = limits.parse(self.FAILURES)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"].rstrip("/") not in OPS_PATHS or self._allowed(scope):
+        if scope["type"] != "http" or scope["path"].rstrip("/") not in OPS_PATHS:
             await self.app(scope, receive, send)
             return
+        address = (scope.get("client") or ("unknown",))[0]
+        if self.token is not None and not self.failures.test(self.rate, "ops", address):
+            wait = max(1, math.ceil(self.failures.get_window_stats(self.rate, "ops", address).reset_time - time.time()))
+            detail = "too many wrong operators' tokens from this address; retry later"
+            await send_problem(send, 429, "rate_limited", detail, request_id(scope), {"Retry-After": str(wait)})
+            return
+        if self._allowed(scope):
+            await self.app(scope, receive, send)
+            return
+        if self.token is not None:
+            self.failures.hit(self.rate, "ops", address)
         status, detail = (
             (401, "send the operators' token as 'Authorization: Bearer <token>'")
             if self.token

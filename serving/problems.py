@@ -87,7 +87,8 @@ async def send_problem(send: Any, status: int, code: str, detail: Any, rid: str,
 
 class RequestIds:
     """ASGI middleware: takes the caller's X-Request-ID (letters, digits and `._:-`, up to 128) or makes one, keeps it
-    in the request scope for handlers, error bodies and logs, and echoes it on every response."""
+    in the request scope for handlers, error bodies and logs, and echoes it on every response — which it also marks
+    `Cache-Control: no-store`: answers about people's health must not be kept by browsers or proxies."""
 
     def __init__(self, app: Any):
         self.app = app
@@ -102,8 +103,10 @@ class RequestIds:
 
         async def echoing(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != REQUEST_ID_HEADER.encode()]
-                message = message | {"headers": [*headers, (REQUEST_ID_HEADER.encode(), rid.encode())]}
+                ours = (REQUEST_ID_HEADER.encode(), b"cache-control")
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in ours]
+                added = [(REQUEST_ID_HEADER.encode(), rid.encode()), (b"cache-control", b"no-store")]
+                message = message | {"headers": [*headers, *added]}
             await send(message)
 
         await self.app(scope, receive, echoing)

@@ -29,6 +29,18 @@ from earlywarn.serving.edge import PARTNER, Edge, Route, parsed_input
 from earlywarn.serving.gate import Gate
 from earlywarn.serving.http import answer_errors_as_problems, explain_flag, parse, problem_response, read_body
 from earlywarn.serving.key_verifier import KeyVerifier
+from earlywarn.serving.metrics import (
+    HTTP_LATENCY,
+    HTTP_REQUESTS,
+    MODEL,
+    QUEUE_DEPTH,
+    RATE_LIMITED,
+    SCORED,
+    SPOOL_BACKLOG,
+    MetricsEndpoint,
+    live,
+    live_counter,
+)
 from earlywarn.serving.ops import OpsGate, RouteMetrics
 from earlywarn.serving.outcomes import Reports
 from earlywarn.serving.problems import APIError, RequestIds
@@ -54,6 +66,9 @@ from earlywarn.training.model_card import served_card
 log = logging.getLogger("earlywarn.serving")
 state.private_files()  # also when started by `bentoml serve` directly: the log, spool and keys stay private
 CONFIG = settings()
+# uvicorn reads this when BentoML's worker builds its server, after importing this module; its own default trusts
+# X-Forwarded-For from 127.0.0.1, which behind a local proxy lets every client pick its address.
+os.environ["FORWARDED_ALLOW_IPS"] = CONFIG.trusted_proxies
 
 
 def preflight(cfg: Settings) -> ModelBundle:
@@ -90,30 +105,6 @@ BODIES: dict[str, type[BaseModel]] = {m.__name__: m for m in (EscalationFeedback
 BODIES |= {"RiskScoreRequest": SCORE_REQUEST, "RiskScoreResponse": RiskScoreResponse, "OutcomeRequest": OutcomeRequest}
 BODIES |= {"Stored": Stored, "FeedbackStored": FeedbackStored}
 openapi.install(app, BODIES, openapi.paths())
-
-SCORED = bentoml.metrics.Counter(
-    name="earlywarn_participants_scored_total",
-    documentation="Participants answered, by status and band",
-    labelnames=["status", "band"],
-)
-RATE_LIMITED = bentoml.metrics.Counter(
-    name="earlywarn_rate_limited_total", documentation="Requests refused with 429 by the per-partner rate limit"
-)
-HTTP_REQUESTS = bentoml.metrics.Counter(
-    name="earlywarn_http_requests_total",
-    documentation="HTTP requests by route template (`other` for any path that is not a route), method and status",
-    labelnames=["route", "method", "status"],
-)
-HTTP_LATENCY = bentoml.metrics.Histogram(
-    name="earlywarn_http_request_duration_seconds",
-    documentation="Time to answer, by route template",
-    labelnames=["route"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
-)
-SPOOL_BACKLOG = bentoml.metrics.Gauge(
-    name="earlywarn_spool_backlog_bytes", documentation="Prediction-log bytes not yet in the store"
-)
-
 
 SYSTEM_PATHS = ["/metrics", "/readyz", "/livez", "/healthz", "/", "/docs.json", "/schema.json", "/static_content/*"]
 SYSTEM_PATHS += ["/v1/static-offline-docs/*"]
@@ -152,6 +143,15 @@ def _gate() -> Gate:
     return Gate(KeyVerifier(_engine()), limiter, **rates, auth_failures=cfg.auth_failure_limit, on_refused=RATE_LIMITED.inc)
 
 
+def _watch(service: RiskService) -> None:
+    """What /metrics shows of this replica, read at each scrape."""
+    MODEL.labels(version=service.version).set(1)
+    live(SPOOL_BACKLOG, service.view.spool.backlog_bytes)
+    live(QUEUE_DEPTH, lambda: service.batcher.waiting)
+    stats = service.view.spool.stats
+    live_counter("earlywarn_store_flush_failures", "Store writes from the spool that failed (retried)", lambda: stats.failures)
+
+
 def _open_store(cfg: Settings) -> StoreView:
     """The store, migrated (or, while it is away, records spool until it is back), with this replica's spool."""
     engine = _engine()
@@ -179,7 +179,13 @@ async def _scored(batcher: MicroBatcher[ScoreJob, Results | APIError], job: Scor
     return results
 
 
-@bentoml.service(name="earlywarn", workers=1, traffic={"timeout": 120}, logging={"access": {"enabled": False}})
+@bentoml.service(
+    name="earlywarn",
+    workers=1,
+    traffic={"timeout": 120},
+    logging={"access": {"enabled": False}},
+    metrics={"enabled": False},  # ours, at /metrics (serving/metrics.py): BentoML's label each raw path, unbounded
+)
 @bentoml.asgi_app(app, path="/v1")
 class RiskService:
     """Serves the packaged champion; needs no MLflow at run time."""
@@ -193,13 +199,14 @@ class RiskService:
         self.view = _open_store(cfg)
         self.pseudonym = Pseudonymizer.from_env(cfg.demo)
         self.gate = _gate()
-        self.alerts = WebhookSender(self.view.engine)
+        self.alerts = WebhookSender(self.view.engine, production=not cfg.demo)
         self.reports = Reports(self.view, self.pseudonym, self.bundle.window, cfg.escalation_rules())
         self.scorer = Scorer(self.bundle, self.version, self.pseudonym, self.view, self.alerts.wake, cfg.escalation_rules())
         self.batcher: MicroBatcher[ScoreJob, Results | APIError] = MicroBatcher(
             self.scorer.score_jobs, lambda j: len(j.rows), max_waiting=cfg.queue_limit
         )
         threading.Thread(target=_purge_daily, args=(self.view.engine, store.retention_days()), daemon=True).start()
+        _watch(self)
         _settle()
         log.info("serving model version %s with %d features (pid %d)", self.version, len(self.bundle.features), os.getpid())
 
@@ -270,7 +277,7 @@ class RiskService:
     async def status(self) -> JSONResponse:
         """Readiness detail: model version, whether the prediction store answers, and the spooled backlog."""
         spool = self.view.spool
-        SPOOL_BACKLOG.set(backlog := spool.backlog_bytes())
+        backlog = spool.backlog_bytes()
         stats = {"store_errors": spool.stats.failures, "last_store_error": spool.stats.last_error, "spool_backlog_bytes": backlog}
         return JSONResponse({"model_version": self.version} | stats)
 
@@ -287,4 +294,5 @@ RiskService.add_asgi_middleware(  # type: ignore[attr-defined]
     latency=HTTP_LATENCY,
 )
 RiskService.add_asgi_middleware(OpsGate, token=secret(CONFIG.ops_token), demo=CONFIG.demo)  # type: ignore[attr-defined]
+RiskService.add_asgi_middleware(MetricsEndpoint)  # type: ignore[attr-defined]
 RiskService.add_asgi_middleware(Edge, routes=EDGE, gate=_gate)  # type: ignore[attr-defined]

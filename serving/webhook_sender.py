@@ -14,7 +14,8 @@ import sqlalchemy as sa
 import standardwebhooks
 from sqlalchemy.engine import Engine
 
-from earlywarn.data.store.webhooks import Delivery, Webhook, claim_due, finish, webhook_for
+from earlywarn.data.store.webhooks import Delivery, Webhook, claim_due, destination_problem, finish, webhook_for
+from earlywarn.serving.metrics import WEBHOOK_FAILURES
 
 log = logging.getLogger("earlywarn.webhooks")
 ATTEMPTS = 8  # 1, 2, 4 ... 64 s between tries: about two minutes, then given up (and logged)
@@ -26,8 +27,11 @@ class WebhookSender:
     """A background thread that sends what is due in the store's delivery queue; `wake()` after queueing one. The
     queue is in the store, so a restart or another replica takes up whatever is pending (each try claimed first)."""
 
-    def __init__(self, engine: Engine, attempts: int = ATTEMPTS, first_delay_s: float = 1.0, poll_s: float = 1.0):
+    def __init__(
+        self, engine: Engine, attempts: int = ATTEMPTS, first_delay_s: float = 1.0, poll_s: float = 1.0, production: bool = False
+    ):
         self.engine, self.attempts, self.first_delay_s, self.poll_s = engine, attempts, first_delay_s, poll_s
+        self.production = production
         self._wake = threading.Event()
         self._closed = False
         self._hooks: dict[str, tuple[float, Webhook | None]] = {}
@@ -64,6 +68,9 @@ class WebhookSender:
             if hook is None:  # no webhook: the escalation is in the API answers and the store; nothing to send
                 finish(self.engine, d.record_id, delivered=False, attempts=d.attempts, retry_at=None, error="no webhook")
                 return
+            if destination_problem(hook.url, self.production):  # resolved again: DNS may point elsewhere by now
+                self._retry(d, "destination refused")
+                return
             body = json.dumps(d.payload, separators=(",", ":")).encode()
             now = dt.datetime.now(dt.UTC)
             headers = {
@@ -85,6 +92,7 @@ class WebhookSender:
 
     def _retry(self, d: Delivery, error: str | None) -> None:
         tries = d.attempts + 1
+        WEBHOOK_FAILURES.labels(outcome="given_up" if tries >= self.attempts else "retried").inc()
         retry_at = (
             None
             if tries >= self.attempts

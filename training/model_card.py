@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from earlywarn.training.scoring import MAX_STALENESS_DAYS, MIN_DRIVER_EFFECT
 
 if TYPE_CHECKING:
@@ -270,10 +272,10 @@ def public(value: Any) -> Any:
             for k, v in value.items()
             if k not in _INTERNAL_KEYS and not k.endswith("_path") and not (isinstance(v, str) and v.startswith("/"))
         }
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [public(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+    if isinstance(value, np.floating | float):  # numpy's float32 is not a float: it reached JSON as NaN, a 500
+        return float(value) if math.isfinite(value) else None
     return value
 
 
@@ -291,4 +293,4 @@ def served_card(bundle: ModelBundle, version: str) -> dict[str, Any]:
         "min_observed_days": bundle.window.min_observed_days,
     }
     card["features"] = bundle.features
-    return card
+    return public(card)  # the thresholds and band rates too

@@ -27,7 +27,7 @@ from earlywarn.data.store.predictions import (
 )
 from earlywarn.data.store.records import TABLES, count, existing_ids, insert_ignoring_duplicates, purge, retention_days
 from earlywarn.data.store.webhooks import read_deliveries, webhook_deliveries, webhooks
-from earlywarn.data.store.withdrawals import forget, read_withdrawals, withdrawals, withdrawn
+from earlywarn.data.store.withdrawals import forget, held_rows, read_withdrawals, withdrawals, withdrawn
 
 __all__ = [
     "ACTED_ON",
@@ -49,6 +49,7 @@ __all__ = [
     "first_scored",
     "forget",
     "head",
+    "held_rows",
     "insert_ignoring_duplicates",
     "latest_episodes",
     "latest_events",

@@ -87,3 +87,18 @@ def list_keys(engine: Engine) -> list[dict]:
                 )
             ).mappings()
         ]
+
+
+def key_state(key: dict, now: dt.datetime | None = None) -> str:
+    """What a listed key can do now: `revoked <when>`, `expired <when>`, `active, expires <when>` or `active`."""
+    now = now or dt.datetime.now(dt.UTC)
+
+    def utc(t: dt.datetime) -> dt.datetime:
+        return t if t.tzinfo else t.replace(tzinfo=dt.UTC)  # SQLite hands times back without their zone
+
+    if key["revoked_at"] is not None:
+        return f"revoked {utc(key['revoked_at']):%Y-%m-%d %H:%M}"
+    if key["expires_at"] is None:
+        return "active"
+    expires = utc(key["expires_at"])
+    return f"expired {expires:%Y-%m-%d %H:%M}" if expires <= now else f"active, expires {expires:%Y-%m-%d %H:%M}"

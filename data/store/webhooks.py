@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import ipaddress
 import secrets
+import socket
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from earlywarn.data.store.base import metadata
+from earlywarn.data.store.keys import api_keys
 from earlywarn.data.store.migrate import migrate
 
 webhooks = sa.Table(  # each partner's care-team webhook and its Standard Webhooks signing secret
@@ -60,13 +63,42 @@ class Delivery:
     due_at: dt.datetime
 
 
-def set_webhook(engine: Engine, partner: str, url: str) -> Webhook:
-    """Point a partner's escalations at `url` with a new signing secret (shown once to the operator)."""
+def destination_problem(url: str, production: bool, resolve: Any = socket.getaddrinfo) -> str | None:
+    """Why escalations may not be posted to `url`, or None. In production only https to hosts whose every address is
+    public: never private, loopback, link-local (cloud metadata lives at 169.254.169.254) or reserved ones — checked
+    when the URL is set and again before each delivery, since DNS can change. In demo mode plain http is allowed to
+    this machine, for testing."""
     parts = urlsplit(url)
-    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if parts.scheme != "https" and not (parts.scheme == "http" and local):
-        raise ValueError("webhook URLs must be https (plain http only to this machine, for testing)")
+    host = parts.hostname
+    if not host:
+        return "the webhook URL has no host"
+    local = host in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme != "https" and (production or not (parts.scheme == "http" and local)):
+        return "webhook URLs must be https" + ("" if production else " (plain http only to this machine, for testing)")
+    if not production:
+        return None
+    try:
+        addresses = {str(info[4][0]).split("%")[0] for info in resolve(host, parts.port or 443)}
+    except (OSError, UnicodeError):
+        return f"the webhook host {host!r} does not resolve"
+    if not addresses or not all(ipaddress.ip_address(a).is_global for a in addresses):
+        return (
+            f"the webhook host {host!r} resolves to a private, loopback, link-local or reserved address; in production "
+            "escalations go only to public https endpoints"
+        )
+    return None
+
+
+def set_webhook(engine: Engine, partner: str, url: str, production: bool = False) -> Webhook:
+    """Point a partner's escalations at `url` with a new signing secret (shown once to the operator); only for a
+    partner the store has issued a key to, and only to a destination `destination_problem` allows."""
+    problem = destination_problem(url, production)
+    if problem:
+        raise ValueError(problem)
     migrate(engine)
+    with engine.connect() as conn:
+        if conn.execute(sa.select(api_keys.c.key_id).where(api_keys.c.partner == partner).limit(1)).first() is None:
+            raise ValueError(f"no partner {partner!r} in this store (create its key first: `earlywarn keys create`)")
     hook = Webhook(partner, url, "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())
     now = dt.datetime.now(dt.UTC)
     with engine.begin() as conn:

@@ -39,6 +39,16 @@ def withdrawn(engine: Engine, pairs: Iterable[tuple[str, str]]) -> set[tuple[str
     return out
 
 
+def held_rows(engine: Engine, partner: str, participant_key: str) -> int:
+    """How many rows the store holds for this participant (predictions, outcomes, escalations, feedback, deliveries)."""
+    with engine.connect() as conn:
+        return sum(
+            int(conn.execute(sa.select(sa.func.count()).select_from(t).where(
+                t.c.partner == partner, t.c.participant_key == participant_key)).scalar() or 0)
+            for t in (predictions, outcomes, escalation_changes, alert_feedback, webhook_deliveries)
+        )  # fmt: skip
+
+
 def forget(engine: Engine, partner: str, participant_key: str, models_trained_before: list[str]) -> tuple[int, int]:
     """Delete a participant's predictions (with their inputs) and outcomes, and record the withdrawal; returns
     (predictions deleted, outcomes deleted)."""

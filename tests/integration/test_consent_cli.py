@@ -74,6 +74,30 @@ def test_forget_deletes_then_refuses_a_wrong_partner_key_or_mode(home, monkeypat
     )
 
 
+def test_forget_of_an_id_that_matches_nobody_fails_and_records_nothing(home):
+    """b9b83e2 exited 0 for a typo or another Unicode spelling, recorded a withdrawal of nobody, and kept the person."""
+    runner = CliRunner()
+    assert runner.invoke(app, ["keys", "create", "--partner", "acme"]).exit_code == 0
+    engine = store.engine_for(store.url_from_env())
+    composed = "Jos\u00e9"  # é as one code point, as the partner's app sent it
+    store.insert_ignoring_duplicates(engine, "outcomes", [_outcome(Pseudonymizer.from_env()("acme", composed))])
+
+    typo = runner.invoke(app, ["participants", "forget", "--partner", "acme", "--participant", "Jose"])
+    assert typo.exit_code == 1 and "nothing held for that participant" in typo.output and "--not-yet-seen" in typo.output
+    assert "Jose" not in typo.output  # the id is not echoed into terminals and logs
+    assert store.read_withdrawals(engine).empty and store.count(engine, "outcomes") == 1
+
+    decomposed = "Jose\u0301 "  # e + combining accent, and a trailing space, as typed at a terminal
+    done = runner.invoke(app, ["participants", "forget", "--partner", "acme", "--participant", decomposed])
+    assert done.exit_code == 0, done.output
+    assert store.count(engine, "outcomes") == 0 and len(store.read_withdrawals(engine)) == 1
+
+    ahead = runner.invoke(app, ["participants", "forget", "--partner", "acme", "--participant", "new-1", "--not-yet-seen"])
+    assert ahead.exit_code == 0 and len(store.read_withdrawals(engine)) == 2
+    new = ("acme", Pseudonymizer.from_env()("acme", "new-1"))
+    assert store.withdrawn(engine, [new]) == {new}
+
+
 @pytest.mark.parametrize("value", ["prod", "Production", "demo ", "staging"])
 def test_any_mode_but_production_or_demo_is_refused(monkeypatch, value):
     monkeypatch.setenv("EARLYWARN_MODE", value)
@@ -154,11 +178,13 @@ def test_keys_can_expire_and_bad_input_gets_one_line(home):
     made = runner.invoke(app, ["keys", "create", "--partner", "acme", "--expires", "90d"])
     assert made.exit_code == 0, made.output
     listed = runner.invoke(app, ["keys", "list"])
-    assert listed.exit_code == 0
-    from earlywarn.data.store.keys import list_keys
+    assert listed.exit_code == 0 and "active, expires " in listed.output
+    from earlywarn.data.store.keys import key_state, list_keys
 
     (key,) = list_keys(store.engine_for(store.url_from_env()))
     assert 89 <= (key["expires_at"] - key["created_at"]).days <= 90
+    later = key["expires_at"].replace(tzinfo=dt.UTC) + dt.timedelta(seconds=1)
+    assert key_state(key, later).startswith("expired ")  # b9b83e2 listed an expired key as `active`
     bad = runner.invoke(app, ["keys", "create", "--partner", "acme", "--expires", "soon"])
     assert bad.exit_code == 2 and "--expires" in bad.output
     lookalike = runner.invoke(app, ["keys", "create", "--partner", "асме"])

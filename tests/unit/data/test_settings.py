@@ -35,6 +35,7 @@ def test_no_code_reads_an_earlywarn_variable_outside_the_settings():
 
 def test_values_are_typed_and_secret_files_are_read(monkeypatch, tmp_path):
     (tmp_path / "key").write_text("a-long-enough-secret-value\n")
+    (tmp_path / "key").chmod(0o600)
     monkeypatch.setenv("EARLYWARN_HMAC_KEY_FILE", str(tmp_path / "key"))
     monkeypatch.setenv("EARLYWARN_SPOOL_FSYNC", "true")
     monkeypatch.setenv("EARLYWARN_QUEUE_LIMIT", "50")
@@ -59,6 +60,34 @@ def test_a_bad_value_is_refused_naming_the_variable(monkeypatch, variable, value
     monkeypatch.setenv(variable, value)
     with pytest.raises(SettingsError, match=re.escape(says)):
         settings()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("EARLYWARN_OPS_TOKEN", "42"),  # found in 43 guesses on b9b83e2
+        ("EARLYWARN_HMAC_KEY", "a" * 16),  # 16 characters of one letter were accepted
+        ("EARLYWARN_HMAC_KEY", "passwordpassword"),
+    ],
+)
+def test_a_weak_secret_is_refused_without_showing_it(monkeypatch, variable, value):
+    monkeypatch.setenv("EARLYWARN_MODE", "production")
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=f"{variable} is too weak") as err:
+        settings()
+    assert value not in str(err.value) and "token_urlsafe" in str(err.value)
+
+
+def test_a_secret_file_others_can_read_is_refused(monkeypatch, tmp_path):
+    key = tmp_path / "key"
+    key.write_text("Zq8-strong-enough-secret-4f1Xw9")
+    monkeypatch.setenv("EARLYWARN_HMAC_KEY_FILE", str(key))
+    for mode in (0o644, 0o640):
+        key.chmod(mode)
+        with pytest.raises(SettingsError, match="readable by group or others; chmod 600"):
+            settings()
+    key.chmod(0o600)
+    assert settings().hmac_key is not None
 
 
 def test_a_secret_and_its_file_together_are_refused_without_showing_the_secret(monkeypatch, tmp_path):

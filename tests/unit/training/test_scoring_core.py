@@ -122,8 +122,31 @@ def test_a_baseline_bundle_from_an_older_release_is_refused_with_what_to_do():
     from earlywarn.training.nets import SummaryLogisticNet
     from earlywarn.training.preprocess import CHANNELS
 
-    with pytest.raises(ValueError, match="older release .* train it again"):
+    with pytest.raises(ValueError, match=r"older release .* train it again"):
         build_net("baseline", len(FEATURES), 28, {})  # made before the summaries were recorded with the bundle
     net = build_net("baseline", len(FEATURES), 28, {"summaries": list(SummaryLogisticNet.SUMMARIES)})
     x = torch.zeros(2, 28, len(CHANNELS) * len(FEATURES))
     assert net.features(x).shape == (2, len(FEATURES), len(SummaryLogisticNet.SUMMARIES))
+
+
+def test_the_served_card_is_valid_json_when_a_figure_could_not_be_measured(bundle):
+    """b9b83e2 answered GET /v1/model with a 500 when the card held a NaN (a small subgroup's AUROC, as float32)."""
+    import json
+
+    from earlywarn.training.model_card import served_card
+
+    saved, bundle.meta = (
+        bundle.meta,
+        {
+            "model_card": {
+                "metrics": {"auroc": np.float32(0.71), "subgroup_site_b_auroc": np.float32("nan"), "ece": float("inf")},
+                "subgroups": [{"n": 3, "auroc": float("nan")}],
+            }
+        },
+    )
+    try:
+        card = json.loads(json.dumps(served_card(bundle, "7"), allow_nan=False))
+    finally:
+        bundle.meta = saved
+    assert card["metrics"] == {"auroc": pytest.approx(0.71), "subgroup_site_b_auroc": None, "ece": None}
+    assert card["subgroups"] == [{"n": 3, "auroc": None}] and card["version"] == "7"
