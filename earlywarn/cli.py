@@ -32,6 +32,32 @@ partners_app = typer.Typer(
 app.add_typer(partners_app, name="partners")
 store_app = typer.Typer(help="The operational store: schema migrations and retention.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
+audit_app = typer.Typer(help="The audit trail: who changed keys, partners, consent, retention and models.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("show")
+def audit_show(
+    since: Annotated[str | None, typer.Option(help="Only entries from this day (YYYY-MM-DD)")] = None,
+    verify: Annotated[bool, typer.Option(help="Check the hash chain end to end; exit 1 if any entry was changed")] = False,
+) -> None:
+    """Print the audit trail, oldest first; with --verify, check that no entry was changed, removed or reordered."""
+    import datetime as dt
+
+    from earlywarn.data import store
+
+    engine = store.engine_for(store.url_from_env())
+    try:
+        start = dt.datetime.fromisoformat(since).replace(tzinfo=dt.UTC) if since else None
+    except ValueError:
+        raise typer.BadParameter("use a day, e.g. 2026-12-01", param_hint="--since") from None
+    for e in store.audit.entries(engine, start):
+        typer.echo(f"{e.seq:>6}  {e.at:%Y-%m-%d %H:%M:%S}  {e.actor:<24} {e.action:<20} {e.subject}  {e.detail}")
+    if verify:
+        checked, problem = store.audit.verify(engine)
+        typer.echo(f"chain broken after {checked} entries: {problem}" if problem else f"chain intact: {checked} entries")
+        if problem:
+            raise typer.Exit(1)
 
 
 @store_app.command("migrate")

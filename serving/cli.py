@@ -183,6 +183,7 @@ def score_cmd(
     """Score a whole cohort from a file with the packaged model, without HTTP (nightly batch scoring)."""
     import datetime as dt
 
+    from earlywarn.data import store
     from earlywarn.serving.score_file import BatchScoreConfig, score_file
 
     use_bentoml_home()
@@ -194,6 +195,8 @@ def score_cmd(
         batch_rows=batch_rows,
     )
     r = score_file(cfg)
+    engine = store.engine_for(store.url_from_env())
+    store.audit.record(engine, store.audit.cli_actor(), "scores.export", r.out.name, {"participants": r.participants})
     typer.echo(f"{r.participants} participants ({r.scored} scored) in {r.seconds:.1f} s -> {r.out}")
 
 

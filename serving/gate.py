@@ -27,8 +27,9 @@ class Gate:
         outcomes: str,
         auth_failures: str,
         on_refused: Callable[[], None] = lambda: None,
+        audit: Callable[[str, str, dict], None] = lambda action, subject, detail: None,
     ):
-        self.keys, self.limiter, self.on_refused = keys, limiter, on_refused
+        self.keys, self.limiter, self.on_refused, self.audit = keys, limiter, on_refused, audit
         self.requests, self.days = limits.parse_many(requests), limits.parse_many(days)
         self.outcomes, self.auth_failures = limits.parse_many(outcomes), limits.parse_many(auth_failures)
 
@@ -40,10 +41,13 @@ class Gate:
         authorization = request.headers.get("authorization")
         host = request.client.host if request.client else "unknown"
         address = f"auth-failures:{host}:{self.keys.key_id(authorization)}"
+        key_id = self.keys.key_id(authorization)
         if not all(self.limiter.test(rate, address) for rate in self.auth_failures):
+            self.audit("auth.locked_out", host, {"key_id": key_id})
             self._refuse(self.auth_failures, address, "failed authentications from this address with this key id")
         partner = self.keys.partner_for(authorization)
         if partner is None:
+            self.audit("auth.failure", host, {"key_id": key_id})  # the claimed id only: never the secret part
             for rate in self.auth_failures:
                 self.limiter.hit(rate, address)
             raise APIError(

@@ -10,6 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from earlywarn.data.spool import Spool
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 SCORED = Counter(
@@ -53,6 +55,15 @@ class _LiveCounter(Collector):
 def live_counter(name: str, documentation: str, read: Callable[[], float]) -> None:
     """A counter kept elsewhere (e.g. by the spool), read when scraped; registered once per process."""
     REGISTRY.register(_LiveCounter(name, documentation, read))
+
+
+def watch(version: str, spool: Spool, waiting: Callable[[], float]) -> None:
+    """What /metrics shows of this replica, read at each scrape."""
+    MODEL.labels(version=version).set(1)
+    live(SPOOL_BACKLOG, spool.backlog_bytes)
+    live(QUEUE_DEPTH, waiting)
+    stats = spool.stats
+    live_counter("earlywarn_store_flush_failures", "Store writes from the spool that failed (retried)", lambda: stats.failures)
 
 
 class MetricsEndpoint:

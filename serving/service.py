@@ -24,23 +24,13 @@ from earlywarn.data.pseudonym import Pseudonymizer
 from earlywarn.data.settings import Settings, secret, settings
 from earlywarn.data.spool import Spool
 from earlywarn.serving import openapi, problems
+from earlywarn.serving.audit_writer import AuditWriter
 from earlywarn.serving.batcher import MicroBatcher, QueueFull
 from earlywarn.serving.edge import PARTNER, Edge, Route, parsed_input
 from earlywarn.serving.gate import Gate
 from earlywarn.serving.http import answer_errors_as_problems, explain_flag, parse, problem_response, read_body
 from earlywarn.serving.key_verifier import KeyVerifier
-from earlywarn.serving.metrics import (
-    HTTP_LATENCY,
-    HTTP_REQUESTS,
-    MODEL,
-    QUEUE_DEPTH,
-    RATE_LIMITED,
-    SCORED,
-    SPOOL_BACKLOG,
-    MetricsEndpoint,
-    live,
-    live_counter,
-)
+from earlywarn.serving.metrics import HTTP_LATENCY, HTTP_REQUESTS, RATE_LIMITED, SCORED, MetricsEndpoint, watch
 from earlywarn.serving.ops import OpsGate, RouteMetrics
 from earlywarn.serving.outcomes import Reports
 from earlywarn.serving.problems import APIError, RequestIds
@@ -114,7 +104,7 @@ def _purge_daily(engine: sa.engine.Engine, days: int) -> None:
     """Retention: once at start and every 24 h, delete what is older than EARLYWARN_RETENTION_DAYS."""
     while True:
         try:
-            deleted = store.purge(engine, dt.datetime.now(dt.UTC) - dt.timedelta(days=days))
+            deleted = store.purge(engine, dt.datetime.now(dt.UTC) - dt.timedelta(days=days), actor="service")
             log.info("retention: deleted %d rows older than %d days", sum(deleted.values()), days)
         except sa.exc.SQLAlchemyError as err:
             log.warning("retention purge failed (%s); retried in 24 h", type(err).__name__)
@@ -140,16 +130,14 @@ def _gate() -> Gate:
     cfg = CONFIG
     rates = {"requests": cfg.rate_limit, "days": cfg.day_limit, "outcomes": cfg.outcome_limit}
     limiter = Limiter(secret(cfg.redis_url), cfg.redis_prefix)
-    return Gate(KeyVerifier(_engine()), limiter, **rates, auth_failures=cfg.auth_failure_limit, on_refused=RATE_LIMITED.inc)
+    failures, refused = cfg.auth_failure_limit, RATE_LIMITED.inc
+    return Gate(KeyVerifier(_engine()), limiter, **rates, auth_failures=failures, on_refused=refused, audit=_audit())
 
 
-def _watch(service: RiskService) -> None:
-    """What /metrics shows of this replica, read at each scrape."""
-    MODEL.labels(version=service.version).set(1)
-    live(SPOOL_BACKLOG, service.view.spool.backlog_bytes)
-    live(QUEUE_DEPTH, lambda: service.batcher.waiting)
-    stats = service.view.spool.stats
-    live_counter("earlywarn_store_flush_failures", "Store writes from the spool that failed (retried)", lambda: stats.failures)
+@functools.cache
+def _audit() -> AuditWriter:
+    """This worker's audit trail writer (docs/security.md, Audit)."""
+    return AuditWriter(_engine())
 
 
 def _open_store(cfg: Settings) -> StoreView:
@@ -206,7 +194,8 @@ class RiskService:
             self.scorer.score_jobs, lambda j: len(j.rows), max_waiting=cfg.queue_limit
         )
         threading.Thread(target=_purge_daily, args=(self.view.engine, store.retention_days()), daemon=True).start()
-        _watch(self)
+        watch(self.version, self.view.spool, lambda: self.batcher.waiting)
+        _audit()("model.load", self.version, {"tag": str(self.model_ref.tag), "pid": os.getpid()})
         _settle()
         log.info("serving model version %s with %d features (pid %d)", self.version, len(self.bundle.features), os.getpid())
 

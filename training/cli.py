@@ -192,7 +192,8 @@ def promote_cmd(
     by: Annotated[str | None, typer.Option(help="Who overrides the gates (with --force; default: the login name)")] = None,
 ) -> None:
     """Move alias `champion` to the challenger if it passes the gates; say which gate failed otherwise."""
-    from earlywarn.training.promote import PromoteConfig, comparison_table, promote
+    from earlywarn.training.promote import PromoteConfig, promote
+    from earlywarn.training.run_report import comparison_table
 
     if force and not (reason or "").strip():
         raise typer.BadParameter("--force needs --reason: say why the failed gates do not apply", param_hint="--reason")

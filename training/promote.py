@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from earlywarn.data import store
 from earlywarn.data.contract import PARTICIPANT
 from earlywarn.data.ingest import load_care, load_grid
 from earlywarn.data.settings import settings
@@ -224,6 +225,7 @@ def promote(cfg: PromoteConfig) -> PromoteResult:
             return PromoteResult(False, current.version if current else None, None, message="no earlier champion to roll back to")
         previous = history[-2]
         tracking.set_champion(previous, history[:-1])
+        _audit("model.rollback", previous, cfg, {"was": current.version})
         return PromoteResult(
             True, previous, current.version, message=f"rolled back: champion is version {previous} again (was {current.version})"
         )
@@ -257,6 +259,7 @@ def promote(cfg: PromoteConfig) -> PromoteResult:
         if result.failed:  # forced past failed gates: say who and why, on the version itself
             tracking.tag_version(challenger.version, "promotion_", _override(cfg, result.failed))
         tracking.set_champion(challenger.version, [*history, challenger.version])
+        _audit("model.promote", challenger.version, cfg, {"overridden": [g.name for g in result.failed], "reason": cfg.reason})
         result.promoted, result.champion = True, challenger.version
         result.message = f"promoted version {challenger.version} to champion"
         if result.failed:
@@ -279,6 +282,10 @@ def _who(cfg: PromoteConfig) -> str:
     return cfg.forced_by or getpass.getuser()
 
 
+def _audit(action: str, version: str, cfg: PromoteConfig, detail: dict) -> None:
+    store.audit.record(store.engine_for(store.url_from_env()), store.audit.cli_actor(cfg.forced_by), action, version, detail)
+
+
 def _override(cfg: PromoteConfig, failed: list[Gate]) -> dict[str, str]:
     if not cfg.reason or not cfg.reason.strip():
         raise ValueError("--force needs --reason: say why the failed gates do not apply")
@@ -288,13 +295,3 @@ def _override(cfg: PromoteConfig, failed: list[Gate]) -> dict[str, str]:
         "override_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
         "override_gates": "; ".join(f"{g.name}: {g.detail}" for g in failed),
     }
-
-
-def comparison_table(result: PromoteResult) -> str:
-    """A side-by-side table of the compared versions' held-out metrics."""
-    rows = sorted(set().union(*(m.keys() for m in result.comparison.values()))) if result.comparison else []
-    cols = list(result.comparison)
-    lines = [f"{'metric':<40}" + "".join(f"{c:>14}" for c in cols)]
-    for r in rows:
-        lines.append(f"{r:<40}" + "".join(f"{result.comparison[c].get(r, float('nan')):>14.3f}" for c in cols))
-    return "\n".join(lines)

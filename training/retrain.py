@@ -15,7 +15,8 @@ from earlywarn.data.contract import DATE, EVENT, PARTICIPANT
 from earlywarn.data.ingest import CARE_FILE
 from earlywarn.training import tracking
 from earlywarn.training.fit import FitConfig
-from earlywarn.training.promote import PromoteConfig, PromoteResult, comparison_table, promote
+from earlywarn.training.promote import PromoteConfig, PromoteResult, promote
+from earlywarn.training.run_report import comparison_table
 from earlywarn.training.train import TrainConfig, TrainResult, train
 
 

@@ -27,6 +27,7 @@ from earlywarn.training.splits import SPLIT
 from earlywarn.training.uncertainty import CHECKED, Interval, logit
 
 if TYPE_CHECKING:
+    from earlywarn.training.promote import PromoteResult
     from earlywarn.training.train import TrainConfig
 
 
@@ -266,3 +267,13 @@ def model_card_for(
         "observed": final.bands.observed,
     }
     return build_card(None, model_info, data_info, evaluation, metrics, bands)
+
+
+def comparison_table(result: PromoteResult) -> str:
+    """A side-by-side table of the compared versions' held-out metrics."""
+    rows = sorted(set().union(*(m.keys() for m in result.comparison.values()))) if result.comparison else []
+    cols = list(result.comparison)
+    lines = [f"{'metric':<40}" + "".join(f"{c:>14}" for c in cols)]
+    for r in rows:
+        lines.append(f"{r:<40}" + "".join(f"{result.comparison[c].get(r, float('nan')):>14.3f}" for c in cols))
+    return "\n".join(lines)

@@ -3,6 +3,7 @@ owning its tables and queries, and Alembic migrations. Serving writes it; monito
 
 The names below are the store's interface: `from earlywarn.data import store`, then `store.read_predictions(...)`."""
 
+from earlywarn.data.store import audit
 from earlywarn.data.store.base import engine_for, metadata, url_from_env
 from earlywarn.data.store.escalations import (
     ACTED_ON,
@@ -39,6 +40,7 @@ __all__ = [
     "alert_feedback",
     "alert_participant",
     "api_keys",
+    "audit",
     "check_key",
     "count",
     "count_predictions",

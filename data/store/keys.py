@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from earlywarn.data.store import audit
 from earlywarn.data.store.base import metadata
 from earlywarn.data.store.migrate import migrate
 
@@ -45,7 +46,7 @@ class NewKey:
 PARTNER_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
-def create_key(engine: Engine, partner: str, expires_in: dt.timedelta | None = None) -> NewKey:
+def create_key(engine: Engine, partner: str, expires_in: dt.timedelta | None = None, actor: str | None = None) -> NewKey:
     """A new key for the partner (optionally expiring after `expires_in`); the token is returned once."""
     if not PARTNER_NAME.fullmatch(partner):
         raise ValueError(f"partner {partner!r}: use 1-64 lowercase ASCII letters, digits, '-' or '_' (first a letter or digit)")
@@ -62,10 +63,12 @@ def create_key(engine: Engine, partner: str, expires_in: dt.timedelta | None = N
                 expires_at=now + expires_in if expires_in else None,
             )
         )
+    expiry = {"expires_at": now + expires_in if expires_in else None}
+    audit.record(engine, actor or audit.cli_actor(), "key.create", f"{partner}/{key_id}", expiry)
     return NewKey(key_id, partner, f"{PREFIX}_{key_id}_{secret}")
 
 
-def revoke(engine: Engine, key_id: str | None = None, partner: str | None = None) -> int:
+def revoke(engine: Engine, key_id: str | None = None, partner: str | None = None, actor: str | None = None) -> int:
     """Revoke one key, or every key of a partner; returns how many were revoked."""
     if not key_id and not partner:
         raise ValueError("name a key id or a partner")
@@ -73,7 +76,9 @@ def revoke(engine: Engine, key_id: str | None = None, partner: str | None = None
     q = api_keys.update().where(api_keys.c.revoked_at.is_(None)).values(revoked_at=dt.datetime.now(dt.UTC))
     q = q.where(api_keys.c.key_id == key_id) if key_id else q.where(api_keys.c.partner == partner)
     with engine.begin() as conn:
-        return int(conn.execute(q).rowcount or 0)
+        n = int(conn.execute(q).rowcount or 0)
+    audit.record(engine, actor or audit.cli_actor(), "key.revoke", key_id or f"{partner}/*", {"revoked": n})
+    return n
 
 
 def list_keys(engine: Engine) -> list[dict]:

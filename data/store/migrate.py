@@ -45,6 +45,7 @@ def head() -> str:
 def _tables() -> sa.MetaData:
     """The store's metadata with every table registered (each concept's module defines its own)."""
     from earlywarn.data.store import (  # noqa: F401
+        audit,
         escalations,
         key_fingerprint,
         keys,

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from earlywarn.data.store import audit
 from earlywarn.data.store.base import metadata
 from earlywarn.data.store.migrate import migrate
 
@@ -63,10 +64,12 @@ def silent_partners(engine: Engine) -> set[str]:
         return {p for (p,) in conn.execute(q.where(c.mode == SILENT))}
 
 
-def record_mode(engine: Engine, change: ModeChange) -> None:
+def record_mode(engine: Engine, change: ModeChange, actor: str | None = None) -> None:
     migrate(engine)
     row = {"record_id": str(uuid.uuid4()), "changed_at": change.changed_at, "partner": change.partner, "mode": change.mode}
     row |= {"criteria": change.criteria, "measured": change.measured, "override": change.override}
     with engine.begin() as conn:
         seq = conn.execute(sa.select(sa.func.count()).where(partner_modes.c.partner == change.partner)).scalar_one()
         conn.execute(partner_modes.insert().values(**row, seq=int(seq) + 1))
+    detail = {"mode": change.mode, "override": change.override, "measured": change.measured}
+    audit.record(engine, actor or audit.cli_actor(), "partner.mode", change.partner, detail)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from earlywarn.data.settings import settings
+from earlywarn.data.store import audit
 from earlywarn.data.store.base import checkpoint
 from earlywarn.data.store.escalations import alert_feedback, escalation_changes
 from earlywarn.data.store.migrate import migrate
@@ -91,7 +92,7 @@ def retention_days() -> int:
     return settings().retention_days
 
 
-def purge(engine: Engine, before: dt.datetime) -> dict[str, int]:
+def purge(engine: Engine, before: dt.datetime, actor: str | None = None) -> dict[str, int]:
     """Delete predictions (with their inputs), outcomes, escalation changes and feedback stored before `before`;
     returns how many rows each table lost. Withdrawal records stay: they are what keeps a withdrawn person out."""
     migrate(engine)
@@ -100,4 +101,5 @@ def purge(engine: Engine, before: dt.datetime) -> dict[str, int]:
         for name, table in TABLES.items():
             deleted[name] = int(conn.execute(sa.delete(table).where(table.c.created_at < before)).rowcount or 0)
     checkpoint(engine)
+    audit.record(engine, actor or audit.cli_actor(), "store.purge", "store", {"before": before} | deleted)
     return deleted

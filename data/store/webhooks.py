@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from earlywarn.data.store import audit
 from earlywarn.data.store.base import metadata
 from earlywarn.data.store.keys import api_keys
 from earlywarn.data.store.migrate import migrate
@@ -89,7 +90,7 @@ def destination_problem(url: str, production: bool, resolve: Any = socket.getadd
     return None
 
 
-def set_webhook(engine: Engine, partner: str, url: str, production: bool = False) -> Webhook:
+def set_webhook(engine: Engine, partner: str, url: str, production: bool = False, actor: str | None = None) -> Webhook:
     """Point a partner's escalations at `url` with a new signing secret (shown once to the operator); only for a
     partner the store has issued a key to, and only to a destination `destination_problem` allows."""
     problem = destination_problem(url, production)
@@ -104,6 +105,7 @@ def set_webhook(engine: Engine, partner: str, url: str, production: bool = False
     with engine.begin() as conn:
         conn.execute(sa.delete(webhooks).where(webhooks.c.partner == partner))
         conn.execute(webhooks.insert().values(partner=partner, url=url, secret=hook.secret, updated_at=now))
+    audit.record(engine, actor or audit.cli_actor(), "webhook.set", partner, {"host": urlsplit(url).hostname})
     return hook
 
 

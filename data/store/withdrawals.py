@@ -9,6 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from earlywarn.data.store import audit
 from earlywarn.data.store.base import checkpoint, keys_by_partner, metadata
 from earlywarn.data.store.escalations import alert_feedback, escalation_changes
 from earlywarn.data.store.outcomes import outcomes
@@ -49,7 +50,9 @@ def held_rows(engine: Engine, partner: str, participant_key: str) -> int:
         )  # fmt: skip
 
 
-def forget(engine: Engine, partner: str, participant_key: str, models_trained_before: list[str]) -> tuple[int, int]:
+def forget(
+    engine: Engine, partner: str, participant_key: str, models_trained_before: list[str], actor: str | None = None
+) -> tuple[int, int]:
     """Delete a participant's predictions (with their inputs) and outcomes, and record the withdrawal; returns
     (predictions deleted, outcomes deleted)."""
     now = dt.datetime.now(dt.UTC)
@@ -76,6 +79,8 @@ def forget(engine: Engine, partner: str, participant_key: str, models_trained_be
             )
         )
     checkpoint(engine)
+    counts = {"predictions": int(n_pred or 0), "outcomes": int(n_out or 0), "models_trained_before": models_trained_before}
+    audit.record(engine, actor or audit.cli_actor(), "participant.forget", partner, counts)  # never the person's key
     return int(n_pred or 0), int(n_out or 0)
 
 

@@ -233,6 +233,11 @@ def test_resource_limits_participant_days_outcomes_failed_auth_and_ops_endpoints
     assert bad[:5] == [401] * 5 and bad[5:] == [429, 429], bad  # a spoofed client address changes nothing
     assert still.status_code == 429 and int(still.headers["Retry-After"]) >= 1
     assert valid.status_code == 404, valid.text  # failures count per address and key id: the partner is not locked out
+    trail = store.audit.entries(engine)  # issue 30: failed authentications and lockouts are in the audit trail
+    actions = [e.action for e in trail]
+    assert actions.count("auth.failure") == 5 and actions.count("auth.locked_out") >= 2 and "model.load" in actions
+    assert all(e.detail.get("key_id") == "x" for e in trail if e.action.startswith("auth."))
+    assert store.audit.verify(engine)[1] is None and key.split("_")[-1] not in str([e.detail for e in trail])
     record(
         "resource limits (OWASP API4)",
         "participant-days 100/min, outcomes 3/min, 5 failed logins/min, ops token",

@@ -98,6 +98,29 @@ def test_forget_of_an_id_that_matches_nobody_fails_and_records_nothing(home):
     assert store.withdrawn(engine, [new]) == {new}
 
 
+def test_every_change_leaves_an_audit_entry_and_the_chain_verifies(home):
+    """b9b83e2 left no record of key, webhook, mode, consent or retention changes (HIPAA 164.312(b))."""
+    runner = CliRunner()
+    made = runner.invoke(app, ["keys", "create", "--partner", "acme", "--expires", "30d"])
+    token = made.output.strip().splitlines()[-1]
+    assert runner.invoke(app, ["keys", "webhook", "--partner", "acme", "--url", "https://hooks.example.org/acme"]).exit_code == 2
+    engine = store.engine_for(store.url_from_env())
+    store.insert_ignoring_duplicates(engine, "outcomes", [_outcome(Pseudonymizer.from_env()("acme", "person-9"))])
+    assert runner.invoke(app, ["participants", "forget", "--partner", "acme", "--participant", "person-9"]).exit_code == 0
+    assert runner.invoke(app, ["store", "purge"]).exit_code == 0
+    assert runner.invoke(app, ["keys", "revoke", "--partner", "acme"]).exit_code == 0
+    shown = runner.invoke(app, ["audit", "show", "--verify"])
+    assert shown.exit_code == 0 and "chain intact: 4 entries" in shown.output, shown.output
+    actions = [e.action for e in store.audit.entries(engine)]
+    assert actions == ["key.create", "participant.forget", "store.purge", "key.revoke"]  # the refused webhook: none
+    assert "person-9" not in shown.output and token.split("_")[-1] not in shown.output
+    assert Pseudonymizer.from_env()("acme", "person-9") not in shown.output  # not even the pseudonym
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE audit_log SET actor = 'someone else' WHERE seq = 2")
+    broken = runner.invoke(app, ["audit", "show", "--verify"])
+    assert broken.exit_code == 1 and "entry 2 was changed after it was written" in broken.output
+
+
 @pytest.mark.parametrize("value", ["prod", "Production", "demo ", "staging"])
 def test_any_mode_but_production_or_demo_is_refused(monkeypatch, value):
     monkeypatch.setenv("EARLYWARN_MODE", value)
