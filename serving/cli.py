@@ -179,15 +179,24 @@ def score_cmd(
     ] = None,
     model_tag: Annotated[str | None, typer.Option(help="Packaged model (default: EARLYWARN_MODEL_TAG or the latest)")] = None,
     batch_rows: BatchRows = 500_000,
+    partner: Annotated[
+        str | None, typer.Option(help="Whose people these are: withdrawn ones are left out, ids written as pseudonyms")
+    ] = None,
+    raw_ids: Annotated[bool, typer.Option(help="With --partner: write the partner's own ids instead of pseudonyms")] = False,
 ) -> None:
-    """Score a whole cohort from a file with the packaged model, without HTTP (nightly batch scoring)."""
+    """Score a whole cohort from a file with the packaged model, without HTTP (nightly batch scoring). Production
+    needs --partner: withdrawn people are never scored, and the output holds pseudonyms unless --raw-ids."""
     import datetime as dt
 
     from earlywarn.data import store
     from earlywarn.serving.score_file import BatchScoreConfig, score_file
 
     use_bentoml_home()
+    if partner is None and not settings().demo:
+        raise typer.BadParameter("production needs --partner, so withdrawals are honoured", param_hint="--partner")
     cfg = BatchScoreConfig(
+        partner=partner,
+        raw_ids=raw_ids,
         features=features,
         out=out,
         model_tag=model_tag or settings().model_tag,
@@ -197,7 +206,8 @@ def score_cmd(
     r = score_file(cfg)
     engine = store.engine_for(store.url_from_env())
     store.audit.record(engine, store.audit.cli_actor(), "scores.export", r.out.name, {"participants": r.participants})
-    typer.echo(f"{r.participants} participants ({r.scored} scored) in {r.seconds:.1f} s -> {r.out}")
+    left = f"; {r.withdrawn} withdrawn left out" if r.withdrawn else ""
+    typer.echo(f"{r.participants} participants ({r.scored} scored{left}) in {r.seconds:.1f} s -> {r.out}")
 
 
 bento_app = typer.Typer(

@@ -47,6 +47,8 @@ class BatchScoreConfig:
     model_tag: str = f"{MODEL_NAME}:latest"
     as_of: dt.date | None = None  # default: each participant's last day, scored for the file's newest day
     batch_rows: int = 500_000  # memory is bounded by this, not by the cohort
+    partner: str | None = None  # whose people these are: withdrawn ones are left out and ids written as pseudonyms
+    raw_ids: bool = False  # with a partner: write the partner's own ids (asked for explicitly) instead of pseudonyms
 
 
 @dataclass
@@ -55,6 +57,31 @@ class BatchScoreResult:
     scored: int
     seconds: float
     out: Path
+    withdrawn: int = 0  # left out: they withdrew consent
+
+
+class _Consent:
+    """The partner's withdrawals, checked per batch, and the pseudonyms its people's ids are written as."""
+
+    def __init__(self, partner: str, raw_ids: bool):
+        from earlywarn.data import store
+        from earlywarn.data.pseudonym import Pseudonymizer
+
+        self.partner, self.raw_ids, self.store = partner, raw_ids, store
+        self.engine = store.engine_for(store.url_from_env())
+        self.pseudonym = Pseudonymizer.from_env()
+        store.check_key(self.engine, self.pseudonym)  # another key would match no one's withdrawal
+
+    def apply(self, table: pa.Table) -> tuple[pa.Table, int]:
+        ids = table.column(PARTICIPANT).to_pylist()
+        keys = [self.pseudonym(self.partner, i) for i in ids]
+        gone = {k for _, k in self.store.withdrawn(self.engine, [(self.partner, k) for k in keys])}
+        keep = pa.array([k not in gone for k in keys])
+        table = table.filter(keep)
+        if not self.raw_ids:
+            kept = [k for k in keys if k not in gone]
+            table = table.set_column(0, pa.field(PARTICIPANT, pa.string()), pa.array(kept, pa.string()))
+        return table, len(ids) - table.num_rows
 
 
 def newest_day(source: pq.ParquetFile) -> dt.date | None:
@@ -113,7 +140,8 @@ def score_file(cfg: BatchScoreConfig) -> BatchScoreResult:
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     newest = None if cfg.as_of else newest_day(source)
     seen: set[str] = set()
-    totals = {"participants": 0, "scored": 0}
+    totals = {"participants": 0, "scored": 0, "withdrawn": 0}
+    consent = _Consent(cfg.partner, cfg.raw_ids) if cfg.partner else None
     carry = pd.DataFrame()
     with pq.ParquetWriter(cfg.out, OUTPUT_SCHEMA) as writer:
 
@@ -128,8 +156,11 @@ def score_file(cfg: BatchScoreConfig) -> BatchScoreResult:
                     f"{cfg.features}: rows of participant(s) {sorted(repeated)[:3]} are not contiguous; sort by participant"
                 )
             seen.update(ids)
+            if consent is not None:
+                table, gone = consent.apply(table)
+                totals["withdrawn"] += gone
             writer.write_table(table)
-            totals["participants"] += len(ids)
+            totals["participants"] += table.num_rows
             totals["scored"] += int(pc.sum(pc.equal(table.column("status"), "scored")).as_py() or 0)
 
         columns = [PARTICIPANT, DATE, *sent]
@@ -143,4 +174,4 @@ def score_file(cfg: BatchScoreConfig) -> BatchScoreResult:
             carry = frame[tail]
             flush(frame[~tail].reset_index(drop=True))
         flush(carry.reset_index(drop=True))
-    return BatchScoreResult(totals["participants"], totals["scored"], time.perf_counter() - started, cfg.out)
+    return BatchScoreResult(totals["participants"], totals["scored"], time.perf_counter() - started, cfg.out, totals["withdrawn"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import sqlalchemy as sa
 
 from earlywarn.data import store
@@ -19,7 +21,7 @@ def test_an_intact_trail_verifies_and_holds_what_was_recorded(tmp_path):
     engine = _trail(tmp_path)
     entries = store.audit.entries(engine)
     assert [e.seq for e in entries] == [1, 2, 3, 4] and entries[0].prev_hash == "0" * 64
-    assert all(b.prev_hash == a.hash for a, b in zip(entries, entries[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(entries))
     assert entries[2].subject == "acme/k2" and entries[2].detail == {"expires_at": None, "nan": None}
     assert store.audit.verify(engine) == (4, None)
 

@@ -94,3 +94,33 @@ def test_a_wearable_only_file_is_scored_on_what_it_sends(served_model, small_coh
     table[["participant_id", "date"]].to_parquet(tmp_path / "nothing.parquet")
     with pytest.raises(ValueError, match="none of the model's signals"):
         score_file(BatchScoreConfig(tmp_path / "nothing.parquet", tmp_path / "o2.parquet", tag))
+
+
+def test_batch_scoring_leaves_out_withdrawn_people_and_writes_pseudonyms(served_model, small_cohort, tmp_path, monkeypatch):
+    """b9b83e2's `earlywarn score` scored withdrawn people and wrote raw ids under the state root (issue 30)."""
+    from typer.testing import CliRunner
+
+    from earlywarn.cli import app
+    from earlywarn.data import store
+    from earlywarn.data.pseudonym import Pseudonymizer
+    from earlywarn.data.store.keys import create_key
+
+    monkeypatch.setenv("BENTOML_HOME", served_model["BENTOML_HOME"])
+    monkeypatch.setenv("EARLYWARN_DB_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    engine = store.engine_for(f"sqlite:///{tmp_path / 'store.db'}")
+    create_key(engine, "acme", actor="test")
+    ids = sorted(pd.read_parquet(small_cohort.features_path, columns=["participant_id"])["participant_id"].unique())
+    pseudonym = Pseudonymizer.from_env()
+    store.forget(engine, "acme", pseudonym("acme", ids[3]), [], actor="test")
+    tag = served_model["EARLYWARN_MODEL_TAG"]
+    cfg = BatchScoreConfig(small_cohort.features_path, tmp_path / "p.parquet", tag, batch_rows=5000, partner="acme")
+    result = score_file(cfg)
+    out = pd.read_parquet(result.out)
+    assert result.withdrawn == 1 and result.participants == len(ids) - 1 == len(out)
+    assert set(out["participant_id"]) == {pseudonym("acme", i) for i in ids if i != ids[3]}  # no raw id written
+    raw = pd.read_parquet(score_file(BatchScoreConfig(**(vars(cfg) | {"out": tmp_path / "r.parquet", "raw_ids": True}))).out)
+    assert ids[3] not in set(raw["participant_id"]) and ids[0] in set(raw["participant_id"])
+
+    monkeypatch.setenv("EARLYWARN_MODE", "production")
+    refused = CliRunner().invoke(app, ["score", "--features", str(small_cohort.features_path), "--out", str(tmp_path / "x")])
+    assert refused.exit_code == 2 and "production needs --partner" in refused.output
