@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from evidently import BinaryClassification, DataDefinition, Dataset, Report
 from evidently.core.report import Snapshot
@@ -17,6 +18,8 @@ from evidently.ui.workspace import Workspace
 DRIFT_METHOD = "wasserstein"  # normed Wasserstein distance: an effect size, so it does not flag trivia in big samples
 
 PROJECT = "earlywarn relapse-risk"
+MIN_TAIL = 10  # values at or beyond each clip point: no histogram edge or extreme is one person's value
+SIGNIFICANT = 3  # digits kept: a value in a report is never a raw measurement
 MISSING_SHARE = "missing_share"  # mean over signals of each window's missing share in its last week
 
 
@@ -33,6 +36,7 @@ def drift_report(
     Reference rows without a risk (participants the model trained on) count for the signals only:
     Evidently drops missing values column by column."""
     numeric = [*signals, "risk", MISSING_SHARE, "days_observed"]
+    reference, current = deidentified(reference, current, numeric)
     definition = DataDefinition(numerical_columns=numeric)
     metrics: list[Any] = [ValueDrift(column=c, method=DRIFT_METHOD, threshold=signal_limit) for c in signals]
     metrics += [
@@ -50,6 +54,28 @@ def drift_report(
         timestamp=timestamp,
         tags=["drift"],
     )
+
+
+def deidentified(reference: pd.DataFrame, current: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What the saved reports are built from (they hold histograms, whose outer edges are the data's extremes): each
+    column clipped where at least MIN_TAIL pooled values lie beyond on either side, then rounded to SIGNIFICANT digits;
+    a column with too few values to clip that way is left empty. Drift measured on these moves by less than the
+    rounding (docs/monitoring.md)."""
+    reference, current = reference.copy(), current.copy()
+    for c in columns:
+        pooled = np.sort(pd.concat([reference[c], current[c]]).dropna().to_numpy(float))
+        if len(pooled) < 2 * MIN_TAIL:
+            reference[c], current[c] = np.nan, np.nan
+            continue
+        low, high = pooled[MIN_TAIL - 1], pooled[-MIN_TAIL]
+        for frame in (reference, current):
+            frame[c] = _rounded(frame[c].astype(float).clip(low, high))
+    return reference, current
+
+
+def _rounded(values: pd.Series) -> pd.Series:
+    scale = 10.0 ** (SIGNIFICANT - 1 - np.floor(np.log10(np.abs(values.where(values != 0, 1.0)))))
+    return (values * scale).round() / scale
 
 
 def performance_report(matured: pd.DataFrame, timestamp: dt.datetime) -> Snapshot:

@@ -134,6 +134,20 @@ def test_device_change_on_steps_is_named(tmp_path, reference):
     assert saved["alerts"][0]["subject"] == "steps"
 
 
+def test_saved_reports_hold_no_one_persons_values(tmp_path, reference):
+    """b9b83e2's drift report kept a person's values (111.3672, 7.6016) as a histogram's outer bin edges, where
+    erasure could not reach them; reports are now built from clipped, rounded values (issue 30)."""
+    current = _traffic(reference, 400, 6)
+    current.loc[0, "steps"], current.loc[0, "sleep_duration_h"] = 111.3672, 7.6016
+    current.loc[1, "steps"] = 123456.789  # an extreme above everyone else
+    _log(_engine(tmp_path), current)
+    result = monitor(_cfg(tmp_path, reference)).overall
+    text = result.report_html.read_text() + result.report_json.read_text()
+    for value in ("111.3672", "111.367", "7.6016", "123456.789", "123456.8", "1.234567"):
+        assert value not in text, value
+    assert "ValueDrift" in result.report_json.read_text()  # the report is there, only deidentified
+
+
 def test_too_little_data_is_said_not_tested(tmp_path, reference):
     _log(_engine(tmp_path), _traffic(reference, 10, 5))
     result = monitor(_cfg(tmp_path, reference)).overall
