@@ -1,7 +1,9 @@
-"""Remove one participant's rows from the tables kept as files (retrain snapshots, reference samples)."""
+"""Remove one participant's rows from the tables kept as files (retrain snapshots, reference samples), and what the
+retention period has passed from the files made from logged traffic."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from earlywarn.data.contract import PARTICIPANT
+from earlywarn.data.contract import DATE, PARTICIPANT
 
 TAG = "participant_tag"  # reference samples name their rows' participants by a keyed tag, not an id
 
@@ -64,3 +66,37 @@ def erase_file(path: Path, ids: set[str], tags: set[str]) -> bool:
 def erase_tables(root: Path, ids: set[str], tags: set[str]) -> list[Path]:
     """`erase_file` on every Parquet or CSV table under root; returns the files changed."""
     return [path for path in _tables(root) if erase_file(path, ids, tags)]
+
+
+LOGGED_MARK = ":"  # retrain snapshots name logged participants `partner:key`; a training cohort's own ids have none
+TRAFFIC_TABLES = ("retrain",)  # state folders whose tables hold logged traffic
+TRAFFIC_FILES = (("monitoring", "reports"),)  # state folders whose files are made from logged traffic
+
+
+def expire_files(root: Path, before: dt.datetime) -> list[Path]:
+    """Retention beyond the store: logged participants' rows dated before `before` leave every retrain snapshot, and
+    monitoring reports written before it are deleted. The training cohort's own rows stay (they are not traffic)."""
+    changed = [p for folder in TRAFFIC_TABLES for p in _tables(root / folder) if _expire_rows(p, before.date())]
+    for parts in TRAFFIC_FILES:
+        folder = root.joinpath(*parts)
+        old = [p for p in folder.rglob("*") if p.is_file() and p.stat().st_mtime < before.timestamp()] if folder.is_dir() else []
+        for path in old:
+            path.unlink()
+        changed += old
+    return changed
+
+
+def _expire_rows(path: Path, before: dt.date) -> bool:
+    columns = _columns(path)
+    if PARTICIPANT not in columns or DATE not in columns:
+        return False
+    parquet = path.suffix == ".parquet"
+    frame = pd.read_parquet(path) if parquet else pd.read_csv(path, dtype={PARTICIPANT: str})
+    old = frame[PARTICIPANT].astype(str).str.contains(LOGGED_MARK, regex=False) & (pd.to_datetime(frame[DATE]).dt.date < before)
+    if not old.any():
+        return False
+    tmp = path.with_name(path.name + ".expiring")
+    kept = frame[~old]
+    kept.to_parquet(tmp, index=False) if parquet else kept.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return True

@@ -82,11 +82,12 @@ def store_purge(
         int | None, typer.Option(min=1, help="Keep this many days (default: EARLYWARN_RETENTION_DAYS, else 400)")
     ] = None,
 ) -> None:
-    """Delete predictions, inputs, outcomes, escalations and feedback older than the retention period (the service
-    also does this once a day)."""
+    """Delete predictions, inputs, outcomes, escalations and feedback older than the retention period, and the same
+    traffic in retrain snapshots and monitoring reports under the state root (the service purges the store daily)."""
     import datetime as dt
 
-    from earlywarn.data import store
+    from earlywarn.data import state, store
+    from earlywarn.data.erasure import expire_files
 
     try:
         keep = days or store.retention_days()
@@ -95,7 +96,12 @@ def store_purge(
         raise typer.Exit(1) from None
     before = dt.datetime.now(dt.UTC) - dt.timedelta(days=keep)
     deleted = store.purge(store.engine_for(store.url_from_env()), before)
-    typer.echo(f"kept {keep} days; deleted " + ", ".join(f"{n} {table}" for table, n in deleted.items()))
+    files = expire_files(state.home(), before)
+    typer.echo(
+        f"kept {keep} days; deleted "
+        + ", ".join(f"{n} {table}" for table, n in deleted.items())
+        + f"; {len(files)} files under the state root rewritten or deleted"
+    )
 
 
 @participants_app.command("forget")

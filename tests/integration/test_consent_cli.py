@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -187,9 +189,26 @@ def test_store_purge_keeps_the_retention_period(home, monkeypatch):
     store.migrate(engine)
     old = _outcome("k-old") | {"created_at": dt.datetime.now(dt.UTC) - dt.timedelta(days=401)}
     store.insert_ignoring_duplicates(engine, "outcomes", [old, _outcome("k-new")])
+    # Copies beyond the store (b9b83e2 left them): a retrain snapshot and a monitoring report.
+    today = dt.date.today()
+    snapshot = home / "retrain" / "20260101T000000" / "features.parquet"
+    snapshot.parent.mkdir(parents=True)
+    days = [today - dt.timedelta(days=420), today - dt.timedelta(days=10)]
+    pd.DataFrame(
+        {"participant_id": ["acme:k-old", "acme:k-old", "P001", "P001"], "date": pd.to_datetime(days * 2), "steps": 1.0}
+    ).to_parquet(snapshot, index=False)
+    report = home / "monitoring" / "reports" / "old-drift.html"
+    report.parent.mkdir(parents=True)
+    report.write_text("<html>")
+    ancient = (dt.datetime.now() - dt.timedelta(days=401)).timestamp()
+    os.utime(report, (ancient, ancient))
     out = CliRunner().invoke(app, ["store", "purge"])
     assert out.exit_code == 0 and "kept 400 days; deleted 0 predictions, 1 outcomes" in out.output, out.output
+    assert "2 files under the state root rewritten or deleted" in out.output, out.output
     assert store.read_outcomes(engine)["participant_key"].tolist() == ["k-new"]
+    kept = pd.read_parquet(snapshot)
+    assert kept["participant_id"].tolist() == ["acme:k-old", "P001", "P001"]  # the old logged day only: not the cohort's
+    assert kept["date"].min().date() == days[0] and kept.loc[0, "date"].date() == days[1] and not report.exists()
     monkeypatch.setenv("EARLYWARN_RETENTION_DAYS", "0")
     refused = CliRunner().invoke(app, ["store", "purge"])
     assert refused.exit_code == 1 and "EARLYWARN_RETENTION_DAYS='0'" in refused.output
