@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     auth_failure_limit: str = Field(
         default="20/minute", description="Failed authentications per client address and key id (a valid key is never refused)"
     )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="The service's JSON log lines at this level and above (an access line per request)"
+    )
     trusted_proxies: str = Field(
         default="",
         description="Comma-separated addresses (or CIDR ranges) of reverse proxies whose X-Forwarded-For is believed; "

@@ -13,6 +13,8 @@ import limits
 import limits.storage
 import limits.strategies
 
+from earlywarn.serving import logs
+from earlywarn.serving.edge import PARTNER
 from earlywarn.serving.problems import request_id, send_problem
 
 OPS_PATHS = ("/metrics", "/v1/status")
@@ -100,8 +102,10 @@ class RouteMetrics:
         try:
             await self.app(scope, receive, sending)
         finally:
-            self.latency.labels(route=route).observe(time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+            self.latency.labels(route=route).observe(seconds)
             self.requests.labels(route=route, method=method, status=str(status["code"])).inc()
+            logs.access(request_id(scope), scope.get(PARTNER), route, method, status["code"], seconds)
 
 
 def route_paths(routes: list[Any], prefix: str = "") -> Iterator[str]:

@@ -23,7 +23,7 @@ from earlywarn.data import state, store
 from earlywarn.data.pseudonym import Pseudonymizer
 from earlywarn.data.settings import Settings, secret, settings
 from earlywarn.data.spool import Spool
-from earlywarn.serving import openapi, problems
+from earlywarn.serving import logs, openapi, problems
 from earlywarn.serving.audit_writer import AuditWriter
 from earlywarn.serving.batcher import MicroBatcher, QueueFull
 from earlywarn.serving.edge import PARTNER, Edge, Route, parsed_input
@@ -56,6 +56,7 @@ from earlywarn.training.model_card import served_card
 log = logging.getLogger("earlywarn.serving")
 state.private_files()  # also when started by `bentoml serve` directly: the log, spool and keys stay private
 CONFIG = settings()
+logs.configure(CONFIG.log_level)
 # uvicorn reads this when BentoML's worker builds its server, after importing this module; its own default trusts
 # X-Forwarded-For from 127.0.0.1, which behind a local proxy lets every client pick its address.
 os.environ["FORWARDED_ALLOW_IPS"] = CONFIG.trusted_proxies

@@ -506,9 +506,18 @@ def test_model_card_openapi_and_metrics(server):
 
 
 def test_logs_hold_no_raw_ids_or_keys(server):
-    srv, keys, _, _ = server
+    srv, keys, _, table = server
+    body = scoring([{"participant_id": "logged-person-1", "days": days_of(table, "P03")}])
+    rid = _post(srv, "/v1/risk-scores", keys["acme"], body, {"X-Request-ID": "access-log-check"}).headers["x-request-id"]
+    time.sleep(0.5)
     text = srv.log_text()
-    assert "ext-P0" not in text and "shared-id" not in text and keys["acme"] not in text
+    assert "ext-P0" not in text and "shared-id" not in text and keys["acme"] not in text and "logged-person-1" not in text
+    # Issue 30: JSON lines, an access line per request (BentoML's access log is off, ours is on)
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    [mine] = [x for x in lines if x.get("request_id") == rid == "access-log-check"]
+    assert mine["logger"] == "earlywarn.access" and mine["partner"] == "acme" and mine["status"] == 200
+    assert mine["route"] == "/v1/risk-scores" and mine["latency_ms"] >= 0
+    assert any(x["logger"] == "earlywarn.serving" and "serving model version" in x["message"] for x in lines)
 
 
 def _refs(node: object) -> set[str]:
