@@ -194,6 +194,25 @@ def partners_mode(
     typer.echo(f"{partner} is live" + ("" if all(c.met for c in checks) else f" by override: {override}"))
 
 
+@partners_app.command("retraining")
+def partners_retraining(
+    partner: Annotated[str, typer.Option(help="The partner")],
+    allow: Annotated[bool, typer.Option("--allow/--deny", help="Let this partner's traffic train new models, or stop it")],
+    min_days: Annotated[int, typer.Option(min=1, help="Logged days a person needs before their data is used")] = 28,
+) -> None:
+    """A partner opts in (or out) to its scored traffic and reported outcomes training new models (`earlywarn
+    retrain`); nothing of a partner that has not opted in is used."""
+    from earlywarn.data import store
+
+    engine = store.engine_for(store.url_from_env())
+    if allow:
+        store.allow_retraining(engine, partner, min_days)
+        typer.echo(f"{partner}'s traffic may train new models (people with at least {min_days} logged days)")
+    else:
+        store.deny_retraining(engine, partner)
+        typer.echo(f"{partner}'s traffic is no longer used for training")
+
+
 @app.command("run")
 def run_cmd(
     port: Annotated[int, typer.Option(help="Port the service listens on (loopback)")] = 3000,

@@ -248,7 +248,8 @@ def retrain_cmd(
     result = retrain(cfg)
     typer.echo(
         f"training set: {result.logged_participants} logged participants, {result.logged_days} logged days, "
-        f"{result.reported_events} reported events added -> {result.features_path.parent}"
+        f"{result.reported_events} reported events added -> {result.features_path.parent}; left out: "
+        f"{result.left_out_partners} partners not opted in, {result.left_out_people} people with too few logged days"
     )
     typer.echo(result.comparison)
     for g in result.promotion.gates:

@@ -42,6 +42,8 @@ class RetrainResult:
     logged_days: int
     reported_events: int
     escalations_acted_on: int
+    left_out_partners: int  # sent traffic without opting in to retraining
+    left_out_people: int  # of partners that opted in, with fewer logged days than their minimum
     train: TrainResult
     promotion: PromoteResult
     comparison: str
@@ -71,13 +73,13 @@ def live_dataset(cfg: RetrainConfig, base_features: Path, base_outcomes: Path, f
         raise ValueError("retraining on reported outcomes needs event-mode training data (participant_id, date, event)")
     logged = store.read_inputs(engine, since=cfg.since)
     features = [c for c in base.columns if c not in (PARTICIPANT, DATE)]
-    stats = {"logged_participants": 0, "logged_days": 0, "reported_events": 0}
+    stats = {"logged_participants": 0, "logged_days": 0, "reported_events": 0, "left_out_partners": 0, "left_out_people": 0}
     parts, events = [base], [base_out[[PARTICIPANT, DATE, EVENT]]]
     if not logged.empty:
         width = len(logged.columns) - 3
         if width != len(features):
             raise ValueError(f"logged windows have {width} features, the training data {len(features)}: models differ")
-        logged = logged.rename(columns=dict(enumerate(features)))
+        logged = _consented(engine, logged.rename(columns=dict(enumerate(features))), stats)
         ids = logged["partner"] + ":" + logged["participant_key"]
         live = logged[features].assign(**{PARTICIPANT: ids, DATE: pd.to_datetime(logged["date"])})[[PARTICIPANT, DATE, *features]]
         parts.append(live)
@@ -102,6 +104,18 @@ def live_dataset(cfg: RetrainConfig, base_features: Path, base_outcomes: Path, f
     if attributes.exists():
         (folder / "participants.csv").write_text(attributes.read_text())
     return features_path, outcomes_path, stats
+
+
+def _consented(engine: sa.Engine, logged: pd.DataFrame, stats: dict[str, int]) -> pd.DataFrame:
+    """Only traffic of partners that opted in to retraining, and of their people with at least the partner's minimum
+    of logged days (a one-day probe never becomes training data)."""
+    allowed = store.retraining_partners(engine)
+    stats["left_out_partners"] = len(set(logged["partner"]) - set(allowed))
+    logged = logged[logged["partner"].isin(set(allowed))]
+    days = logged.groupby(["partner", "participant_key"])["date"].transform("nunique")
+    enough = days >= logged["partner"].map(allowed)
+    stats["left_out_people"] = int(logged.loc[~enough, ["partner", "participant_key"]].drop_duplicates().shape[0])
+    return logged[enough]
 
 
 def _care_days(engine: sa.Engine, logged_ids: set[str]) -> pd.DataFrame:

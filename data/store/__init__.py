@@ -27,6 +27,7 @@ from earlywarn.data.store.predictions import (
     scored_days,
 )
 from earlywarn.data.store.records import TABLES, count, existing_ids, insert_ignoring_duplicates, purge, retention_days
+from earlywarn.data.store.retraining_consent import allow_retraining, deny_retraining, retraining_partners
 from earlywarn.data.store.webhooks import read_deliveries, webhook_deliveries, webhooks
 from earlywarn.data.store.withdrawals import forget, held_rows, read_withdrawals, withdrawals, withdrawn
 
@@ -39,12 +40,14 @@ __all__ = [
     "ModeChange",
     "alert_feedback",
     "alert_participant",
+    "allow_retraining",
     "api_keys",
     "audit",
     "check_key",
     "count",
     "count_predictions",
     "current_mode",
+    "deny_retraining",
     "engine_for",
     "escalation_changes",
     "existing_ids",
@@ -69,6 +72,7 @@ __all__ = [
     "read_withdrawals",
     "record_mode",
     "retention_days",
+    "retraining_partners",
     "scored_days",
     "silent_partners",
     "store_settings",

@@ -52,6 +52,7 @@ def _tables() -> sa.MetaData:
         outcomes,
         partner_modes,
         predictions,
+        retraining_consent,
         webhooks,
         withdrawals,
     )

@@ -38,6 +38,7 @@ def live(tmp_path_factory):
         )
         simulate(sim)
         server.stop()  # the tests below work on the log and the registry; MLflow stays on this stack's store
+        store.allow_retraining(store.engine_for(db), "clinic-east", min_days=28, actor="test")
         yield {"db": db, "root": root, "traffic": traffic}
 
 
@@ -64,6 +65,7 @@ def test_retrain_beats_a_weak_champion_and_a_worse_challenger_is_refused(live):
         ],
     )
     good = retrain(RetrainConfig(db_url=live["db"], out=live["root"] / "retrain", fit=FitConfig(max_epochs=3), gates=LOOSE))
+    assert good.left_out_partners == 0 and good.left_out_people == 0  # 40 days each, minimum 28
     assert len(opened) and good.escalations_acted_on == len(acted)
     care = pd.read_csv(good.features_path.parent / "care.csv")
     assert sorted(care["participant_id"]) == sorted(acted["partner"] + ":" + acted["participant_key"])
