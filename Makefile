@@ -45,7 +45,7 @@ bench: $(STAMP) ## Cost budget (training, in-process scoring), the service besid
 	$(PY) -m bench.batching
 	$(PY) -m bench.monitor 100000
 
-validate: $(STAMP) ## Write docs/validation.md: calibration, partial signals, interval and behaviour against the true risk and a fresh cohort; case-control synthetic, GLOBEM sample (about 20 minutes on 2 cores)
+validate: $(STAMP) ## Write docs/validation.md: calibration, partial signals, interval and behaviour against the true risk and a fresh cohort; case-control synthetic, GLOBEM sample, the nested model choice (about 25 minutes on 2 idle cores)
 	$(PY) -m bench.validate docs/validation.md
 
 docs-images: $(STAMP) ## Regenerate docs/images (calibration, decision curve, a risk trajectory, the drift dashboard); needs Chromium, ~5 min
