@@ -11,8 +11,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from earlywarn.training.plots import save_plots
-
 SECTIONS = {  # what the report shows, in TRIPOD+AI's order where it applies
     "cohort": ("people", "participant_days", "events", "windows", "prevalence", "first_date", "last_date"),
     "discrimination": ("auroc", "auroc_ci_low", "auroc_ci_high", "auprc", "auprc_ci_low", "auprc_ci_high"),
@@ -46,6 +44,8 @@ def write(
 ) -> tuple[Path, Path]:
     """validation.json and validation.html (with figures/) in `out`. The record holds title, summary, protocol,
     sections, subgroups, checks and meets_criteria; its data fingerprint is shown when present."""
+    from earlywarn.training.plots import save_plots  # here: it switches matplotlib to Agg, which notebooks must not get on import
+
     out.mkdir(parents=True, exist_ok=True)
     figures = save_plots(frame, risk, thresholds, out / "figures", events) if len(frame) else []
     report_json, report_html = out / "validation.json", out / "validation.html"
