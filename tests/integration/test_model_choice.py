@@ -28,7 +28,7 @@ def test_auto_chooses_by_nested_cv_on_a_small_cohort_and_records_why(mlflow_uri,
     from earlywarn.data.synth_course import SynthConfig
     from earlywarn.training import tracking
 
-    cohort = synth(SynthConfig(participants=40, days=90, seed=3, design="case-control"), tmp_path / "cohort")
+    cohort = synth(SynthConfig(participants=40, days=60, seed=3, design="case-control"), tmp_path / "cohort")
     line = _train(cohort, tmp_path)  # the default is auto, and 40 people is a small cohort
     chosen = line.split()[2]
     assert chosen in choose.CANDIDATES and "nested estimate on unseen people" in line

@@ -186,7 +186,10 @@ def test_training_against_an_mlflow_server_on_postgresql(small_cohort, tmp_path)
                 except OSError:
                     time.sleep(0.5)
             env = _env(tmp_path, MLFLOW_TRACKING_URI=uri)
-            cmd = _train_cmd(small_cohort, "--max-epochs", "2", "--no-baseline", "--out", str(tmp_path / "out"))
+            # the sequence model only: the nested model choice is tested in test_model_choice.py
+            cmd = _train_cmd(
+                small_cohort, "--model", "additive", "--max-epochs", "2", "--no-baseline", "--out", str(tmp_path / "out")
+            )
             done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
             assert done.returncode == 0, done.stderr[-3000:]
             client = MlflowClient(tracking_uri=uri, registry_uri=uri)
