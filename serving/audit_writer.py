@@ -32,18 +32,9 @@ class AuditWriter:
         except queue.Full:
             self.dropped += 1
 
-    def flush(self, timeout: float = 10.0) -> None:
-        """Wait until what was queued is written (tests, shutdown)."""
-        done = threading.Event()
-        self._queue.put(("", "", {"_flush": done}))
-        done.wait(timeout)
-
     def _run(self) -> None:
         while True:
             action, subject, detail = self._queue.get()
-            if "_flush" in detail:
-                detail["_flush"].set()
-                continue
             try:
                 if self.dropped:
                     dropped, self.dropped = self.dropped, 0

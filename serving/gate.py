@@ -40,8 +40,8 @@ class Gate:
         key id it is guessing, never theirs."""
         authorization = request.headers.get("authorization")
         host = request.client.host if request.client else "unknown"
-        address = f"auth-failures:{host}:{self.keys.key_id(authorization)}"
         key_id = self.keys.key_id(authorization)
+        address = f"auth-failures:{host}:{key_id}"
         if not all(self.limiter.test(rate, address) for rate in self.auth_failures):
             self.audit("auth.locked_out", host, {"key_id": key_id})
             self._refuse(self.auth_failures, address, "failed authentications from this address with this key id")

@@ -61,7 +61,7 @@ def _digest(prev: str, seq: int, at: dt.datetime, actor: str, action: str, subje
 
 
 def _utc(t: dt.datetime) -> dt.datetime:
-    return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).astimezone(dt.UTC).replace(microsecond=t.microsecond)
+    return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
 
 
 def record(engine: Engine, actor: str, action: str, subject: str, detail: dict[str, Any] | None = None) -> Entry:
