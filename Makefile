@@ -66,8 +66,8 @@ bench-scale: $(STAMP) ## Time and peak memory of each stage at growing cohort si
 drill: $(STAMP) ## Fuzzing, hostile input, rate limits, secrets, faults, a 10-minute soak, supply chain; prints the table
 	@mkdir -p runs/drill && rm -f runs/drill/results.jsonl
 	EARLYWARN_DRILL=full EARLYWARN_DRILL_RESULTS=$(CURDIR)/runs/drill/results.jsonl $(PY) -m pytest -q -p no:randomly \
-		tests/drills/test_drills.py tests/drills/test_serving_drill.py tests/integration/test_serving_http.py tests/integration/test_consent_cli.py tests/unit/serving/test_serving_unit.py tests/integration/test_retrain.py \
-		-k "drill or fuzz or validators or hostile or rate or logs or secret or production or mlflow or tampered or swapped or kill or soak or versions or telemetry or revoked or partners or outage or resource or forget or private or purge or expire or spool_survives or queue or authentication_comes or outcomes_are_bounded or model_card or retrain_beats"
+		tests/drills/test_drills.py tests/drills/test_serving_drill.py tests/integration/test_serving_http.py tests/integration/test_consent_cli.py tests/unit/serving/test_serving_unit.py tests/integration/test_retrain.py tests/integration/test_supply_chain.py \
+		-k "drill or fuzz or validators or hostile or rate or logs or secret or production or mlflow or tampered or swapped or kill or soak or versions or telemetry or revoked or partners or outage or resource or forget or private or purge or expire or spool_survives or queue or authentication_comes or outcomes_are_bounded or model_card or retrain_beats or alias or planted or packaged_model or rotating or tracing"
 	$(PY) -m tests.drill runs/drill/results.jsonl | tee runs/drill/table.md
 	$(MAKE) sbom
 

@@ -68,6 +68,30 @@ def erase_tables(root: Path, ids: set[str], tags: set[str]) -> list[Path]:
     return [path for path in _tables(root) if erase_file(path, ids, tags)]
 
 
+def rename_file(path: Path, ids: dict[str, str], tags: dict[str, str]) -> bool:
+    """Rewrite one table with its participants renamed (a rotated pseudonymisation secret); False when none appear."""
+    columns = _columns(path)
+    if PARTICIPANT not in columns and TAG not in columns:
+        return False
+    parquet = path.suffix == ".parquet"
+    frame = pd.read_parquet(path) if parquet else pd.read_csv(path, dtype={PARTICIPANT: str, TAG: str})
+    hit = False
+    for column, names in ((PARTICIPANT, ids), (TAG, tags)):
+        if column in frame.columns and frame[column].astype(str).isin(names.keys()).any():
+            frame[column] = frame[column].astype(str).map(lambda v, n=names: n.get(v, v))
+            hit = True
+    if hit:
+        tmp = path.with_name(path.name + ".rekeying")
+        frame.to_parquet(tmp, index=False) if parquet else frame.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    return hit
+
+
+def rename_tables(root: Path, ids: dict[str, str], tags: dict[str, str]) -> list[Path]:
+    """`rename_file` on every Parquet or CSV table under root; returns the files changed."""
+    return [path for path in _tables(root) if rename_file(path, ids, tags)]
+
+
 LOGGED_MARK = ":"  # retrain snapshots name logged participants `partner:key`; a training cohort's own ids have none
 TRAFFIC_TABLES = ("retrain",)  # state folders whose tables hold logged traffic
 TRAFFIC_FILES = (("monitoring", "reports"),)  # state folders whose files are made from logged traffic

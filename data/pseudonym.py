@@ -68,3 +68,11 @@ class Pseudonymizer:
         if len(key) < 16 and not demo:
             raise SecretError("the HMAC key must be at least 16 characters")
         return cls(key.encode())
+
+    @classmethod
+    def previous_from_env(cls) -> Pseudonymizer:
+        """EARLYWARN_HMAC_KEY_PREVIOUS(_FILE): the secret a rotation moves away from (`earlywarn store rekey`)."""
+        key = secret(settings().hmac_key_previous)
+        if not key:
+            raise SecretError("EARLYWARN_HMAC_KEY_PREVIOUS or its _FILE must hold the secret being rotated away from")
+        return cls(key.encode())

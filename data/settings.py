@@ -13,9 +13,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from earlywarn.data.episodes import Rules
 
 PREFIX = "EARLYWARN_"
-SECRETS = ("hmac_key", "db_url", "ops_token", "redis_url")  # each also read from the file that <NAME>_FILE names
+SECRETS = (
+    "hmac_key",
+    "hmac_key_previous",
+    "signing_key",
+    "db_url",
+    "ops_token",
+    "redis_url",
+)  # each also read from the file that <NAME>_FILE names
 
-STRONG = ("hmac_key", "ops_token")  # secrets someone could guess: their estimated strength is checked
+STRONG = ("hmac_key", "hmac_key_previous", "ops_token")  # secrets someone could guess: their estimated strength is checked
 MIN_SECRET_BITS = 80  # a heuristic floor that catches weak choices; docs/security.md says how to make a 256-bit one
 MODEL_NAME = "relapse-risk"  # the registered model, its BentoML copies and the tuning study: named once, here
 
@@ -35,10 +42,24 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path("runs"), description="State root: MLflow and BentoML stores, prediction log, spool, reports")
     hmac_key: SecretStr | None = Field(
         default=None,
-        description="Secret for participant pseudonyms and model signatures (at least 80 bits of estimated strength; "
-        "required in production)",
+        description="Secret for participant pseudonyms (at least 80 bits of estimated strength; required in production)",
     )
     hmac_key_file: Path | None = Field(default=None, description="File holding EARLYWARN_HMAC_KEY (instead of the variable)")
+    hmac_key_previous: SecretStr | None = Field(
+        default=None, description="The pseudonymisation secret being rotated away from; only `earlywarn store rekey` reads it"
+    )
+    hmac_key_previous_file: Path | None = Field(default=None, description="File holding EARLYWARN_HMAC_KEY_PREVIOUS")
+    signing_key: SecretStr | None = Field(
+        default=None,
+        description="Ed25519 private key that signs models and promotion records (`earlywarn models keygen`); only where "
+        "training and promotion run; demo mode uses a published demo key",
+    )
+    signing_key_file: Path | None = Field(default=None, description="File holding EARLYWARN_SIGNING_KEY")
+    verify_keys: str | None = Field(
+        default=None,
+        description="Public keys (comma-separated) whose signatures models and promotion records may carry; the "
+        "signing key's own is added; list old and new while rotating",
+    )
     db_url: SecretStr | None = Field(
         default=None,
         description="Prediction log and key store (SQLAlchemy URL); default SQLite `earlywarn.db` under the state root",
@@ -107,6 +128,10 @@ class Settings(BaseSettings):
             rise_factor=self.escalation_rise_factor,
             lost_contact_days=self.escalation_lost_contact_days,
         )
+
+    @property
+    def verify_key_list(self) -> list[str]:
+        return [k.strip() for k in (self.verify_keys or "").split(",") if k.strip()]
 
     def spool_path(self) -> Path:
         """Where records spool: EARLYWARN_SPOOL_DIR, else `spool/` under the state root (absolute)."""

@@ -11,7 +11,9 @@ from earlywarn.data.cli import app as data_app
 from earlywarn.monitoring.cli import app as monitor_app
 from earlywarn.serving.cli import app as serving_app
 from earlywarn.serving.cli import bento_app, keys_app
+from earlywarn.store_cli import app as store_app
 from earlywarn.training.cli import app as training_app
+from earlywarn.training.models_cli import app as models_app
 
 # Plain help: Rich markup would eat bracketed words such as "[thresholds]" in option texts.
 app = typer.Typer(
@@ -23,6 +25,7 @@ app.add_typer(serving_app)  # serve, score
 app.add_typer(keys_app, name="keys")
 app.add_typer(bento_app, name="bento")
 app.add_typer(monitor_app, name="monitor")
+app.add_typer(models_app, name="models")
 
 participants_app = typer.Typer(help="Participants' data rights.", no_args_is_help=True)
 app.add_typer(participants_app, name="participants")
@@ -30,7 +33,6 @@ partners_app = typer.Typer(
     help="Partners' modes: silent (scored and stored, not shown) until their criteria hold.", no_args_is_help=True
 )
 app.add_typer(partners_app, name="partners")
-store_app = typer.Typer(help="The operational store: schema migrations and retention.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
 audit_app = typer.Typer(help="The audit trail: who changed keys, partners, consent, retention and models.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
@@ -58,50 +60,6 @@ def audit_show(
         typer.echo(f"chain broken after {checked} entries: {problem}" if problem else f"chain intact: {checked} entries")
         if problem:
             raise typer.Exit(1)
-
-
-@store_app.command("migrate")
-def store_migrate() -> None:
-    """Bring the store (EARLYWARN_DB_URL, else the embedded SQLite file) to the newest schema, in place; the service
-    does this at start. A store written before migrations existed is adopted as it is."""
-    from earlywarn.data import store
-
-    url = store.url_from_env()
-    result = store.migrate(store.engine_for(url))
-    if result.adopted:
-        typer.echo(f"adopted a store written before migrations; now at revision {result.after}")
-    elif result.before == result.after:
-        typer.echo(f"already at the newest revision {result.after}")
-    else:
-        typer.echo(f"migrated from {result.before or 'an empty store'} to revision {result.after}")
-
-
-@store_app.command("purge")
-def store_purge(
-    days: Annotated[
-        int | None, typer.Option(min=1, help="Keep this many days (default: EARLYWARN_RETENTION_DAYS, else 400)")
-    ] = None,
-) -> None:
-    """Delete predictions, inputs, outcomes, escalations and feedback older than the retention period, and the same
-    traffic in retrain snapshots and monitoring reports under the state root (the service purges the store daily)."""
-    import datetime as dt
-
-    from earlywarn.data import state, store
-    from earlywarn.data.erasure import expire_files
-
-    try:
-        keep = days or store.retention_days()
-    except ValueError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1) from None
-    before = dt.datetime.now(dt.UTC) - dt.timedelta(days=keep)
-    deleted = store.purge(store.engine_for(store.url_from_env()), before)
-    files = expire_files(state.home(), before)
-    typer.echo(
-        f"kept {keep} days; deleted "
-        + ", ".join(f"{n} {table}" for table, n in deleted.items())
-        + f"; {len(files)} files under the state root rewritten or deleted"
-    )
 
 
 @participants_app.command("forget")
@@ -253,9 +211,11 @@ def user_errors() -> tuple[type[Exception], ...]:
     traceback. EARLYWARN_DEBUG=1 shows the traceback."""
     from earlywarn.data.pseudonym import SecretError
     from earlywarn.data.validation import ContractError
+    from earlywarn.training.bundle import BundleError
+    from earlywarn.training.signing import SigningError
     from earlywarn.training.splits import TrainingDataError
 
-    return (OSError, ValueError, LookupError, ContractError, SecretError, TrainingDataError)
+    return (OSError, ValueError, LookupError, ContractError, SecretError, TrainingDataError, BundleError, SigningError)
 
 
 def main() -> None:

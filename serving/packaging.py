@@ -11,6 +11,8 @@ from pathlib import Path
 
 from earlywarn.data import state
 from earlywarn.data.settings import MODEL_NAME
+from earlywarn.training import supply_chain
+from earlywarn.training.bundle import ModelBundle
 from earlywarn.training.code_copy import copy_package
 
 
@@ -32,7 +34,8 @@ class ImportResult:
 
 
 def import_model(alias: str = "champion") -> ImportResult:
-    """Copy a registered version's verified bundle into the BentoML store, labelled with its registry version."""
+    """Copy a registered version's verified bundle into the BentoML store, labelled with its registry version, with
+    the signed promotion record that makes it champion (refused without one: moving the alias is not enough)."""
     use_bentoml_home()
     import bentoml
 
@@ -42,16 +45,19 @@ def import_model(alias: str = "champion") -> ImportResult:
     info = tracking.version_info(alias)
     if info is None:
         raise LookupError(f"no model version has alias '{alias}' in '{tracking.REGISTERED_MODEL}'; train and promote one first")
-    # Packaging the same version again reuses its copy; only the newest copy counts, as `:latest` is what serves.
-    with contextlib.suppress(bentoml.exceptions.NotFound):
-        latest = bentoml.models.get(f"{MODEL_NAME}:latest")
-        if latest.info.metadata.get("mlflow_run_id") == info.run_id:
-            return ImportResult(str(latest.tag), info.version)
-    bundle = tracking.load_bundle(info.version)
-    with bentoml.models.create(
-        MODEL_NAME, labels={"mlflow_version": info.version, "alias": alias}, metadata={"mlflow_run_id": info.run_id}
-    ) as ref:
-        bundle.save(ref.path)
+    tagged = {v: t for v in tracking.model_versions() if (t := tracking.version_tags(v, "").get(supply_chain.PROMOTION_TAG))}
+    with tempfile.TemporaryDirectory(prefix="earlywarn-import-") as tmp:
+        folder = tracking.download_model(info.version, tmp) / supply_chain.BUNDLE_IN_MODEL
+        record = supply_chain.check_champion(info.version, ModelBundle.load(folder), tagged)
+        # Packaging the same version again reuses its copy; only the newest copy counts, as `:latest` is what serves.
+        with contextlib.suppress(bentoml.exceptions.NotFound):
+            latest = bentoml.models.get(f"{MODEL_NAME}:latest")
+            if latest.info.metadata.get("mlflow_run_id") == info.run_id:
+                return ImportResult(str(latest.tag), info.version)
+        labels = {"mlflow_version": info.version, "alias": alias}
+        with bentoml.models.create(MODEL_NAME, labels=labels, metadata={"mlflow_run_id": info.run_id}) as ref:
+            shutil.copytree(folder, ref.path, dirs_exist_ok=True)  # as signed: packaging needs no signing key
+            Path(ref.path, supply_chain.PROMOTION_FILE).write_text(tagged[record.version])
     return ImportResult(str(ref.tag), info.version)
 
 
@@ -71,6 +77,7 @@ def build_bento() -> str:
     use_bentoml_home()
     import bentoml
 
+    supply_chain.load_promoted(Path(bentoml.models.get(f"{MODEL_NAME}:latest").path))  # refuse an unvouched model
     with tempfile.TemporaryDirectory(prefix="earlywarn-bento-") as tmp:
         package = copy_package(Path(tmp), ("data", "training", "serving"))
         shutil.copy(package / "serving" / "bentofile.yaml", Path(tmp) / "bentofile.yaml")

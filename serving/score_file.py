@@ -18,6 +18,7 @@ from earlywarn.data import progress
 from earlywarn.data.contract import DATE, PARTICIPANT
 from earlywarn.data.ingest import open_parquet
 from earlywarn.data.settings import MODEL_NAME
+from earlywarn.training import supply_chain
 from earlywarn.training.bundle import ModelBundle
 from earlywarn.training.scoring import histories_from_frame, score_histories
 
@@ -128,7 +129,7 @@ def score_file(cfg: BatchScoreConfig) -> BatchScoreResult:
     import bentoml
 
     started = time.perf_counter()
-    bundle = ModelBundle.load(bentoml.models.get(cfg.model_tag).path)
+    bundle = supply_chain.load_promoted(Path(bentoml.models.get(cfg.model_tag).path))
     source = open_parquet(cfg.features)
     names = source.schema_arrow.names
     keys = [c for c in (PARTICIPANT, DATE) if c not in names]

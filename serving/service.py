@@ -9,6 +9,7 @@ import logging
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import bentoml
@@ -49,7 +50,7 @@ from earlywarn.serving.schema import (
 from earlywarn.serving.scorer import Results, ScoreJob, Scorer, score_job
 from earlywarn.serving.store_view import StoreView
 from earlywarn.serving.webhook_sender import WebhookSender
-from earlywarn.training import messages
+from earlywarn.training import messages, supply_chain
 from earlywarn.training.bundle import ModelBundle
 from earlywarn.training.model_card import served_card
 
@@ -71,7 +72,7 @@ def preflight(cfg: Settings) -> ModelBundle:
         store.check_key(store.engine_for(store.url_from_env()), pseudonymizer)
     except sa.exc.SQLAlchemyError as err:  # the store may be away at start; the spool holds records until it is back
         log.warning("could not check the HMAC key against the store (%s); checked at the next start", type(err).__name__)
-    return ModelBundle.load(bentoml.models.get(cfg.model_tag).path)
+    return supply_chain.load_promoted(Path(bentoml.models.get(cfg.model_tag).path))
 
 
 BUNDLE = preflight(CONFIG)

@@ -4,7 +4,6 @@ weights; and what the model says about a window: risk, its interval, and each si
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,16 +14,16 @@ import numpy as np
 import torch
 
 from earlywarn.data.contract import source
-from earlywarn.data.pseudonym import Pseudonymizer
 from earlywarn.data.windows import WindowConfig, WindowSet
 from earlywarn.training.calibration import Bands, Calibration, profile_keys
 from earlywarn.training.nets import AdditiveNet, ModelKind, build_net
 from earlywarn.training.preprocess import Preprocessor
 from earlywarn.training.profiles import source_subsets
+from earlywarn.training.signing import Keys, SigningError, keys
 from earlywarn.training.uncertainty import Interval
 
 SPEC_FILE, WEIGHTS_FILE, MANIFEST_FILE = "model.json", "weights.pt", "manifest.json"
-SIGNATURE_FILE, SIGNING_PURPOSE = "signature", b"model signature"
+SIGNATURE_FILE = "signature"
 FORMAT = 2  # 2: additive nets with per-signal terms, the spline calibrator, the interval's covariance in the weights
 
 
@@ -50,24 +49,20 @@ class BundleError(RuntimeError):
     """A model bundle is missing, corrupt, tampered with or incompatible; never serve it."""
 
 
-def signing_key(demo: bool | None = None) -> bytes:
-    """The model-signing key, derived from the deployment secret (EARLYWARN_HMAC_KEY; the demo key only in demo mode,
-    so a production service refuses models signed in demo mode)."""
-    return Pseudonymizer.from_env(demo).derived(SIGNING_PURPOSE)
-
-
-def _signature(manifest: Path, key: bytes) -> str:
-    return hmac.new(key, manifest.read_bytes(), hashlib.sha256).hexdigest()
-
-
-def _check_signature(d: Path, key: bytes) -> None:
+def _check_signature(d: Path, trusted: Keys) -> None:
     if not (d / SIGNATURE_FILE).exists():
         raise BundleError(f"{d}: the model is not signed; refusing to load it (train or import it again with this release)")
-    if not hmac.compare_digest((d / SIGNATURE_FILE).read_text().strip(), _signature(d / MANIFEST_FILE, key)):
-        raise BundleError(
-            f"{d}: the manifest's signature does not match this deployment's key: the model was changed after it was "
-            "signed, or signed with another EARLYWARN_HMAC_KEY (a demo-mode model in production); refusing to load it"
-        )
+    if ":" not in (d / SIGNATURE_FILE).read_text():
+        raise BundleError(f"{d}: signed by an earlier release with the HMAC secret; train the model again to sign it")
+    try:
+        trusted.verify((d / MANIFEST_FILE).read_bytes(), (d / SIGNATURE_FILE).read_text(), f"{d}: the model's manifest")
+    except SigningError as err:
+        raise BundleError(f"{err}; refusing to load it") from None
+
+
+def manifest_digest(directory: str | Path) -> str:
+    """The sha256 of a bundle's signed manifest: names exactly these weights, settings and code."""
+    return sha256(Path(directory) / MANIFEST_FILE)
 
 
 def sha256(path: Path) -> str:
@@ -91,6 +86,7 @@ class ModelBundle:
     net: AdditiveNet
     interval: Interval = field(default_factory=Interval)
     meta: dict[str, Any] = field(default_factory=dict)
+    digest: str = ""  # sha256 of the signed manifest it was loaded from or saved with (`manifest_digest`)
 
     @property
     def features(self) -> list[str]:
@@ -189,9 +185,10 @@ class ModelBundle:
         covariance = self.net.term_covariance.double().numpy()
         return np.maximum(np.einsum("bp,pq,bq->b", phi, covariance, phi), 0.0)
 
-    def save(self, directory: str | Path, key: bytes | None = None) -> Path:
-        """Write the bundle with a sha256 manifest and an HMAC signature of it (`signing_key`, from the deployment
-        secret): someone who can write the model store but not read the secret cannot make a model that loads."""
+    def save(self, directory: str | Path, covers: dict[str, str] | None = None, signer: Keys | None = None) -> Path:
+        """Write the bundle with a sha256 manifest and an Ed25519 signature of it (EARLYWARN_SIGNING_KEY): someone who
+        can write the model store but has not the signing key cannot make a model that loads. `covers` adds the
+        sha256 of files shipped beside the bundle (the MLflow model's code) to what the signature vouches for."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         spec = {
@@ -207,18 +204,21 @@ class ModelBundle:
         }
         (d / SPEC_FILE).write_text(json.dumps(spec, indent=2, default=str))
         torch.save(self.net.state_dict(), d / WEIGHTS_FILE)
-        manifest = {name: sha256(d / name) for name in (SPEC_FILE, WEIGHTS_FILE)}
+        manifest: dict[str, Any] = {name: sha256(d / name) for name in (SPEC_FILE, WEIGHTS_FILE)}
+        if covers:
+            manifest["covers"] = dict(sorted(covers.items()))
         (d / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
-        (d / SIGNATURE_FILE).write_text(_signature(d / MANIFEST_FILE, key or signing_key()))
+        (d / SIGNATURE_FILE).write_text((signer or keys()).sign((d / MANIFEST_FILE).read_bytes()))
+        self.digest = manifest_digest(d)
         return d
 
     @classmethod
-    def load(cls, directory: str | Path, key: bytes | None = None) -> ModelBundle:
-        """Load after checking the manifest's signature and every file against the manifest's sha256; weights load
-        with weights_only (no pickle)."""
-        d, key = Path(directory), key or signing_key()
+    def load(cls, directory: str | Path, trusted: Keys | None = None) -> ModelBundle:
+        """Load after checking the manifest's signature (public keys only: no secret needed) and every file against
+        the manifest's sha256; weights load with weights_only (no pickle)."""
+        d = Path(directory)
         try:
-            _check_signature(d, key)
+            _check_signature(d, trusted or keys())
             manifest = json.loads((d / MANIFEST_FILE).read_text())
             for name in (SPEC_FILE, WEIGHTS_FILE):
                 if sha256(d / name) != manifest[name]:
@@ -243,8 +243,9 @@ class ModelBundle:
                 net=net,
                 interval=Interval.from_dict(spec.get("interval")),
                 meta=spec.get("meta", {}),
+                digest=manifest_digest(d),
             )
-        except BundleError:
+        except (BundleError, SigningError):
             raise
         except (OSError, KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as err:
             raise BundleError(f"{d}: not a usable earlywarn model bundle ({type(err).__name__}: {err})") from err

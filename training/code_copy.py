@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from fnmatch import fnmatch
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 # The package as imported: in a checkout its stage folders are links to the repository's top-level folders, in a
@@ -30,3 +31,26 @@ def copy_package(dest: Path, stages: tuple[str, ...]) -> Path:
     for stage in stages:
         shutil.copytree(PACKAGE / stage, out / stage, ignore=_skipped)
     return out
+
+
+def model_requirements() -> list[str]:
+    """What the copied stages need installed to load a model, pinned to the versions here."""
+    reqs = []
+    for dist in (
+        "torch",
+        "numpy",
+        "pandas",
+        "pyarrow",
+        "scikit-learn",
+        "pytorch-lightning",
+        "mlflow",
+        "cryptography",
+        "pydantic-settings",
+        "babel",
+        "limits",
+    ):
+        try:
+            reqs.append(f"{dist}=={version(dist).split('+')[0]}")
+        except PackageNotFoundError:
+            reqs.append(dist)
+    return reqs

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import getpass
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,7 @@ from earlywarn.data.contract import PARTICIPANT
 from earlywarn.data.ingest import load_care, load_grid
 from earlywarn.data.settings import settings
 from earlywarn.data.windows import WindowSet, build_windows
-from earlywarn.training import tracking
+from earlywarn.training import supply_chain, tracking
 from earlywarn.training.bundle import ModelBundle, sha256
 from earlywarn.training.configs import PromoteConfig
 from earlywarn.training.evaluate import band_calibration, subgroup_metrics
@@ -224,6 +225,7 @@ def promote(cfg: PromoteConfig) -> PromoteResult:
         if current is None or len(history) < 2:
             return PromoteResult(False, current.version if current else None, None, message="no earlier champion to roll back to")
         previous = history[-2]
+        _sign("rollback", previous, tracking.load_bundle(previous), cfg, reason=cfg.reason)
         tracking.set_champion(previous, history[:-1])
         _audit("model.rollback", previous, cfg, {"was": current.version})
         return PromoteResult(
@@ -257,7 +259,12 @@ def promote(cfg: PromoteConfig) -> PromoteResult:
     )
     if all(g.passed for g in verdicts) or cfg.force:
         if result.failed:  # forced past failed gates: say who and why, on the version itself
-            tracking.tag_version(challenger.version, "promotion_", _override(cfg, result.failed))
+            tracking.tag_version(
+                challenger.version, "promotion_", supply_chain.override_tags(_who(cfg), cfg.reason, result.failed)
+            )
+        gates_seen = [asdict(g) for g in verdicts]
+        overridden = [g.name for g in result.failed]
+        _sign("promote", challenger.version, challenger_bundle, cfg, gates=gates_seen, overridden=overridden, figures=chall)
         tracking.set_champion(challenger.version, [*history, challenger.version])
         _audit("model.promote", challenger.version, cfg, {"overridden": [g.name for g in result.failed], "reason": cfg.reason})
         result.promoted, result.champion = True, challenger.version
@@ -282,16 +289,12 @@ def _who(cfg: PromoteConfig) -> str:
     return cfg.forced_by or getpass.getuser()
 
 
+def _sign(action: str, version: str, bundle: ModelBundle, cfg: PromoteConfig, **decision: Any) -> None:
+    """The signed record packaging and serving require (`supply_chain`): without it the alias alone is refused."""
+    info = tracking.version_info(version)
+    record = supply_chain.new_record(action, version, info.run_id if info else "", bundle, by=_who(cfg), **decision)
+    tracking.tag_version(version, "", {supply_chain.PROMOTION_TAG: record.signed()})
+
+
 def _audit(action: str, version: str, cfg: PromoteConfig, detail: dict) -> None:
     store.audit.record(store.engine_for(store.url_from_env()), store.audit.cli_actor(cfg.forced_by), action, version, detail)
-
-
-def _override(cfg: PromoteConfig, failed: list[Gate]) -> dict[str, str]:
-    if not cfg.reason or not cfg.reason.strip():
-        raise ValueError("--force needs --reason: say why the failed gates do not apply")
-    return {
-        "override_by": _who(cfg),
-        "override_reason": cfg.reason.strip(),
-        "override_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
-        "override_gates": "; ".join(f"{g.name}: {g.detail}" for g in failed),
-    }

@@ -9,7 +9,6 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,9 @@ from earlywarn.data import state
 from earlywarn.data.contract import DATE, PARTICIPANT
 from earlywarn.data.settings import MODEL_NAME, settings
 from earlywarn.data.windows import WindowConfig
+from earlywarn.training import supply_chain
 from earlywarn.training.bundle import ModelBundle
-from earlywarn.training.code_copy import copy_package
+from earlywarn.training.code_copy import copy_package, model_requirements
 from earlywarn.training.configs import EXPERIMENT
 from earlywarn.training.splits import Folds
 
@@ -101,18 +101,24 @@ def _ref(alias_or_version: str) -> str:
     return f"models:/{REGISTERED_MODEL}@{alias_or_version}"
 
 
+def download_model(alias_or_version: str, dst: str) -> Path:
+    """A registered version's MLflow model folder, downloaded under `dst`."""
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=_ref(alias_or_version), dst_path=dst))
+
+
 def load_bundle(alias_or_version: str) -> ModelBundle:
-    """Download a registered version's bundle and load it (sha256-verified)."""
+    """Download a registered version's bundle and load it (signature and sha256 verified)."""
     with tempfile.TemporaryDirectory(prefix="earlywarn-model-") as tmp:
-        path = mlflow.artifacts.download_artifacts(artifact_uri=_ref(alias_or_version), dst_path=tmp)
-        return ModelBundle.load(Path(path) / "artifacts" / "bundle")
+        return ModelBundle.load(download_model(alias_or_version, tmp) / supply_chain.BUNDLE_IN_MODEL)
 
 
 def load_pyfunc(alias_or_version: str) -> PyFuncModel:
-    """The registered version as an MLflow pyfunc, from the store the environment names now: `configure` first,
-    because MLflow keeps the last URI it was given for the whole process."""
+    """The registered version as an MLflow pyfunc, its code checked against the signature before MLflow runs it,
+    from the store the environment names now (`configure` first: MLflow keeps the last URI for the whole process)."""
     configure()
-    return mlflow.pyfunc.load_model(_ref(alias_or_version))
+    local = download_model(alias_or_version, tempfile.mkdtemp(prefix="earlywarn-pyfunc-"))
+    supply_chain.check_model_dir(local)
+    return mlflow.pyfunc.load_model(str(local))
 
 
 def champion_history() -> list[str]:
@@ -124,7 +130,8 @@ def champion_history() -> list[str]:
 
 
 def tag_version(version: str, prefix: str, record: dict[str, str]) -> None:
-    """Tags on a model version: who promoted it past which gates and why (`promotion_`), its validations (`validation_`)."""
+    """Tags on a model version: who promoted it past which gates and why (`promotion_`), its validations (`validation_`),
+    its signed promotion record (`supply_chain.PROMOTION_TAG`)."""
     client = MlflowClient()
     for key, value in record.items():
         client.set_model_version_tag(REGISTERED_MODEL, version, f"{prefix}{key}", value[:5000])
@@ -146,16 +153,6 @@ def set_champion(version: str, history: list[str]) -> None:
     client.set_registered_model_tag(REGISTERED_MODEL, _HISTORY_TAG, json.dumps(history))
 
 
-def _requirements() -> list[str]:
-    reqs = []
-    for dist in ("torch", "numpy", "pandas", "pyarrow", "scikit-learn", "pytorch-lightning", "mlflow"):
-        try:
-            reqs.append(f"{dist}=={version(dist).split('+')[0]}")
-        except PackageNotFoundError:
-            reqs.append(dist)
-    return reqs
-
-
 def log_model(bundle: ModelBundle, register: bool) -> str | None:
     """Log the bundle as an MLflow pyfunc (code, not pickle) with signature and a synthetic input example."""
     example = pd.DataFrame(
@@ -168,16 +165,16 @@ def log_model(bundle: ModelBundle, register: bool) -> str | None:
     outputs: list[ColSpec | TensorSpec] = [ColSpec("string", c) for c in (PARTICIPANT, "window_end", "status")]
     outputs += [ColSpec("double", "risk", required=False), ColSpec("string", "band", required=False)]
     with tempfile.TemporaryDirectory(prefix="earlywarn-bundle-") as tmp:
-        bundle.save(Path(tmp) / "bundle")
-        code = copy_package(Path(tmp) / "code", ("data", "training"))
+        code, model_file = copy_package(Path(tmp) / "code", ("data", "training")), Path(__file__).with_name("pyfunc_model.py")
+        bundle.save(Path(tmp) / "bundle", covers=supply_chain.covers(model_file, code))
         info = mlflow.pyfunc.log_model(
             name="model",
-            python_model=str(Path(__file__).with_name("pyfunc_model.py")),
+            python_model=str(model_file),
             artifacts={"bundle": str(Path(tmp) / "bundle")},
             code_paths=[str(code)],
             signature=ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs)),
             input_example=example,
-            pip_requirements=_requirements(),
+            pip_requirements=model_requirements(),
             registered_model_name=REGISTERED_MODEL if register else None,
         )
     return str(info.registered_model_version) if register and info.registered_model_version is not None else None

@@ -323,14 +323,21 @@ def test_logs_hold_no_raw_ids_signal_values_or_keys(drill_server):
     )
 
 
-def _resigned(served_model, home: Path, secret: str) -> Path:
-    """A copy of the store whose served model is signed with the production secret, as training in production would."""
-    from earlywarn.data.pseudonym import Pseudonymizer
-    from earlywarn.training.bundle import SIGNING_PURPOSE, ModelBundle, signing_key
+def _resigned(served_model, home: Path, seed: str) -> Path:
+    """A copy of the store whose served model and its promotion record are signed with a production signing key, as
+    training and promotion in production would."""
+    import dataclasses
 
-    folder = _copied_model(served_model, home)
-    bundle = ModelBundle.load(folder, signing_key(demo=True))
-    bundle.save(folder, Pseudonymizer(secret.encode()).derived(SIGNING_PURPOSE))
+    from earlywarn.training import supply_chain
+    from earlywarn.training.bundle import MANIFEST_FILE, ModelBundle
+    from earlywarn.training.signing import Keys, keys, parse_private
+
+    folder, demo, signer = _copied_model(served_model, home), keys(demo=True), Keys(parse_private(seed), {})
+    bundle = ModelBundle.load(folder, demo)
+    bundle.save(folder, covers=json.loads((folder / MANIFEST_FILE).read_text()).get("covers"), signer=signer)
+    promoted = supply_chain.PromotionRecord.verified((folder / supply_chain.PROMOTION_FILE).read_text(), demo)
+    resigned = dataclasses.replace(promoted, manifest_sha256=bundle.digest).signed(signer)
+    (folder / supply_chain.PROMOTION_FILE).write_text(resigned)
     return home
 
 
@@ -341,13 +348,17 @@ def test_production_mode_refuses_the_demo_secret(served_model, tmp_path):
     ):
         server = Server(_env(served_model, tmp_path, **extra), tmp_path / "server.log")
         assert message in _refused_at_start(server)
+    from earlywarn.training.signing import keygen
+
     secret = tmp_path / "hmac.key"
     secret.write_text("a-real-secret-from-a-file-0123456789")
     secret.chmod(0o600)
     production = _env(served_model, tmp_path, EARLYWARN_MODE="production", EARLYWARN_HMAC_KEY_FILE=str(secret))
+    assert "no model verification key" in _refused_at_start(Server(production, tmp_path / "no-verify-key.log"))
+    seed, production["EARLYWARN_VERIFY_KEYS"], _ = keygen()  # the service holds the public key only
     demo_signed = Server(production, tmp_path / "demo-signed.log")
-    assert "signature does not match" in _refused_at_start(demo_signed)
-    production["BENTOML_HOME"] = str(_resigned(served_model, tmp_path / "bentoml", secret.read_text()))
+    assert "does not trust" in _refused_at_start(demo_signed)
+    production["BENTOML_HOME"] = str(_resigned(served_model, tmp_path / "bentoml", seed))
     server = Server(production, tmp_path / "ok.log")
     server.start()
     try:  # without an ops token, production keeps the operators' endpoints closed
@@ -366,7 +377,8 @@ def test_production_mode_refuses_the_demo_secret(served_model, tmp_path):
     record(
         "secrets",
         "production without a key, with the demo key, with a key file, then another key; mode 'Production'",
-        "refused, refused, a demo-signed model refused, started, refused (fingerprint), refused (names the variable)",
+        "refused, refused, without a verify key refused, a demo-signed model refused, started (public key only), "
+        "refused (fingerprint), refused (names the variable)",
     )
 
 
@@ -413,7 +425,7 @@ def test_a_tampered_model_is_refused_at_start(served_model, tmp_path):
 
 def test_a_swapped_model_with_a_recomputed_manifest_is_refused(served_model, tmp_path):
     """Someone who can write the model store replaces the weights and writes a matching manifest: the signature,
-    keyed with the deployment secret they do not hold, no longer matches."""
+    made with the signing key they do not hold, no longer matches."""
     from earlywarn.training.bundle import MANIFEST_FILE, SPEC_FILE, WEIGHTS_FILE, sha256
 
     home = tmp_path / "bentoml"
@@ -427,7 +439,7 @@ def test_a_swapped_model_with_a_recomputed_manifest_is_refused(served_model, tmp
     record(
         "swapped model (OWASP API8)",
         "weights changed and the sha256 manifest recomputed to match",
-        "refused to start: the manifest's HMAC signature (deployment secret) does not match",
+        "refused to start: the manifest's Ed25519 signature does not match",
     )
 
 
@@ -589,3 +601,58 @@ def test_telemetry_is_off_in_every_process_we_start(drill_server):
         f"{len(environ)} server processes' environments",
         "BENTOML_DO_NOT_TRACK, MLFLOW_DISABLE_TELEMETRY, DO_NOT_TRACK all true",
     )
+
+
+def test_tracing_reaches_an_otlp_collector_without_ids(served_model, small_cohort, tmp_path):
+    """BentoML's documented OTLP tracing, on: spans of a scored request reach a local collector (the exporter is in
+    the lock), and no participant id or signal value is in them."""
+    import gzip
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    received: list[bytes] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(gzip.decompress(body) if self.headers.get("Content-Encoding") == "gzip" else body)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    collector = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    config = tmp_path / "bentoml.yaml"
+    config.write_text(  # no `version` key: BentoML 1.4's CLI and its workers read the file with different defaults
+        "services:\n  tracing:\n    exporter_type: otlp\n    sample_rate: 1.0\n"
+        f"    otlp:\n      protocol: http\n      endpoint: http://127.0.0.1:{collector.server_port}/v1/traces\n"
+    )
+    env = _env(served_model, tmp_path, BENTOML_CONFIG=str(config), OTEL_BSP_SCHEDULE_DELAY="200")
+    key = create_key(store.engine_for(env["EARLYWARN_DB_URL"]), "acme").token
+    table = pd.read_parquet(small_cohort.features_path)
+    person = table["participant_id"].iloc[0]
+    server = Server(env, tmp_path / "server.log").start()
+    try:
+        body = scoring([{"participant_id": "traced-person-7q", "days": days_of(table, person)}])
+        r = httpx.post(f"{server.url}/v1/risk-scores", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        deadline = time.time() + 20
+        while not received and time.time() < deadline:
+            time.sleep(0.2)
+    finally:
+        server.stop()
+        collector.shutdown()
+    assert r.status_code == 200
+    spans = [
+        s
+        for raw in received
+        for rs in ExportTraceServiceRequest.FromString(raw).resource_spans
+        for ss in rs.scope_spans
+        for s in ss.spans
+    ]
+    assert spans, server.log_text()[-3000:]
+    assert "traced-person-7q" not in str(spans) and "traced-person-7q".encode() not in b"".join(received)
+    record("tracing on (OTLP over http)", "a scored request with BentoML's tracing sent to a local collector", f"{len(spans)} spans, no ids")

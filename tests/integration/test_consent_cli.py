@@ -231,3 +231,48 @@ def test_keys_can_expire_and_bad_input_gets_one_line(home):
     assert bad.exit_code == 2 and "--expires" in bad.output
     lookalike = runner.invoke(app, ["keys", "create", "--partner", "асме"])
     assert lookalike.exit_code == 2 and "lowercase ASCII" in lookalike.output and "Traceback" not in lookalike.output
+
+
+def test_rotating_the_pseudonymisation_secret_keeps_everyones_history_and_withdrawals(home, monkeypatch):
+    """docs/security.md's rotation, run as written: the store, a retrain snapshot and a withdrawal move to the new
+    secret; a list that leaves out a withdrawn person is refused with nothing changed."""
+    from earlywarn.data.store.rekey import RekeyError
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["keys", "create", "--partner", "acme"]).exit_code == 0
+    engine = store.engine_for(store.url_from_env())
+    old, new = Pseudonymizer(SECRET.encode()), Pseudonymizer(b"the-rotated-secret-9f8e7d6c5b4a3210")
+    store.insert_ignoring_duplicates(engine, "outcomes", [_outcome(old("acme", p)) for p in ("person-1", "person-2")])
+    withdrawn = runner.invoke(app, ["participants", "forget", "--partner", "acme", "--participant", "person-3", "--not-yet-seen"])
+    assert withdrawn.exit_code == 0, withdrawn.output
+    snapshot = home / "retrain" / "snapshot" / "features.parquet"
+    snapshot.parent.mkdir(parents=True)
+    pd.DataFrame({"participant_id": [f"acme:{old('acme', 'person-1')}"], "steps": [5000.0]}).to_parquet(snapshot)
+
+    monkeypatch.setenv("EARLYWARN_HMAC_KEY_PREVIOUS", SECRET)
+    monkeypatch.setenv("EARLYWARN_HMAC_KEY", new.key.decode())
+    ids = home / "ids.csv"
+    pd.DataFrame({"partner": "acme", "participant_id": ["person-1", "person-2"]}).to_csv(ids, index=False)
+    partial = runner.invoke(app, ["store", "rekey", "--ids", str(ids)])
+    assert isinstance(partial.exception, RekeyError) and "1 withdrawn people are not in the id list" in str(partial.exception)
+    assert set(store.read_outcomes(engine)["participant_key"]) == {old("acme", "person-1"), old("acme", "person-2")}
+    assert pd.read_parquet(snapshot)["participant_id"].iloc[0] == f"acme:{old('acme', 'person-1')}"
+
+    pd.DataFrame({"partner": "acme", "participant_id": ["person-1", "person-2", "person-3"]}).to_csv(ids, index=False)
+    done = runner.invoke(app, ["store", "rekey", "--ids", str(ids)])
+    assert done.exit_code == 0, done.output
+    assert "re-keyed 3 listed participants (2 outcomes, 1 withdrawals)" in done.output
+    assert set(store.read_outcomes(engine)["participant_key"]) == {new("acme", "person-1"), new("acme", "person-2")}
+    assert pd.read_parquet(snapshot)["participant_id"].iloc[0] == f"acme:{new('acme', 'person-1')}"
+    assert store.withdrawn(engine, [("acme", new("acme", "person-3"))])  # still withdrawn under the new secret
+    monkeypatch.delenv("EARLYWARN_HMAC_KEY_PREVIOUS")
+    forget = runner.invoke(app, ["participants", "forget", "--partner", "acme", "--participant", "person-1"])
+    assert forget.exit_code == 0 and "1 outcomes" in forget.output, forget.output  # found under the new secret
+    monkeypatch.setenv("EARLYWARN_HMAC_KEY", SECRET)
+    stale = runner.invoke(app, ["participants", "forget", "--partner", "acme", "--participant", "person-2"])
+    assert stale.exit_code == 1 and "not the one this store's ids were pseudonymised with" in stale.output
+    record(
+        "pseudonymisation secret rotated",
+        "`store rekey` with a list missing a withdrawn person, then the full list; then the old secret",
+        "refused with nothing changed; then store, snapshot and withdrawal re-keyed, history found; old secret refused",
+    )

@@ -81,39 +81,38 @@ def test_washout_and_staleness_come_before_too_little_data(bundle):
 
 
 def test_a_saved_model_loads_only_with_its_signature(bundle, tmp_path, monkeypatch):
-    """The manifest is signed with a key derived from the deployment secret: swapping the weights and recomputing
-    the manifest, dropping the signature, or loading with another deployment's secret are each refused."""
+    """The manifest is signed with an Ed25519 key apart from the pseudonymisation secret: swapping the weights and
+    recomputing the manifest, dropping the signature, or loading where another key is trusted are each refused;
+    loading needs only the public key, never EARLYWARN_HMAC_KEY."""
     import json
 
-    from earlywarn.data.pseudonym import Pseudonymizer
-    from earlywarn.training.bundle import (
-        MANIFEST_FILE,
-        SIGNATURE_FILE,
-        SIGNING_PURPOSE,
-        SPEC_FILE,
-        WEIGHTS_FILE,
-        BundleError,
-        sha256,
-    )
+    from earlywarn.training.bundle import MANIFEST_FILE, SIGNATURE_FILE, SPEC_FILE, WEIGHTS_FILE, BundleError, sha256
+    from earlywarn.training.signing import keygen
 
     folder = bundle.save(tmp_path / "m")
     assert ModelBundle.load(folder).features == FEATURES
-    other = Pseudonymizer(b"another-deployment-secret-0123").derived(SIGNING_PURPOSE)
-    with pytest.raises(BundleError, match="signature does not match"):
-        ModelBundle.load(folder, other)
-    weights = folder / WEIGHTS_FILE
-    weights.write_bytes(weights.read_bytes()[:-8] + b"\x00" * 8)
-    (folder / MANIFEST_FILE).write_text(json.dumps({n: sha256(folder / n) for n in (SPEC_FILE, WEIGHTS_FILE)}))
-    with pytest.raises(BundleError, match="signature does not match"):
-        ModelBundle.load(folder)
-    (folder / SIGNATURE_FILE).unlink()
-    with pytest.raises(BundleError, match="not signed"):
-        ModelBundle.load(folder)
+    seed, public, kid = keygen()
     monkeypatch.setenv("EARLYWARN_MODE", "production")
     monkeypatch.delenv("EARLYWARN_HMAC_KEY", raising=False)
-    monkeypatch.delenv("EARLYWARN_HMAC_KEY_FILE", raising=False)
-    with pytest.raises(RuntimeError, match="EARLYWARN_HMAC_KEY"):
-        ModelBundle.load(bundle.save(tmp_path / "m2", other))
+    monkeypatch.setenv("EARLYWARN_VERIFY_KEYS", public)
+    with pytest.raises(BundleError, match="does not trust"):
+        ModelBundle.load(folder)  # signed with the demo key: never trusted in production
+    monkeypatch.setenv("EARLYWARN_SIGNING_KEY", seed)
+    signed = bundle.save(tmp_path / "p")
+    monkeypatch.delenv("EARLYWARN_SIGNING_KEY")
+    assert ModelBundle.load(signed).digest == sha256(signed / MANIFEST_FILE)  # public key only, no HMAC secret
+    assert (signed / SIGNATURE_FILE).read_text().startswith(kid + ":")
+    weights = signed / WEIGHTS_FILE
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\x00" * 8)
+    (signed / MANIFEST_FILE).write_text(json.dumps({n: sha256(signed / n) for n in (SPEC_FILE, WEIGHTS_FILE)}))
+    with pytest.raises(BundleError, match="signature does not match"):
+        ModelBundle.load(signed)
+    (signed / SIGNATURE_FILE).unlink()
+    with pytest.raises(BundleError, match="not signed"):
+        ModelBundle.load(signed)
+    monkeypatch.delenv("EARLYWARN_VERIFY_KEYS")
+    with pytest.raises(RuntimeError, match="EARLYWARN_VERIFY_KEYS"):
+        ModelBundle.load(folder)
 
 
 def test_a_baseline_bundle_from_an_older_release_is_refused_with_what_to_do():
