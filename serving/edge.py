@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +20,7 @@ from earlywarn.serving.problems import PROBLEM, APIError, request_id, send_probl
 PARTNER = "earlywarn.partner"  # scope keys the API methods read back through `ctx.request.scope`
 PARSED = "earlywarn.parsed"
 INLINE_PARSE_BYTES = 64 * 1024  # about five participants x 28 days: parsed on the event loop in about 0.3 ms
+LARGE_AT_ONCE = 2  # larger bodies read and parsed at once per worker (each may take ~10x its size while parsed)
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class Route:
     model: type[BaseModel]
     limit: int
     keyed: bool = True
+    budget: str | None = None  # the Gate's per-partner budget the body spends ("days", "outcomes"): checked before reading
 
 
 def parsed_input(model: type[BaseModel]) -> type[BaseModel]:
@@ -53,6 +57,14 @@ class Edge:
 
     def __init__(self, app: Any, routes: dict[str, Route], gate: Callable[[], Gate]):
         self.app, self.routes, self.gate = app, routes, gate
+        self._turns: tuple[Any, asyncio.Semaphore, defaultdict[str, asyncio.Lock]] | None = None
+
+    def _large_turn(self, partner: str) -> tuple[asyncio.Lock, asyncio.Semaphore]:
+        """A partner's own turn for large bodies and the worker's `LARGE_AT_ONCE` slots (made on the running loop)."""
+        loop = asyncio.get_running_loop()
+        if self._turns is None or self._turns[0] is not loop:
+            self._turns = (loop, asyncio.Semaphore(LARGE_AT_ONCE), defaultdict(asyncio.Lock))
+        return self._turns[2][partner], self._turns[1]
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         route = self.routes.get(scope["path"]) if scope["type"] == "http" else None
@@ -64,15 +76,29 @@ class Edge:
             return
         request = Request(scope, receive)
         try:
-            if route.keyed:
-                scope[PARTNER] = self.gate().partner(request)
-            body = await read_body(request, route.limit, empty=None if route.keyed else b"{}")
-            small = len(body) < INLINE_PARSE_BYTES
-            scope[PARSED] = parse(route.model, body) if small else await run_in_threadpool(parse, route.model, body)
+            partner = scope[PARTNER] = self.gate().partner(request) if route.keyed else ""
+            if route.budget:
+                self.gate().has_budget(route.budget, partner)  # a partner past its limit is refused unread
+            body = await self._read_and_parse(request, route, partner)
         except APIError as err:
             await send_problem(send, err.status, err.error, err.detail, request_id(scope), err.headers)
             return
         await self.app(scope, _replay(body), _as_problems(send, request_id(scope)))
+
+
+    async def _read_and_parse(self, request: Request, route: Route, partner: str) -> bytes:
+        """Small bodies on the event loop; large ones (by Content-Length, or unknown) one per partner at a time and
+        `LARGE_AT_ONCE` per worker, so concurrent large requests cannot multiply the worker's memory."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) < INLINE_PARSE_BYTES:
+            body = await read_body(request, route.limit, empty=None if route.keyed else b"{}")
+            request.scope[PARSED] = parse(route.model, body)
+            return body
+        own_turn, slots = self._large_turn(partner)
+        async with own_turn, slots:
+            body = await read_body(request, route.limit, empty=None if route.keyed else b"{}")
+            request.scope[PARSED] = await run_in_threadpool(parse, route.model, body)
+        return body
 
 
 def _replay(body: bytes) -> Callable[[], Any]:

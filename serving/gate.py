@@ -14,6 +14,9 @@ from earlywarn.serving.problems import APIError
 from earlywarn.serving.ratelimit import Limiter
 
 
+BUDGETS = {"days": "participant-days", "outcomes": "outcomes"}  # what each budget counts, as `spend` names it
+
+
 class Gate:
     """Authenticates requests and charges each partner's limits, refusing with 401 or 429 and Retry-After."""
 
@@ -55,6 +58,13 @@ class Gate:
             )
         self.spend(self.requests, partner, 1, "requests")
         return partner
+
+    def has_budget(self, budget: str, partner: str) -> None:
+        """Refuse (429) before a body is read when the partner has nothing left of `budget` ("days", "outcomes")."""
+        what = BUDGETS[budget]
+        exhausted = [rate for rate in getattr(self, budget) if not self.limiter.test(rate, f"{what}:{partner}")]
+        if exhausted:
+            self._refuse(exhausted, f"{what}:{partner}", f"{what} for this partner")
 
     def spend(self, rates: list[limits.RateLimitItem], partner: str, cost: int, what: str) -> None:
         """Count `cost` against each of the partner's limits for `what`, or refuse with 429 and Retry-After."""

@@ -78,8 +78,8 @@ def preflight(cfg: Settings) -> ModelBundle:
 BUNDLE = preflight(CONFIG)
 SCORE_REQUEST = score_request_model(BUNDLE.features)  # the body depends on the served model's features
 EDGE = {
-    "/v1/risk-scores": Route(parsed_input(SCORE_REQUEST), max_body_bytes(BUNDLE.features)),
-    "/v1/outcomes": Route(parsed_input(OutcomeRequest), 16 << 20),
+    "/v1/risk-scores": Route(parsed_input(SCORE_REQUEST), max_body_bytes(BUNDLE.features), budget="days"),
+    "/v1/outcomes": Route(parsed_input(OutcomeRequest), 16 << 20, budget="outcomes"),
     "/v1/escalations/feedback": Route(parsed_input(EscalationFeedbackRequest), 16 << 10),
     "/v1/model": Route(parsed_input(NoInput), 1 << 10, keyed=False),
 }

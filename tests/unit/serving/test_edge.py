@@ -109,3 +109,80 @@ def test_errors_bentoml_answers_itself_become_problem_documents(client):
     _problem(refused, 405, "method_not_allowed")
     assert refused.headers["allow"] == "POST"
     assert c.get("/v1/elsewhere?answer=404").status_code == 404  # other paths pass through untouched
+
+
+def _gate(engine, days: str = "1000/second") -> Gate:
+    return Gate(
+        KeyVerifier(engine), Limiter(None), requests="100/second", days=days, outcomes="1000/second", auth_failures="1000/minute"
+    )
+
+
+def test_a_partner_past_its_budget_is_refused_before_its_body_is_read(tmp_path):
+    """b9b83e2 charged participant-days after parsing a body of up to 76 MB; the budget is now checked first."""
+    engine = store.engine_for(f"sqlite:///{tmp_path / 'store.db'}")
+    store.migrate(engine)
+    key = create_key(engine, "acme").token
+    gate = _gate(engine, days="10/minute")
+    gate.spend(gate.days, "acme", 10, "participant-days")
+    edge = Edge(downstream, {"/v1/outcomes": Route(OutcomeRequest, 1 << 20, budget="days")}, gate=lambda: gate)
+    reads, sent = [], []
+
+    async def receive() -> dict[str, Any]:
+        reads.append(1)
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [(b"authorization", f"Bearer {key}".encode()), (b"content-length", b"900000")]
+    scope = {"type": "http", "method": "POST", "path": "/v1/outcomes", "headers": headers, "query_string": b""}
+    SEEN.clear()
+    asyncio.run(edge(scope | {"client": ("127.0.0.1", 1)}, receive, send))
+    assert sent[0]["status"] == 429 and not reads and not SEEN
+    assert dict(sent[0]["headers"])[b"retry-after"]
+
+
+def test_large_bodies_are_parsed_one_per_partner_and_two_per_worker(tmp_path):
+    """Concurrent large requests no longer multiply a worker's memory: a partner's wait their turn, and at most two
+    are read and parsed at once."""
+    import threading
+    import time
+
+    from pydantic import BaseModel, field_validator
+
+    engine = store.engine_for(f"sqlite:///{tmp_path / 'store.db'}")
+    store.migrate(engine)
+    keys = {p: create_key(engine, p).token for p in ("acme", "beta", "gamma")}
+    busy, peak, lock = [0], [0], threading.Lock()
+    by_partner: dict[str, int] = {}
+
+    class Slow(BaseModel):
+        partner: str
+        pad: str
+
+        @field_validator("pad")
+        @classmethod
+        def _slow(cls, v: str) -> str:
+            with lock:
+                busy[0] += 1
+                peak[0] = max(peak[0], busy[0])
+            time.sleep(0.15)
+            with lock:
+                busy[0] -= 1
+            return v
+
+    gate = _gate(engine)
+    edge = Edge(downstream, {"/v1/outcomes": Route(Slow, 1 << 20)}, gate=lambda: gate)
+
+    async def one(partner: str, client: httpx.AsyncClient) -> int:
+        body = json.dumps({"partner": partner, "pad": "x" * 100_000})
+        r = await client.post("/v1/outcomes", content=body, headers={"Authorization": f"Bearer {keys[partner]}"})
+        by_partner[partner] = by_partner.get(partner, 0) + 1
+        return r.status_code
+
+    async def run(partners: list[str]) -> list[int]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=edge), base_url="http://edge") as c:
+            return await asyncio.gather(*(one(p, c) for p in partners))
+
+    assert asyncio.run(run(["acme", "acme", "acme"])) == [200, 200, 200] and peak[0] == 1
+    assert asyncio.run(run(["acme", "beta", "gamma", "acme", "beta"])) == [200] * 5 and peak[0] == 2
