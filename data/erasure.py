@@ -93,6 +93,7 @@ def rename_tables(root: Path, ids: dict[str, str], tags: dict[str, str]) -> list
 
 
 LOGGED_MARK = ":"  # retrain snapshots name logged participants `partner:key`; a training cohort's own ids have none
+LOGGED = "logged"  # reference samples mark logged participants' rows (they name people by tag only)
 TRAFFIC_TABLES = ("retrain",)  # state folders whose tables hold logged traffic
 TRAFFIC_FILES = (("monitoring", "reports"),)  # state folders whose files are made from logged traffic
 
@@ -100,7 +101,7 @@ TRAFFIC_FILES = (("monitoring", "reports"),)  # state folders whose files are ma
 def expire_files(root: Path, before: dt.datetime) -> list[Path]:
     """Retention beyond the store: logged participants' rows dated before `before` leave every retrain snapshot, and
     monitoring reports written before it are deleted. The training cohort's own rows stay (they are not traffic)."""
-    changed = [p for folder in TRAFFIC_TABLES for p in _tables(root / folder) if _expire_rows(p, before.date())]
+    changed = [p for folder in TRAFFIC_TABLES for p in _tables(root / folder) if expire_file(p, before.date())]
     for parts in TRAFFIC_FILES:
         folder = root.joinpath(*parts)
         old = [p for p in folder.rglob("*") if p.is_file() and p.stat().st_mtime < before.timestamp()] if folder.is_dir() else []
@@ -110,13 +111,18 @@ def expire_files(root: Path, before: dt.datetime) -> list[Path]:
     return changed
 
 
-def _expire_rows(path: Path, before: dt.date) -> bool:
+def expire_file(path: Path, before: dt.date) -> bool:
+    """Rewrite one table without logged participants' days dated before `before` (named `partner:key`, or marked
+    `logged` in a reference sample); False when it has none."""
     columns = _columns(path)
-    if PARTICIPANT not in columns or DATE not in columns:
+    if DATE not in columns or (PARTICIPANT not in columns and LOGGED not in columns):
         return False
     parquet = path.suffix == ".parquet"
     frame = pd.read_parquet(path) if parquet else pd.read_csv(path, dtype={PARTICIPANT: str})
-    old = frame[PARTICIPANT].astype(str).str.contains(LOGGED_MARK, regex=False) & (pd.to_datetime(frame[DATE]).dt.date < before)
+    logged = (
+        frame[LOGGED].astype(bool) if LOGGED in frame else frame[PARTICIPANT].astype(str).str.contains(LOGGED_MARK, regex=False)
+    )
+    old = logged & (pd.to_datetime(frame[DATE]).dt.date < before)
     if not old.any():
         return False
     tmp = path.with_name(path.name + ".expiring")

@@ -33,26 +33,31 @@ def store_purge(
     days: Annotated[
         int | None, typer.Option(min=1, help="Keep this many days (default: EARLYWARN_RETENTION_DAYS, else 400)")
     ] = None,
+    before: Annotated[
+        str | None, typer.Option(help="Instead of --days: delete everything before this day (YYYY-MM-DD), e.g. to end a pilot")
+    ] = None,
 ) -> None:
     """Delete predictions, inputs, outcomes, escalations and feedback older than the retention period, and the same
-    traffic in retrain snapshots and monitoring reports under the state root (the service purges the store daily)."""
+    traffic in retrain snapshots, MLflow reference samples and monitoring reports (the service purges the store daily)."""
     import datetime as dt
 
-    from earlywarn.data import state, store
-    from earlywarn.data.erasure import expire_files
+    from earlywarn.data import store
+    from earlywarn.retention import PurgeConfig, purge
 
-    try:
-        keep = days or store.retention_days()
-    except ValueError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1) from None
-    before = dt.datetime.now(dt.UTC) - dt.timedelta(days=keep)
-    deleted = store.purge(store.engine_for(store.url_from_env()), before)
-    files = expire_files(state.home(), before)
+    if days is not None and before is not None:
+        raise typer.BadParameter("give --days or --before, not both", param_hint="--before")
+    if before is not None:
+        try:
+            cut = dt.datetime.combine(dt.date.fromisoformat(before), dt.time(), dt.UTC)
+        except ValueError:
+            raise typer.BadParameter("a day as YYYY-MM-DD", param_hint="--before") from None
+    else:
+        cut = dt.datetime.now(dt.UTC) - dt.timedelta(days=days or store.retention_days())
+    r = purge(PurgeConfig(store.url_from_env(), cut))
     typer.echo(
-        f"kept {keep} days; deleted "
-        + ", ".join(f"{n} {table}" for table, n in deleted.items())
-        + f"; {len(files)} files under the state root rewritten or deleted"
+        f"deleted everything before {cut:%Y-%m-%d %H:%M} UTC: "
+        + ", ".join(f"{n} {table}" for table, n in r.deleted.items())
+        + f"; {len(r.files)} files under the state root and {len(r.runs)} MLflow reference samples rewritten or deleted"
     )
 
 

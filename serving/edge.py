@@ -85,7 +85,6 @@ class Edge:
             return
         await self.app(scope, _replay(body), _as_problems(send, request_id(scope)))
 
-
     async def _read_and_parse(self, request: Request, route: Route, partner: str) -> bytes:
         """Small bodies on the event loop; large ones (by Content-Length, or unknown) one per partner at a time and
         `LARGE_AT_ONCE` per worker, so concurrent large requests cannot multiply the worker's memory."""

@@ -13,7 +13,6 @@ from earlywarn.serving.key_verifier import KeyVerifier
 from earlywarn.serving.problems import APIError
 from earlywarn.serving.ratelimit import Limiter
 
-
 BUDGETS = {"days": "participant-days", "outcomes": "outcomes"}  # what each budget counts, as `spend` names it
 
 

@@ -82,7 +82,14 @@ class FeedbackRequest(BaseModel):
 
     model_config = STRICT
     action: Literal["contacted", "false_alarm", "already_in_care", "no_action"]
-    note: Annotated[str | None, Field(max_length=500, description="Free text for the partner's own records")] = None
+    note: Annotated[
+        str | None,
+        Field(
+            max_length=500,
+            description="Bookkeeping for the partner's own records (who followed up, a ticket number); "
+            "never clinical detail, names or contact details",
+        ),
+    ] = None
     as_of: dt.date | None = Field(None, description="The day the team acted (default: today, UTC); the snooze counts from it")
 
 

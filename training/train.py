@@ -13,7 +13,8 @@ from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities import rank_zero_only
 
 from earlywarn.data import state
-from earlywarn.data.erasure import TAG
+from earlywarn.data.contract import DATE
+from earlywarn.data.erasure import LOGGED, LOGGED_MARK, TAG
 from earlywarn.data.ingest import DEFAULT_CHUNK_ROWS, GridData, load_care, load_grid
 from earlywarn.data.pseudonym import Pseudonymizer
 from earlywarn.data.summary import window_summary
@@ -203,7 +204,9 @@ def reference_sample(windows: WindowSet, test: WindowSet, bundle: ModelBundle, s
     frame = window_summary(sample.values(), bundle.features)
     frame["participant"] = pd.factorize(sample.participant_id)[0].astype(np.int32)
     tag = Pseudonymizer.from_env().row_tag  # keyed: lets a withdrawal find a person's rows without naming anyone
-    frame[TAG] = pd.Series(sample.participant_id).astype(str).map({p: tag(p) for p in set(map(str, sample.participant_id))})
+    ids = pd.Series(sample.participant_id).astype(str)
+    frame[TAG] = ids.map({p: tag(p) for p in set(ids)})
+    frame[DATE], frame[LOGGED] = sample.end_date, ids.str.contains(LOGGED_MARK, regex=False).to_numpy()  # for retention
     heldout = np.isin(sample.participant, np.unique(test.participant))  # codes into the same day grid
     risk = np.full(len(sample), np.nan, np.float32)
     risk[heldout] = bundle.risk(sample.subset(np.flatnonzero(heldout)))

@@ -614,7 +614,7 @@ def test_tracing_reaches_an_otlp_collector_without_ids(served_model, small_cohor
     received: list[bytes] = []
 
     class Collector(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received.append(gzip.decompress(body) if self.headers.get("Content-Encoding") == "gzip" else body)
             self.send_response(200)
@@ -654,5 +654,9 @@ def test_tracing_reaches_an_otlp_collector_without_ids(served_model, small_cohor
         for s in ss.spans
     ]
     assert spans, server.log_text()[-3000:]
-    assert "traced-person-7q" not in str(spans) and "traced-person-7q".encode() not in b"".join(received)
-    record("tracing on (OTLP over http)", "a scored request with BentoML's tracing sent to a local collector", f"{len(spans)} spans, no ids")
+    assert "traced-person-7q" not in str(spans) and b"traced-person-7q" not in b"".join(received)
+    record(
+        "tracing on (OTLP over http)",
+        "a scored request with BentoML's tracing sent to a local collector",
+        f"{len(spans)} spans, no ids",
+    )

@@ -188,3 +188,32 @@ def test_forget_deletes_a_participant_and_records_the_models_that_saw_them(live,
         store.insert_ignoring_duplicates(engine, "outcomes", [record | {"record_id": str(uuid.uuid4()), "created_at": after}])
         == 0
     )
+
+
+def test_store_purge_reaches_every_copy_of_expired_traffic(live, monkeypatch):
+    """b9b83e2 purged database rows only: 2,332 rows of 64 purged people stayed in a retrain snapshot, and reference
+    samples and reports never expired. Every byte under the state root is searched after `store purge`."""
+    from typer.testing import CliRunner
+
+    from earlywarn.cli import app
+    from earlywarn.data.pseudonym import Pseudonymizer
+
+    pid = "P001"
+    key = Pseudonymizer.from_env(True)("clinic-east", pid)
+    traces = _traces(live, pid, key)
+    found_before = _search(live["root"], traces)
+    assert {"features.parquet", "reference.parquet"} <= {p.name for p in found_before}, sorted(map(str, found_before))
+    monkeypatch.setenv("EARLYWARN_DB_URL", live["db"])
+    monkeypatch.setenv("EARLYWARN_HOME", str(live["root"]))
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).date().isoformat()  # the pilot ends: all traffic goes
+    res = CliRunner().invoke(app, ["store", "purge", "--before", tomorrow])
+    assert res.exit_code == 0, res.output
+    assert _search(live["root"], traces) == []
+    assert store.count(store.engine_for(live["db"]), "predictions") == 0
+    reference = pd.read_parquet(tracking.download(tracking.version_info(tracking.CHAMPION).run_id, "reference.parquet"))
+    assert len(reference) and not reference["logged"].any()  # the training cohort's own rows stay
+    drill_row(
+        "retention: every copy (item 1)",
+        "`store purge --before` after 40 days of traffic, a monitoring run and two retrains",
+        f"one person found in {len(found_before)} files before; in none of the state root's files after",
+    )
