@@ -38,6 +38,18 @@ audit_app = typer.Typer(help="The audit trail: who changed keys, partners, conse
 app.add_typer(audit_app, name="audit")
 
 
+@app.callback()
+def _options(
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show the libraries' INFO lines (MLflow's)")] = False,
+) -> None:
+    """earlywarn: relapse-risk scores from behavioural time series."""
+    import os
+
+    # MLflow's INFO lines (creating tables, validating the input example) say nothing a user acts on; MLflow reads
+    # this when it is first imported, which is after this.
+    os.environ["MLFLOW_LOGGING_LEVEL"] = "INFO" if verbose else os.environ.get("MLFLOW_LOGGING_LEVEL", "WARNING")
+
+
 @audit_app.command("show")
 def audit_show(
     since: Annotated[str | None, typer.Option(help="Only entries from this day (YYYY-MM-DD)")] = None,

@@ -81,7 +81,7 @@ class Reports:
         gone = {k for _, k in self.view.withdrawn([(partner, k) for k in keys])}
         if errors := outcome_errors(outcomes, keys, first, gone, self.lookback_days):
             raise APIError(422, "validation_error", errors[:50])
-        self.view.store("outcomes", records)
+        self.view.store_now("outcomes", records)  # at once, so a repeat a moment later (any replica) counts as not new
         for o, k in zip(outcomes, keys, strict=True):
             self.view.note_event((partner, k), o.date)
         self._end_episodes(partner, keys, outcomes)

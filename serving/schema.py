@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, create_model
 
 from earlywarn.data.contract import SIGNALS
 from earlywarn.training.scoring import MAX_STALENESS_DAYS
@@ -99,6 +99,10 @@ class EscalationFeedbackRequest(FeedbackRequest):
     alert_id: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, description="From the escalation")]
 
 
+# Days are sent as YYYY-MM-DD text; the schema says so, so generated clients parse them as dates.
+Day = Annotated[str, WithJsonSchema({"type": "string", "format": "date"})]
+
+
 class NoInput(BaseModel):
     """An empty JSON object."""
 
@@ -114,7 +118,7 @@ class FeedbackStored(BaseModel):
     stored: int
     alert_id: str
     episode: Literal["snoozed", "closed"]
-    quiet_until: str | None = Field(None, description="The last day of the snooze, YYYY-MM-DD")
+    quiet_until: Day | None = Field(None, description="The last day of the snooze, YYYY-MM-DD")
 
 
 class OutcomeRequest(BaseModel):
@@ -212,9 +216,9 @@ class Escalation(BaseModel):
         "feedback; lost_contact: no score could be made while at risk; none"
     )
     alert_id: str | None = None
-    since: str | None = Field(None, description="The day the episode opened, YYYY-MM-DD")
-    lost_since: str | None = Field(None, description="lost_contact: the first day no score could be made")
-    quiet_until: str | None = Field(None, description="snoozed: the last quiet day")
+    since: Day | None = Field(None, description="The day the episode opened, YYYY-MM-DD")
+    lost_since: Day | None = Field(None, description="lost_contact: the first day no score could be made")
+    quiet_until: Day | None = Field(None, description="snoozed: the last quiet day")
     notified: list[Notified] | None = Field(None, description="The webhook notifications this answer queued")
 
 
@@ -222,8 +226,8 @@ class RiskResult(BaseModel):
     """One participant's result: a score, or the reason there is none."""
 
     participant_id: str
-    window_end: str = Field(description="The participant's newest reported day, YYYY-MM-DD")
-    as_of: str | None = Field(None, description="The day the score is for, YYYY-MM-DD")
+    window_end: Day = Field(description="The participant's newest reported day, YYYY-MM-DD")
+    as_of: Day | None = Field(None, description="The day the score is for, YYYY-MM-DD")
     status: Literal["scored", "insufficient_data", "stale", "recent_event", "withdrawn", "silent"]
     reason: str | None = Field(None, description="Why there is no score (not scored only), in the negotiated language")
     risk: float | None = Field(None, description="Calibrated probability of an event within the horizon (scored only)")

@@ -24,7 +24,7 @@ from earlywarn.data import state, store
 from earlywarn.data.pseudonym import Pseudonymizer
 from earlywarn.data.settings import Settings, secret, settings
 from earlywarn.data.spool import Spool
-from earlywarn.serving import logs, openapi, problems
+from earlywarn.serving import fhir, logs, openapi, problems
 from earlywarn.serving.audit_writer import AuditWriter
 from earlywarn.serving.batcher import MicroBatcher, QueueFull
 from earlywarn.serving.edge import PARTNER, Edge, Route, parsed_input
@@ -219,8 +219,12 @@ class RiskService:
             results = await _scored(self.batcher, job)
         except APIError as err:
             return problem_response(ctx, err)
+        headers = {"Content-Language": language, "Vary": "Accept, Accept-Language"}
+        if fhir.wanted(ctx.request.headers.get("accept")):
+            made = fhir.bundle(results, partner, self.version, self.bundle.window.horizon)
+            return JSONResponse(made, headers=headers, media_type=fhir.MEDIA_TYPE)
         body = {"model_version": self.version, "request_id": rid, "results": results}
-        return JSONResponse(body, headers={"Content-Language": language, "Vary": "Accept-Language"})
+        return JSONResponse(body, headers=headers)
 
     @bentoml.api(route="/v1/outcomes", input_spec=EDGE["/v1/outcomes"].model, output_spec=Stored)
     async def report_outcomes(self, outcomes: list[Any], ctx: bentoml.Context) -> Response:

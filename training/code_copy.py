@@ -11,6 +11,12 @@ from pathlib import Path
 # wheel they are real folders; copying follows the links either way.
 PACKAGE = Path(__file__).parents[1]
 KEEP = ("*.py", "*.po", "py.typed", "requirements.lock", "bentofile.yaml")
+# What the pyfunc's code imports (data and training stages as MLflow loads them); a clean-environment test checks it.
+MODEL_PACKAGES = (
+    "torch", "numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "pydantic", "pydantic-settings", "babel", "limits",
+    "cryptography", "pyyaml", "mlflow",
+)  # fmt: skip
+TORCH_CPU_INDEX = "--extra-index-url https://download.pytorch.org/whl/cpu"
 
 
 def _skipped(folder: str, names: list[str]) -> list[str]:
@@ -34,23 +40,14 @@ def copy_package(dest: Path, stages: tuple[str, ...]) -> Path:
 
 
 def model_requirements() -> list[str]:
-    """What the copied stages need installed to load a model, pinned to the versions here."""
-    reqs = []
-    for dist in (
-        "torch",
-        "numpy",
-        "pandas",
-        "pyarrow",
-        "scikit-learn",
-        "pytorch-lightning",
-        "mlflow",
-        "cryptography",
-        "pydantic-settings",
-        "babel",
-        "limits",
-    ):
-        try:
-            reqs.append(f"{dist}=={version(dist).split('+')[0]}")
-        except PackageNotFoundError:
-            reqs.append(dist)
-    return reqs
+    """A logged model's pip requirements: every package its code imports when MLflow loads it, pinned to the versions
+    it was trained and checked with here (a CPU build of torch comes from PyTorch's CPU index)."""
+    pins = [f"{dist}=={v}" if (v := _installed(dist)) else dist for dist in MODEL_PACKAGES]
+    return ([TORCH_CPU_INDEX] if any("+cpu" in p for p in pins) else []) + pins
+
+
+def _installed(dist: str) -> str | None:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None

@@ -11,7 +11,7 @@ from mlflow.pyfunc import PythonModel, PythonModelContext
 
 from earlywarn.data.validation import validate_features
 from earlywarn.training.bundle import ModelBundle
-from earlywarn.training.scoring import histories_from_frame, score_histories
+from earlywarn.training.scoring import OUTPUTS, histories_from_frame, score_histories
 
 
 class RelapseRiskPyfunc(PythonModel):
@@ -31,17 +31,17 @@ def score_table(bundle: ModelBundle, table: pd.DataFrame) -> pd.DataFrame:
     typed = validate_features(table, source="model input")
     histories = histories_from_frame(typed, bundle.features, bundle.input_days)
     s = score_histories(bundle, histories)
-    return pd.DataFrame(
-        {
-            "participant_id": histories.participant_ids,
-            "window_end": [d.isoformat() for d in histories.end_dates],
-            "status": s.status,
-            "risk": s.risk.astype(np.float64),
-            "risk_low": s.risk_low.astype(np.float64),
-            "risk_high": s.risk_high.astype(np.float64),
-            "band": s.band,
-        }
-    )
+    columns = {
+        "participant_id": histories.participant_ids,
+        "window_end": [d.isoformat() for d in histories.end_dates],
+        "status": s.status,
+        "reason": s.reason,
+        "risk": s.risk.astype(np.float64),
+        "risk_low": s.risk_low.astype(np.float64),
+        "risk_high": s.risk_high.astype(np.float64),
+        "band": s.band,
+    }
+    return pd.DataFrame({name: columns[name] for name, _, _ in OUTPUTS})  # exactly the signature's outputs
 
 
 mlflow.models.set_model(RelapseRiskPyfunc())

@@ -20,6 +20,17 @@ from earlywarn.training.calibration import BANDS
 
 HISTORY_DAYS = 90  # the most history a request may carry; the model window is its last `lookback` days
 SCORED, INSUFFICIENT, STALE, RECENT_EVENT = "scored", "insufficient_data", "stale", "recent_event"
+# The table a registered model's predict returns, one row per participant: (column, MLflow type, always present).
+OUTPUTS = (
+    ("participant_id", "string", True),
+    ("window_end", "string", True),
+    ("status", "string", True),
+    ("reason", "string", False),  # why a participant was not scored
+    ("risk", "double", False),
+    ("risk_low", "double", False),
+    ("risk_high", "double", False),
+    ("band", "string", False),
+)
 WITHDRAWN = "withdrawn"  # set by the service for a participant who withdrew consent: never scored or stored
 SILENT = "silent"  # set by the service for a partner in silent mode: scored and stored for validation, not shown
 NON_FINITE = "non_finite"  # a reason, not a status: the model gave no finite score (shown as insufficient_data)

@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.pyfunc import PyFuncModel
-from mlflow.types.schema import AnyType, ColSpec, Schema, TensorSpec
+from mlflow.types.schema import ColSpec, Schema, TensorSpec
 from pytorch_lightning.loggers import MLFlowLogger
 
 from earlywarn.data import state
@@ -30,6 +30,7 @@ from earlywarn.training import supply_chain
 from earlywarn.training.bundle import ModelBundle
 from earlywarn.training.code_copy import copy_package, model_requirements
 from earlywarn.training.configs import EXPERIMENT
+from earlywarn.training.scoring import OUTPUTS
 from earlywarn.training.splits import Folds
 
 REGISTERED_MODEL = MODEL_NAME
@@ -159,11 +160,11 @@ def log_model(bundle: ModelBundle, register: bool) -> str | None:
         {PARTICIPANT: "example", DATE: pd.date_range("2025-01-01", periods=bundle.window.lookback).strftime("%Y-%m-%d")}
         | {f: np.float32(c) for f, c in zip(bundle.features, bundle.preprocessor.center, strict=True)}
     )
-    # What the data contract accepts: the date as a date or an ISO string, and any signal may be absent (missing).
-    inputs: list[ColSpec | TensorSpec] = [ColSpec("string", PARTICIPANT), ColSpec(AnyType(), DATE)]
-    inputs += [ColSpec("double", f, required=False) for f in bundle.features]
-    outputs: list[ColSpec | TensorSpec] = [ColSpec("string", c) for c in (PARTICIPANT, "window_end", "status")]
-    outputs += [ColSpec("double", "risk", required=False), ColSpec("string", "band", required=False)]
+    # Outputs exactly as predict returns them. No input schema: MLflow's would refuse int64 signals (no "safe" cast to
+    # double) or, typed loosely, CSV; the data contract's own validation checks inputs and names the field. The
+    # accepted columns are in the model's metadata instead.
+    outputs: list[ColSpec | TensorSpec] = [ColSpec(t, c, required=r) for c, t, r in OUTPUTS]
+    accepts = {PARTICIPANT: "text", DATE: "date or YYYY-MM-DD"} | dict.fromkeys(bundle.features, "number, may be absent")
     with tempfile.TemporaryDirectory(prefix="earlywarn-bundle-") as tmp:
         code, model_file = copy_package(Path(tmp) / "code", ("data", "training")), Path(__file__).with_name("pyfunc_model.py")
         bundle.save(Path(tmp) / "bundle", covers=supply_chain.covers(model_file, code))
@@ -172,7 +173,8 @@ def log_model(bundle: ModelBundle, register: bool) -> str | None:
             python_model=str(model_file),
             artifacts={"bundle": str(Path(tmp) / "bundle")},
             code_paths=[str(code)],
-            signature=ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs)),
+            signature=ModelSignature(inputs=None, outputs=Schema(outputs)),
+            metadata={"inputs": accepts, "history_days": bundle.input_days},
             input_example=example,
             pip_requirements=model_requirements(),
             registered_model_name=REGISTERED_MODEL if register else None,
