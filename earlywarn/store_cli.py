@@ -51,11 +51,17 @@ def store_purge(
             cut = dt.datetime.combine(dt.date.fromisoformat(before), dt.time(), dt.UTC)
         except ValueError:
             raise typer.BadParameter("a day as YYYY-MM-DD", param_hint="--before") from None
+        kept = f"kept nothing before {before}"
     else:
-        cut = dt.datetime.now(dt.UTC) - dt.timedelta(days=days or store.retention_days())
+        try:
+            keep = days or store.retention_days()
+        except ValueError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(1) from None
+        cut, kept = dt.datetime.now(dt.UTC) - dt.timedelta(days=keep), f"kept {keep} days"
     r = purge(PurgeConfig(store.url_from_env(), cut))
     typer.echo(
-        f"deleted everything before {cut:%Y-%m-%d %H:%M} UTC: "
+        f"{kept}; deleted "
         + ", ".join(f"{n} {table}" for table, n in r.deleted.items())
         + f"; {len(r.files)} files under the state root and {len(r.runs)} MLflow reference samples rewritten or deleted"
     )

@@ -204,7 +204,7 @@ def test_store_purge_keeps_the_retention_period(home, monkeypatch):
     os.utime(report, (ancient, ancient))
     out = CliRunner().invoke(app, ["store", "purge"])
     assert out.exit_code == 0 and "kept 400 days; deleted 0 predictions, 1 outcomes" in out.output, out.output
-    assert "2 files under the state root rewritten or deleted" in out.output, out.output
+    assert "2 files under the state root and 0 MLflow reference samples rewritten or deleted" in out.output, out.output
     assert store.read_outcomes(engine)["participant_key"].tolist() == ["k-new"]
     kept = pd.read_parquet(snapshot)
     assert kept["participant_id"].tolist() == ["acme:k-old", "P001", "P001"]  # the old logged day only: not the cohort's

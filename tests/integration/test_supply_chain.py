@@ -17,7 +17,7 @@ from earlywarn.training.bundle import BundleError, ModelBundle
 from earlywarn.training.calibration import Bands, Calibration
 from earlywarn.training.nets import build_net
 from earlywarn.training.preprocess import Preprocessor
-from tests.drill import record
+from tests.drill import record as drill_row
 
 FEATURES = ["steps", "sleep_duration_h"]
 EARLYWARN = str(Path(sys.executable).with_name("earlywarn"))
@@ -69,8 +69,8 @@ def test_an_alias_moved_by_hand_is_refused_by_packaging(mlflow_uri, tmp_path):
 
     bundle = _bundle()
     first = _log(bundle)
-    record = supply_chain.new_record("promote", first, "", tracking.load_bundle(first), by="test")
-    tracking.tag_version(first, "", {supply_chain.PROMOTION_TAG: record.signed()})
+    promoted = supply_chain.new_record("promote", first, "", tracking.load_bundle(first), by="test")
+    tracking.tag_version(first, "", {supply_chain.PROMOTION_TAG: promoted.signed()})
     tracking.set_champion(first, [first])
     assert supply_chain.check_champion(first, tracking.load_bundle(first), _tagged()).version == first
 
@@ -89,7 +89,7 @@ def test_an_alias_moved_by_hand_is_refused_by_packaging(mlflow_uri, tmp_path):
     done = subprocess.run([EARLYWARN, "bento", "build"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and "moved outside `earlywarn promote`" in done.stderr, done.stderr[-2000:]
     assert not (tmp_path / "bentoml" / "bentos").exists()  # nothing was built
-    record(
+    drill_row(
         "champion alias moved outside promotion (OWASP API5)",
         "alias moved by hand to a version that passed no gates; then a promotion record forged with another key",
         "`earlywarn bento build` refused both: no signed promotion record names that version",
@@ -122,7 +122,7 @@ def test_planted_code_never_runs_and_loading_needs_no_pseudonymisation_secret(ml
     with pytest.raises(BundleError, match="does not cover"):
         tracking.load_pyfunc(version)
     assert not marker.exists()
-    record(
+    drill_row(
         "code planted in a registered MLflow model",
         "a line appended to a shipped module; a new module added beside them",
         "refused before MLflow ran any of it (code covered by the bundle's signature); loading needed only the public key",
@@ -148,7 +148,7 @@ def test_a_packaged_model_serves_only_with_its_own_signed_promotion_record(tmp_p
         supply_chain.load_promoted(folder)
     (folder / supply_chain.PROMOTION_FILE).write_text(supply_chain.new_record("promote", "1", "", bundle).signed())
     assert supply_chain.load_promoted(folder).digest == bundle.digest
-    record(
+    drill_row(
         "packaged model without its promotion",
         "no record; another model's record; a record signed with an untrusted key",
         "the service refuses each at start; its own signed record serves",
