@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.bundle import Bundle, BundleEntry
 from fhir.resources.R4B.riskassessment import RiskAssessment
 
 MEDIA_TYPE = "application/fhir+json"
@@ -64,5 +64,5 @@ def _range(low: float, high: float) -> dict[str, Any]:
 
 def bundle(results: list[dict[str, Any]], partner: str, model_version: str, horizon_days: int) -> dict[str, Any]:
     """A `collection` Bundle with one RiskAssessment per result, in order, as JSON-ready data."""
-    entries = [{"resource": risk_assessment(r, partner, model_version, horizon_days)} for r in results]
+    entries = [BundleEntry(resource=risk_assessment(r, partner, model_version, horizon_days)) for r in results]
     return Bundle(type="collection", entry=entries).model_dump(mode="json", exclude_none=True)

@@ -12,6 +12,7 @@ import pytest
 
 from bench.launcher import Server
 from earlywarn.data.synth import SynthResult
+from earlywarn.training.bundle import ModelBundle
 from earlywarn.training.fit import FitConfig
 
 # The first champion of a tiny test cohort only has to exist: no floor on events or AUROC, no calibration limits.
@@ -88,3 +89,45 @@ def scoring(participants: list[dict]) -> dict:
 def risk_request(table: pd.DataFrame, people: list[str], prefix: str, signals: list[str] | None = None) -> dict:
     """A `POST /v1/risk-scores` body for these participants, their ids prefixed so each test's people are its own."""
     return scoring([{"participant_id": f"{prefix}{p}", "days": days_of(table, p, signals=signals)} for p in people])
+
+
+def clean_venv(requirements: str, folder: Path) -> Path:
+    """`uv venv` and `uv pip install -r` of these requirements only (as a bento's Dockerfile does); where pip is
+    configured with a local wheel folder (this machine reaches PyPI but not PyTorch's index), the CPU torch comes from
+    that folder instead of the index. Returns the environment's python."""
+    import re
+    import subprocess
+    import sys
+
+    uv, venv = str(Path(sys.executable).with_name("uv")), folder / "venv"
+    source: list[str] = []
+    if links := os.environ.get("PIP_FIND_LINKS"):
+        requirements = re.sub(r"^--extra-index-url \S+$", "", requirements, flags=re.M)
+        source = ["--find-links", links]
+    (folder / "requirements.txt").write_text(requirements)
+    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+    install = subprocess.run(
+        [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "-r", str(folder / "requirements.txt"), *source],
+        capture_output=True,
+        text=True,
+    )
+    assert install.returncode == 0, install.stderr[-3000:]
+    return venv / "bin" / "python"
+
+
+def tiny_bundle() -> ModelBundle:
+    """An untrained two-signal model with identity calibration: enough for the scoring rules and the signatures."""
+    import numpy as np
+
+    from earlywarn.data.windows import WindowConfig
+    from earlywarn.training.calibration import Bands, Calibration
+    from earlywarn.training.nets import build_net
+    from earlywarn.training.preprocess import Preprocessor
+
+    features = ["steps", "sleep_duration_h"]
+    rng = np.random.default_rng(0)
+    rows = np.column_stack([rng.normal(8000, 2000, 500), rng.normal(7, 1, 500)]).astype(np.float32)
+    window = WindowConfig(lookback=14, min_observed_days=7, washout_days=28, baseline_days=30)
+    pre = Preprocessor.fit(rows, features, window.lookback, baseline_days=window.baseline_days)
+    net = build_net("additive", len(features), window.lookback, {})
+    return ModelBundle("additive", {}, pre, Calibration.identity(features), Bands(0.2, 0.5, 0.05, 0.15), window, net)

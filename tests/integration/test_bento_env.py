@@ -20,7 +20,7 @@ from packaging.version import Version
 from bench.launcher import ROOT, Server
 from earlywarn.data import store
 from earlywarn.data.store.keys import create_key
-from tests.stack import risk_request
+from tests.stack import clean_venv, risk_request
 
 pytestmark = pytest.mark.slow
 
@@ -81,24 +81,9 @@ def test_bento_carries_the_model_and_only_the_locked_packages(bento, served_mode
 
 def test_bento_serves_from_a_clean_virtualenv_built_from_its_own_requirements(bento, served_model, small_cohort, tmp_path):
     tag, folder = bento
-    venv = tmp_path / "venv"
-    uv = str(Path(sys.executable).with_name("uv"))
-    # As the bento's Dockerfile does: `uv venv`, then `uv pip install -r env/python/requirements.txt`. Where pip is
-    # configured with a local wheel folder (this machine reaches PyPI but not PyTorch's index), the same
-    # torch==…+cpu is taken from that folder instead of the index.
-    requirements = (folder / "env" / "python" / "requirements.txt").read_text()
-    source: list[str] = []
-    if links := os.environ.get("PIP_FIND_LINKS"):
-        requirements = re.sub(r"^--extra-index-url \S+$", "", requirements, flags=re.M)
-        source = ["--find-links", links]
-    (tmp_path / "requirements.txt").write_text(requirements)
-    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
-    install = subprocess.run(
-        [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "-r", str(tmp_path / "requirements.txt"), *source],
-        capture_output=True,
-        text=True,
-    )
-    assert install.returncode == 0, install.stderr[-3000:]
+    # As the bento's Dockerfile does: `uv venv`, then `uv pip install -r env/python/requirements.txt`.
+    python = clean_venv((folder / "env" / "python" / "requirements.txt").read_text(), tmp_path)
+    venv = python.parents[1]
     # Nothing of the project or of training is importable there: what the service needs must come with the bento.
     unwanted = ("mlflow", "lightning", "pytorch_lightning", "optuna", "evidently", "earlywarn", "data", "serving")
     probe = f"import importlib.util as u; print([m for m in {unwanted!r} if u.find_spec(m)])"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 
 from bench.launcher import free_port
 from earlywarn.training.scoring import OUTPUTS
+from tests.stack import clean_venv
 
 pytestmark = pytest.mark.slow
 COLUMNS = [name for name, _, _ in OUTPUTS]
@@ -48,20 +48,7 @@ def _days(small_cohort, n: int = 2) -> pd.DataFrame:
 
 
 def test_the_model_loads_and_predicts_in_a_clean_env_from_its_own_requirements(champion, small_cohort, tmp_path):
-    venv, uv = tmp_path / "venv", str(Path(sys.executable).with_name("uv"))
-    requirements = (champion / "requirements.txt").read_text()
-    source: list[str] = []
-    if links := os.environ.get("PIP_FIND_LINKS"):  # as in test_bento_env: this machine reaches PyPI, not PyTorch's index
-        requirements = re.sub(r"^--extra-index-url \S+$", "", requirements, flags=re.M)
-        source = ["--find-links", links]
-    (tmp_path / "requirements.txt").write_text(requirements)
-    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
-    install = subprocess.run(
-        [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "-r", str(tmp_path / "requirements.txt"), *source],
-        capture_output=True,
-        text=True,
-    )
-    assert install.returncode == 0, install.stderr[-3000:]
+    python = clean_venv((champion / "requirements.txt").read_text(), tmp_path)
     _days(small_cohort).to_parquet(tmp_path / "days.parquet")
     script = (
         "import json, sys, importlib.util, mlflow, pandas as pd\n"
@@ -73,7 +60,7 @@ def test_the_model_loads_and_predicts_in_a_clean_env_from_its_own_requirements(c
     )
     bare = {k: v for k, v in os.environ.items() if not k.startswith(("EARLYWARN_", "PYTHONPATH"))}
     done = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", script],
+        [str(python), "-c", script],
         cwd=tmp_path,
         env=bare | {"EARLYWARN_MODE": "demo"},  # a demo-signed model; no secret of any kind is set
         capture_output=True,

@@ -8,28 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from earlywarn.data.windows import WindowConfig
 from earlywarn.training.bundle import BundleError, ModelBundle
-from earlywarn.training.calibration import Bands, Calibration
-from earlywarn.training.nets import build_net
-from earlywarn.training.preprocess import Preprocessor
 from tests.drill import record as drill_row
+from tests.stack import tiny_bundle
 
 FEATURES = ["steps", "sleep_duration_h"]
 EARLYWARN = str(Path(sys.executable).with_name("earlywarn"))
-
-
-def _bundle() -> ModelBundle:
-    rng = np.random.default_rng(0)
-    rows = np.column_stack([rng.normal(8000, 2000, 500), rng.normal(7, 1, 500)]).astype(np.float32)
-    window = WindowConfig(lookback=14, min_observed_days=7, washout_days=28, baseline_days=30)
-    pre = Preprocessor.fit(rows, FEATURES, window.lookback, baseline_days=window.baseline_days)
-    net = build_net("additive", len(FEATURES), window.lookback, {})
-    return ModelBundle("additive", {}, pre, Calibration.identity(FEATURES), Bands(0.2, 0.5, 0.05, 0.15), window, net)
 
 
 def _tagged() -> dict[str, str]:
@@ -67,7 +54,7 @@ def test_an_alias_moved_by_hand_is_refused_by_packaging(mlflow_uri, tmp_path):
     from earlywarn.training import supply_chain, tracking
     from earlywarn.training.signing import Keys, keygen, parse_private
 
-    bundle = _bundle()
+    bundle = tiny_bundle()
     first = _log(bundle)
     promoted = supply_chain.new_record("promote", first, "", tracking.load_bundle(first), by="test")
     tracking.tag_version(first, "", {supply_chain.PROMOTION_TAG: promoted.signed()})
@@ -104,7 +91,7 @@ def test_planted_code_never_runs_and_loading_needs_no_pseudonymisation_secret(ml
     monkeypatch.setenv("EARLYWARN_MODE", "production")
     monkeypatch.setenv("EARLYWARN_SIGNING_KEY", seed)  # where training runs
     monkeypatch.delenv("EARLYWARN_HMAC_KEY", raising=False)
-    version = _log(_bundle())
+    version = _log(tiny_bundle())
     monkeypatch.delenv("EARLYWARN_SIGNING_KEY")  # a data scientist's notebook: the public key only
     monkeypatch.setenv("EARLYWARN_VERIFY_KEYS", public)
     scored = tracking.load_pyfunc(version).predict(_frame())
@@ -133,7 +120,7 @@ def test_a_packaged_model_serves_only_with_its_own_signed_promotion_record(tmp_p
     from earlywarn.training import supply_chain
     from earlywarn.training.signing import Keys, keygen, parse_private
 
-    bundle, other = _bundle(), _bundle()
+    bundle, other = tiny_bundle(), tiny_bundle()
     folder = bundle.save(tmp_path / "packaged")
     with pytest.raises(BundleError, match="no promotion record"):
         supply_chain.load_promoted(folder)

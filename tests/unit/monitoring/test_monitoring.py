@@ -48,7 +48,8 @@ def _log(engine, rows: pd.DataFrame, partner: str = "acme", day: dt.date = dt.da
             [
                 c
                 for c in rows.columns
-                if c not in ("risk", "band", "label", "days_observed", "participant", "participant_tag", "heldout")
+                if c
+                not in ("risk", "band", "label", "days_observed", "participant", "participant_tag", "heldout", "date", "logged")
                 and not c.endswith("__missing")
             ]
         )

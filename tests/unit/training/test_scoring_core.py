@@ -7,11 +7,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from earlywarn.data.windows import WindowConfig
 from earlywarn.training.bundle import ModelBundle
-from earlywarn.training.calibration import Bands, Calibration
 from earlywarn.training.nets import build_net
-from earlywarn.training.preprocess import Preprocessor
 from earlywarn.training.scoring import (
     INSUFFICIENT,
     MAX_STALENESS_DAYS,
@@ -21,6 +18,7 @@ from earlywarn.training.scoring import (
     histories_from_days,
     score_histories,
 )
+from tests.stack import tiny_bundle
 
 FEATURES = ["steps", "sleep_duration_h"]
 END = dt.date(2025, 6, 30)
@@ -28,12 +26,7 @@ END = dt.date(2025, 6, 30)
 
 @pytest.fixture(scope="module")
 def bundle() -> ModelBundle:
-    rng = np.random.default_rng(0)
-    rows = np.column_stack([rng.normal(8000, 2000, 500), rng.normal(7, 1, 500)]).astype(np.float32)
-    window = WindowConfig(lookback=14, min_observed_days=7, washout_days=28, baseline_days=30)
-    pre = Preprocessor.fit(rows, FEATURES, window.lookback, baseline_days=window.baseline_days)
-    net = build_net("additive", len(FEATURES), window.lookback, {})
-    return ModelBundle("additive", {}, pre, Calibration.identity(FEATURES), Bands(0.2, 0.5, 0.05, 0.15), window, net)
+    return tiny_bundle()
 
 
 def _days(n: int, last: dt.date = END) -> list[tuple[dt.date, list[float | None]]]:
