@@ -12,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 from earlywarn.data.windows import WindowConfig
-from earlywarn.training import tracking
+from earlywarn.training import supply_chain, tracking
 from earlywarn.training.fit import FitConfig
 from earlywarn.training.promote import PromoteConfig, promote
 from earlywarn.training.train import TrainConfig, train
@@ -56,6 +56,9 @@ FLAT_KEYS = {
     "interval_coverage",
     "interval_width_mean",
 }
+
+
+REPS = 20  # bootstrap repetitions in promotion: its intervals are not what these tests check
 
 
 def _cfg(cohort, out: Path, **fit) -> TrainConfig:
@@ -117,11 +120,13 @@ def test_train_logs_everything_and_registers_a_challenger(small_cohort, mlflow_u
 def test_promotion_gates_and_rollback(small_cohort, mlflow_uri, tmp_path):
     first = train(_cfg(small_cohort, tmp_path / "a"))
     # A first model has no champion to beat, so it must clear a floor: here too few held-out events to judge it.
-    floor = promote(PromoteConfig(max_ece=0.2))
+    floor = promote(PromoteConfig(max_ece=0.2, bootstrap_reps=REPS))
     assert not floor.promoted and "events" in {g.name for g in floor.failed} and tracking.version_info("champion") is None
     with pytest.raises(ValueError, match="--force needs --reason"):
-        promote(PromoteConfig(max_ece=0.2, force=True))
-    forced = promote(PromoteConfig(max_ece=0.2, force=True, forced_by="dr.ana", reason="pilot on 80 synthetic people"))
+        promote(PromoteConfig(max_ece=0.2, force=True, bootstrap_reps=REPS))
+    forced = promote(
+        PromoteConfig(max_ece=0.2, force=True, forced_by="dr.ana", reason="pilot on 80 synthetic people", bootstrap_reps=REPS)
+    )
     assert forced.promoted and forced.champion == first.model_version and "overriding events (by dr.ana" in forced.message
     tags = MlflowClient().get_model_version("relapse-risk", first.model_version).tags
     assert tags["promotion_override_by"] == "dr.ana" and tags["promotion_override_reason"] == "pilot on 80 synthetic people"
@@ -137,14 +142,19 @@ def test_promotion_gates_and_rollback(small_cohort, mlflow_uri, tmp_path):
             fit=FitConfig(max_epochs=1, lr=1e-6, progress=False, seed=1),
         )
     )
-    refused = promote(PromoteConfig(max_ece=0.2))
+    refused = promote(PromoteConfig(max_ece=0.2, bootstrap_reps=REPS))
     assert not refused.promoted and tracking.version_info("champion").version == first.model_version
     assert "auroc" in {g.name for g in refused.failed} and "auroc gate failed" in refused.message
     assert refused.challenger == weak.model_version
     third = train(replace(_cfg(small_cohort, tmp_path / "c"), compare_baseline=False))
-    ok = promote(PromoteConfig(max_ece=0.2, auroc_tolerance=0.5, max_subgroup_drop=0.5))
+    ok = promote(PromoteConfig(max_ece=0.2, auroc_tolerance=0.5, max_subgroup_drop=0.5, bootstrap_reps=REPS))
     assert ok.promoted and tracking.version_info("champion").version == third.model_version
-    back = promote(PromoteConfig(rollback=True))
+    back = promote(PromoteConfig(rollback=True, bootstrap_reps=REPS))
     assert back.promoted and tracking.version_info("champion").version == first.model_version
-    strict = promote(PromoteConfig(max_ece=0.0001, auroc_tolerance=0.5, max_subgroup_drop=0.5))
+    # Each decision left a signed record; the newest names the champion, so packaging accepts it.
+    tagged = {v: t for v in tracking.model_versions() if (t := tracking.version_tags(v, "").get(supply_chain.PROMOTION_TAG))}
+    newest = supply_chain.newest_record(tagged)
+    assert newest is not None and (newest.action, newest.version) == ("rollback", first.model_version)
+    assert set(tagged) == {first.model_version, third.model_version}  # the weak one was never promoted
+    strict = promote(PromoteConfig(max_ece=0.0001, auroc_tolerance=0.5, max_subgroup_drop=0.5, bootstrap_reps=REPS))
     assert not strict.promoted and [g.name for g in strict.failed] == ["ece"]
