@@ -44,6 +44,13 @@ def without(frame: pd.DataFrame, ids: set[str], tags: set[str]) -> pd.DataFrame 
     return frame[~drop] if drop.any() else None
 
 
+def _replace(path: Path, frame: pd.DataFrame) -> None:
+    """Write the table beside the old file, then rename it over: a crash leaves the old file or the new, never half."""
+    tmp = path.with_name(path.name + ".rewriting")
+    frame.to_parquet(tmp, index=False) if path.suffix == ".parquet" else frame.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
 def erase_file(path: Path, ids: set[str], tags: set[str]) -> bool:
     """Rewrite one Parquet or CSV table without the rows of these ids or tags (written beside, then renamed over the
     old file); False when it holds none of them."""
@@ -57,9 +64,7 @@ def erase_file(path: Path, ids: set[str], tags: set[str]) -> bool:
     kept = without(frame, ids, tags)
     if kept is None:
         return False
-    tmp = path.with_name(path.name + ".erasing")
-    kept.to_parquet(tmp, index=False) if parquet else kept.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    _replace(path, kept)
     return True
 
 
@@ -81,9 +86,7 @@ def rename_file(path: Path, ids: dict[str, str], tags: dict[str, str]) -> bool:
             frame[column] = frame[column].astype(str).map(lambda v, n=names: n.get(v, v))
             hit = True
     if hit:
-        tmp = path.with_name(path.name + ".rekeying")
-        frame.to_parquet(tmp, index=False) if parquet else frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
+        _replace(path, frame)
     return hit
 
 
@@ -125,8 +128,5 @@ def expire_file(path: Path, before: dt.date) -> bool:
     old = logged & (pd.to_datetime(frame[DATE]).dt.date < before)
     if not old.any():
         return False
-    tmp = path.with_name(path.name + ".expiring")
-    kept = frame[~old]
-    kept.to_parquet(tmp, index=False) if parquet else kept.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    _replace(path, frame[~old])
     return True

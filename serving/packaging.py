@@ -45,7 +45,7 @@ def import_model(alias: str = "champion") -> ImportResult:
     info = tracking.version_info(alias)
     if info is None:
         raise LookupError(f"no model version has alias '{alias}' in '{tracking.REGISTERED_MODEL}'; train and promote one first")
-    tagged = {v: t for v in tracking.model_versions() if (t := tracking.version_tags(v, "").get(supply_chain.PROMOTION_TAG))}
+    tagged = tracking.promotion_records()
     with tempfile.TemporaryDirectory(prefix="earlywarn-import-") as tmp:
         folder = tracking.download_model(info.version, tmp) / supply_chain.BUNDLE_IN_MODEL
         record = supply_chain.check_champion(info.version, ModelBundle.load(folder), tagged)

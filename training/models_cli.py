@@ -42,7 +42,7 @@ def verify(version: Annotated[str, typer.Argument(help="A version number or alia
     with tempfile.TemporaryDirectory(prefix="earlywarn-verify-") as tmp:
         bundle = supply_chain.check_model_dir(tracking.download_model(info.version, tmp))
     typer.echo(f"version {info.version}: signature and code verified (manifest {bundle.digest[:16]})")
-    tagged = {v: t for v in tracking.model_versions() if (t := tracking.version_tags(v, "").get(supply_chain.PROMOTION_TAG))}
+    tagged = tracking.promotion_records()
     if tracking.CHAMPION in info.aliases:
         record = supply_chain.check_champion(info.version, bundle, tagged)
         typer.echo(f"champion by a signed record: {record.action} by {record.by} at {record.at}")

@@ -97,9 +97,7 @@ def version_info(alias_or_version: str) -> VersionInfo | None:
 
 
 def _ref(alias_or_version: str) -> str:
-    if alias_or_version.isdigit():
-        return f"models:/{REGISTERED_MODEL}/{alias_or_version}"
-    return f"models:/{REGISTERED_MODEL}@{alias_or_version}"
+    return f"models:/{REGISTERED_MODEL}{'/' if alias_or_version.isdigit() else '@'}{alias_or_version}"
 
 
 def download_model(alias_or_version: str, dst: str) -> Path:
@@ -131,8 +129,7 @@ def champion_history() -> list[str]:
 
 
 def tag_version(version: str, prefix: str, record: dict[str, str]) -> None:
-    """Tags on a model version: who promoted it past which gates and why (`promotion_`), its validations (`validation_`),
-    its signed promotion record (`supply_chain.PROMOTION_TAG`)."""
+    """Tags on a model version: overrides (`promotion_`), validations (`validation_`), the signed promotion record."""
     client = MlflowClient()
     for key, value in record.items():
         client.set_model_version_tag(REGISTERED_MODEL, version, f"{prefix}{key}", value[:5000])
@@ -141,6 +138,11 @@ def tag_version(version: str, prefix: str, record: dict[str, str]) -> None:
 def version_tags(version: str, prefix: str) -> dict[str, str]:
     tags = MlflowClient().get_model_version(REGISTERED_MODEL, version).tags
     return {k.removeprefix(prefix): v for k, v in tags.items() if k.startswith(prefix)}
+
+
+def promotion_records() -> dict[str, str]:
+    """Each version's signed promotion record as stored (version -> text); versions never promoted left out."""
+    return {v: t for v in model_versions() if (t := version_tags(v, "").get(supply_chain.PROMOTION_TAG))}
 
 
 def set_alias(alias: str, version: str) -> None:
@@ -211,8 +213,7 @@ _TRAINING_DATA = "training_data.json"
 
 def training_data(run_id: str) -> TrainingData:
     """The typed training-data record of a run."""
-    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=_TRAINING_DATA)
-    return TrainingData(**json.loads(Path(path).read_text()))
+    return TrainingData(**json.loads(download(run_id, _TRAINING_DATA).read_text()))
 
 
 def start_run(experiment: str, run_name: str | None = None, nested: bool = False) -> str:

@@ -20,9 +20,9 @@ EARLYWARN = str(Path(sys.executable).with_name("earlywarn"))
 
 
 def _tagged() -> dict[str, str]:
-    from earlywarn.training import supply_chain, tracking
+    from earlywarn.training import tracking
 
-    return {v: t for v in tracking.model_versions() if (t := tracking.version_tags(v, "").get(supply_chain.PROMOTION_TAG))}
+    return tracking.promotion_records()
 
 
 def _stored_model_dir(version: str) -> Path:

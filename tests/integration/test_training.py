@@ -152,7 +152,7 @@ def test_promotion_gates_and_rollback(small_cohort, mlflow_uri, tmp_path):
     back = promote(PromoteConfig(rollback=True, bootstrap_reps=REPS))
     assert back.promoted and tracking.version_info("champion").version == first.model_version
     # Each decision left a signed record; the newest names the champion, so packaging accepts it.
-    tagged = {v: t for v in tracking.model_versions() if (t := tracking.version_tags(v, "").get(supply_chain.PROMOTION_TAG))}
+    tagged = tracking.promotion_records()
     newest = supply_chain.newest_record(tagged)
     assert newest is not None and (newest.action, newest.version) == ("rollback", first.model_version)
     assert set(tagged) == {first.model_version, third.model_version}  # the weak one was never promoted
